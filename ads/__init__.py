@@ -1,0 +1,1 @@
+"""AdService: ads for end users, nearby search, and the nightly batch jobs."""

@@ -1,0 +1,52 @@
+from datetime import timedelta
+from decimal import Decimal
+
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.utils import timezone
+
+AD_LIFETIME = timedelta(days=30)
+
+
+def default_expiry():
+    return timezone.now() + AD_LIFETIME
+
+
+class Ad(models.Model):
+    class Kind(models.TextChoices):
+        SELL = "sell", "Sell"
+        RENT = "rent", "Rent"
+        SWAP = "swap", "Swap"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        RESERVED = "reserved", "Reserved"
+        SOLD = "sold", "Sold"
+        EXPIRED = "expired", "Expired"
+
+    title = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    price = models.DecimalField(
+        max_digits=10, decimal_places=2, validators=[MinValueValidator(Decimal("0"))]
+    )
+    currency = models.CharField(
+        max_length=3,
+        default="EUR",
+        validators=[RegexValidator(r"^[A-Z]{3}$", "An ISO 4217 code such as EUR.")],
+    )
+    kind = models.CharField(max_length=4, choices=Kind.choices, default=Kind.SELL)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
+    latitude = models.FloatField(validators=[MinValueValidator(-90), MaxValueValidator(90)])
+    longitude = models.FloatField(validators=[MinValueValidator(-180), MaxValueValidator(180)])
+    # The seller's user id in UserService: another database, so no foreign key.
+    seller_id = models.PositiveBigIntegerField(db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    expires_at = models.DateTimeField(default=default_expiry)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "latitude", "longitude"])]
+
+    def __str__(self) -> str:
+        return self.title

@@ -1,0 +1,68 @@
+import math
+
+from rest_framework import serializers
+
+from .models import Ad
+
+MAX_RADIUS_KM = 100.0
+
+
+class AdSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Ad
+        fields = [
+            "id",
+            "title",
+            "description",
+            "price",
+            "currency",
+            "kind",
+            "status",
+            "latitude",
+            "longitude",
+            "seller_id",
+            "created_at",
+            "updated_at",
+            "expires_at",
+        ]
+        read_only_fields = ["seller_id", "created_at", "updated_at"]
+
+
+class NearbyAdSerializer(AdSerializer):
+    distance_km = serializers.SerializerMethodField()
+    seller = serializers.SerializerMethodField()
+
+    class Meta(AdSerializer.Meta):
+        fields = [*AdSerializer.Meta.fields, "distance_km", "seller"]
+
+    def get_distance_km(self, ad) -> float:
+        return round(ad.distance_km, 3)
+
+    def get_seller(self, ad) -> dict | None:
+        previews = self.context.get("previews")
+        return previews.get(ad.seller_id) if previews else None
+
+
+class NearbyQuerySerializer(serializers.Serializer):
+    lat = serializers.FloatField(min_value=-90, max_value=90)
+    lon = serializers.FloatField(min_value=-180, max_value=180)
+    radius_km = serializers.FloatField()
+
+    def _finite(self, value: float) -> float:
+        if not math.isfinite(value):
+            raise serializers.ValidationError("A finite number is required.")
+        return value
+
+    def validate_lat(self, value):
+        return self._finite(value)
+
+    def validate_lon(self, value):
+        return self._finite(value)
+
+    def validate_radius_km(self, value):
+        self._finite(value)
+        if not 0 < value <= MAX_RADIUS_KM:
+            raise serializers.ValidationError(
+                f"Must be greater than 0 and at most {MAX_RADIUS_KM:g} km."
+            )
+        return value

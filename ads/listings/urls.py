@@ -1,0 +1,12 @@
+from django.urls import path
+from rest_framework.routers import DefaultRouter
+
+from .views import AdViewSet, NearbyView
+
+router = DefaultRouter()
+router.register("ads", AdViewSet, basename="ad")
+
+urlpatterns = [
+    path("ads/nearby", NearbyView.as_view(), name="ads-nearby"),
+    *router.urls,
+]

@@ -1,0 +1,43 @@
+from rest_framework import viewsets
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import IsAuthenticatedOrReadOnly
+from rest_framework.views import APIView
+
+from .filters import AdFilter
+from .models import Ad
+from .nearby import ads_within
+from .permissions import IsSellerOrReadOnly
+from .sellers import fetch_previews
+from .serializers import AdSerializer, NearbyAdSerializer, NearbyQuerySerializer
+
+
+class AdViewSet(viewsets.ModelViewSet):
+    """Ads: anyone may browse; signed-in end users sell, rent or swap their things."""
+
+    queryset = Ad.objects.all()
+    serializer_class = AdSerializer
+    permission_classes = [IsAuthenticatedOrReadOnly, IsSellerOrReadOnly]
+    filterset_class = AdFilter
+    search_fields = ["title", "description"]
+    ordering_fields = ["price", "created_at", "expires_at"]
+
+    def perform_create(self, serializer):
+        serializer.save(seller_id=self.request.user.pk)
+
+
+class NearbyView(APIView):
+    """``GET /api/v1/ads/nearby?lat=&lon=&radius_km=``: nearest active ads first,
+    each with its seller's preview, fetched from UserService in one call per page."""
+
+    permission_classes = [IsAuthenticatedOrReadOnly]
+    pagination_class = PageNumberPagination
+
+    def get(self, request):
+        query = NearbyQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        ads = ads_within(**query.validated_data)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(ads, request, view=self)
+        previews = fetch_previews(ad.seller_id for ad in page)
+        data = NearbyAdSerializer(page, many=True, context={"previews": previews}).data
+        return paginator.get_paginated_response(data)

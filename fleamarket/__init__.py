@@ -1,0 +1,1 @@
+"""What the fleamarket deployment shares: base settings, the Celery app and the CLI."""

@@ -1,0 +1,165 @@
+"""Base settings shared by UserService and AdService, driven by the environment.
+
+Each project's settings module calls ``base_settings(service)`` and adds its own apps
+and URLs. Every value has an embedded default that works on a fresh machine (SQLite
+under ``var/``, LocMem cache, an embedded Celery broker); the environment selects
+production parts:
+
+    DATABASE_URL / <SERVICE>_DATABASE_URL   postgres://... (psycopg 3) or sqlite:///...
+    CACHE_URL                               redis://...   (jti/nonce replay cache)
+    CELERY_BROKER_URL                       redis://... or amqp://...
+    SECRET_KEY / SECRET_KEY_FILE            required when DJANGO_DEBUG is off
+    DJANGO_DEBUG                            "1" (default, development) or "0"
+    ALLOWED_HOSTS                           comma separated
+    VAR_DIR                                 where local state lives (default ./var)
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+TRUTHY = {"1", "true", "yes", "on"}
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    return default if value is None else value.strip().lower() in TRUTHY
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def var_dir() -> Path:
+    return Path(os.environ.get("VAR_DIR") or BASE_DIR / "var")
+
+
+def secret_key(service: str, debug: bool) -> str:
+    """SECRET_KEY from the environment or a file; in development a generated one.
+
+    The development key is kept in var/ (mode 0600) so that sessions survive a
+    restart; it is never used when DEBUG is off.
+    """
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    if os.environ.get("SECRET_KEY_FILE"):
+        return Path(os.environ["SECRET_KEY_FILE"]).read_text().strip()
+    if not debug:
+        raise ImproperlyConfigured(
+            "SECRET_KEY (or SECRET_KEY_FILE) must be set when DJANGO_DEBUG is off. "
+            'Generate one with: python -c "import secrets; print(secrets.token_urlsafe(50))"'
+        )
+    path = var_dir() / f"{service}.secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+def database(service: str) -> dict:
+    url = (
+        os.environ.get(f"{service.upper()}_DATABASE_URL")
+        or os.environ.get("DATABASE_URL")
+        or f"sqlite:///{var_dir() / f'{service}.sqlite3'}"
+    )
+    config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+        # WAL lets readers run beside the one writer; a busy timeout instead of
+        # "database is locked" when two threads write at once.
+        config["OPTIONS"] = {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        }
+    return config
+
+
+def cache() -> dict:
+    url = os.environ.get("CACHE_URL")
+    if url:
+        return {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", ""),
+        }
+    return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+
+
+def base_settings(service: str) -> dict:
+    """The settings both services share, for ``service`` ("users" or "ads")."""
+    debug = env_bool("DJANGO_DEBUG", True)
+    return {
+        "BASE_DIR": BASE_DIR,
+        "SERVICE_NAME": service,
+        "DEBUG": debug,
+        "SECRET_KEY": secret_key(service, debug),
+        "ALLOWED_HOSTS": env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]"),
+        "DATABASES": {"default": database(service)},
+        "CACHES": {"default": cache()},
+        "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
+        "USE_TZ": True,
+        "TIME_ZONE": "UTC",
+        "LANGUAGE_CODE": "en-us",
+        "STATIC_URL": "static/",
+        "STATIC_ROOT": var_dir() / "static" / service,
+        "MIDDLEWARE": [
+            "django.middleware.security.SecurityMiddleware",
+            "django.contrib.sessions.middleware.SessionMiddleware",
+            "django.middleware.common.CommonMiddleware",
+            "django.middleware.csrf.CsrfViewMiddleware",
+            "django.contrib.auth.middleware.AuthenticationMiddleware",
+            "django.contrib.messages.middleware.MessageMiddleware",
+            "django.middleware.clickjacking.XFrameOptionsMiddleware",
+        ],
+        "TEMPLATES": [
+            {
+                "BACKEND": "django.template.backends.django.DjangoTemplates",
+                "DIRS": [],
+                "APP_DIRS": True,
+                "OPTIONS": {
+                    "context_processors": [
+                        "django.template.context_processors.request",
+                        "django.contrib.auth.context_processors.auth",
+                        "django.contrib.messages.context_processors.messages",
+                    ]
+                },
+            }
+        ],
+        "REST_FRAMEWORK": {
+            "DEFAULT_AUTHENTICATION_CLASSES": [
+                "rest_framework.authentication.SessionAuthentication",
+            ],
+            "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+            "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+            "PAGE_SIZE": 20,
+            "DEFAULT_FILTER_BACKENDS": [
+                "django_filters.rest_framework.DjangoFilterBackend",
+                "rest_framework.filters.OrderingFilter",
+                "rest_framework.filters.SearchFilter",
+            ],
+        },
+        "LOGGING": {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {
+                "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+            },
+            "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "plain"}},
+            "root": {"handlers": ["stdout"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+            "loggers": {"django.db.backends": {"level": "WARNING"}},
+        },
+        "S2S_AUTH": {
+            "SERVICE_NAME": service,
+            "TRUST_DOMAIN": os.environ.get("S2S_TRUST_DOMAIN", "fleamarket.local"),
+            "PKI_DIR": os.environ.get("S2S_PKI_DIR") or str(var_dir() / "pki"),
+        },
+    }

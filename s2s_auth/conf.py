@@ -1,0 +1,111 @@
+"""The ``S2S_AUTH`` settings namespace.
+
+Read at call time (``s2s_settings().NAME``), never at import time, so that
+``override_settings`` works in tests. Every key and its default is documented in
+``DEFAULTS``; an unknown key in ``S2S_AUTH`` is an error, so a typo cannot silently
+fall back to a default.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+
+DEFAULTS: dict[str, object] = {
+    # Trust domain of the SPIFFE IDs this deployment issues and accepts:
+    # spiffe://<TRUST_DOMAIN>/service/<name>.
+    "TRUST_DOMAIN": "fleamarket.local",
+    # This service's own name (its SPIFFE ID is derived from it); used as the
+    # expected audience of incoming tokens. None: not a receiving service.
+    "SERVICE_NAME": None,
+    # Directory of the private CA and the service certificates (ca.pem, NAME.pem,
+    # NAME.key, crl.pem). Relative paths are resolved against settings.BASE_DIR.
+    "PKI_DIR": "var/pki",
+    # Trust anchors (PEM bundle) for client certificates; None: PKI_DIR/ca.pem.
+    "TRUST_ANCHORS": None,
+    # CRL (PEM) checked for every client certificate; None: PKI_DIR/crl.pem.
+    # Reloaded when the file changes, so a revocation needs no restart.
+    "CRL_FILE": None,
+    # A missing CRL file means "nothing revoked" only when this is False.
+    "REQUIRE_CRL": True,
+    # Lifetime of service certificates issued by `s2s_pki issue`.
+    "CERT_LIFETIME_HOURS": 24,
+    # Lifetimes of the dev CA: root and intermediate.
+    "ROOT_CA_LIFETIME_DAYS": 3650,
+    "INTERMEDIATE_CA_LIFETIME_DAYS": 365,
+    # Peer addresses (IPs or CIDRs) allowed to pass a client certificate in a
+    # header (nginx $ssl_client_escaped_cert or Envoy X-Forwarded-Client-Cert).
+    # From any other peer such headers are ignored.
+    "TRUSTED_PROXIES": [],
+    # Which proxy header carries the certificate: "nginx" or "envoy".
+    "PROXY_CERT_HEADER": "nginx",
+    # Name of the nginx header (as sent by the proxy).
+    "NGINX_CERT_HEADER": "X-SSL-Client-Cert",
+    # Self-signed service JWTs: longest accepted lifetime (exp - iat), seconds.
+    "JWT_MAX_LIFETIME": 60,
+    # Accepted signature algorithms. Never "none", never HMAC.
+    "JWT_ALGORITHMS": ["ES256", "EdDSA"],
+    # Clock skew tolerated on iat/nbf/exp/created, seconds.
+    "CLOCK_SKEW": 30,
+    # Timeouts of ServiceClient calls, seconds: (connect, read).
+    "CLIENT_TIMEOUT": (2.0, 5.0),
+}
+
+
+def spiffe_id(name: str, trust_domain: str | None = None) -> str:
+    """The SPIFFE ID of service ``name`` in the trust domain."""
+    return f"spiffe://{trust_domain or s2s_settings().TRUST_DOMAIN}/service/{name}"
+
+
+class S2SSettings:
+    """Attribute access to S2S_AUTH with defaults; paths resolved to absolute."""
+
+    def __init__(self, user_settings: dict | None = None):
+        self._user = dict(user_settings or {})
+        unknown = set(self._user) - set(DEFAULTS)
+        if unknown:
+            raise ImproperlyConfigured(
+                f"Unknown S2S_AUTH setting(s): {', '.join(sorted(unknown))}. "
+                f"Known: {', '.join(sorted(DEFAULTS))}."
+            )
+
+    def __getattr__(self, name: str):
+        if name not in DEFAULTS:
+            raise AttributeError(f"Invalid S2S_AUTH setting: {name!r}")
+        return self._user.get(name, DEFAULTS[name])
+
+    @property
+    def pki_dir(self) -> Path:
+        path = Path(self.PKI_DIR)
+        if not path.is_absolute():
+            path = Path(getattr(settings, "BASE_DIR", Path.cwd())) / path
+        return path
+
+    @property
+    def trust_anchors_path(self) -> Path:
+        return Path(self.TRUST_ANCHORS) if self.TRUST_ANCHORS else self.pki_dir / "ca.pem"
+
+    @property
+    def crl_path(self) -> Path:
+        return Path(self.CRL_FILE) if self.CRL_FILE else self.pki_dir / "crl.pem"
+
+    @property
+    def own_spiffe_id(self) -> str | None:
+        return spiffe_id(self.SERVICE_NAME, self.TRUST_DOMAIN) if self.SERVICE_NAME else None
+
+
+@lru_cache(maxsize=1)
+def s2s_settings() -> S2SSettings:
+    return S2SSettings(getattr(settings, "S2S_AUTH", None))
+
+
+def _reload(*, setting, **kwargs):
+    if setting in ("S2S_AUTH", "BASE_DIR"):
+        s2s_settings.cache_clear()
+
+
+setting_changed.connect(_reload)

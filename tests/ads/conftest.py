@@ -1,0 +1,55 @@
+import socket
+import threading
+
+import pytest
+
+from ads.listings.sellers import users_client
+from tests.live import free_port, live_service
+
+
+@pytest.fixture(scope="session")
+def live_users(tmp_path_factory):
+    """A real UserService (gunicorn, its own seeded database) on a loopback port."""
+    with live_service("users", tmp_path_factory.mktemp("users")) as users:
+        yield users
+
+
+@pytest.fixture
+def users_at(settings):
+    """Point ads at a UserService URL; fresh clients before and after."""
+
+    def point(url: str, timeout=(1.0, 2.0)):
+        settings.USERS_SERVICE_URL = url
+        settings.USERS_SERVICE_TIMEOUT = timeout
+        users_client.cache_clear()
+
+    yield point
+    users_client.cache_clear()
+
+
+@pytest.fixture
+def silent_server():
+    """A TCP server that accepts connections and never answers: a hung UserService."""
+    port = free_port()
+    server = socket.socket()
+    server.bind(("127.0.0.1", port))
+    server.listen()
+    accepted = []
+    stop = threading.Event()
+
+    def accept():
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    stop.set()
+    thread.join()
+    for conn in accepted:
+        conn.close()
+    server.close()

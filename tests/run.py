@@ -1,0 +1,73 @@
+"""Run every test suite, each under its own Django settings, and sum the results.
+
+Django settings are global to a process, so each project is tested in its own
+pytest process: s2s_auth under a minimal test project, users and ads under their
+own settings, and the end-to-end suite (real processes on loopback) last.
+Extra arguments are passed to every pytest run, e.g. ``-x`` or ``-k mtls``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "test-results"
+SUITES = [
+    ("s2s_auth", ["tests/s2s_auth"], "tests.s2s_auth.settings"),
+    ("users", ["tests/users"], "users.settings"),
+    ("ads", ["tests/ads"], "ads.settings"),
+    ("e2e", ["tests/e2e"], "ads.settings"),
+]
+
+
+def counts(junit: Path) -> dict[str, int]:
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    if not junit.exists():
+        return totals
+    for suite in ET.parse(junit).getroot().iter("testsuite"):  # noqa: S314 - our own file
+        for key in totals:
+            totals[key] += int(suite.get(key, 0))
+    return totals
+
+
+def main(extra: list[str]) -> int:
+    RESULTS.mkdir(exist_ok=True)
+    failed_suites = []
+    passed = failed = skipped = 0
+    for name, paths, settings in SUITES:
+        if not any((ROOT / p).exists() for p in paths):
+            continue
+        junit = RESULTS / f"{name}.xml"
+        junit.unlink(missing_ok=True)
+        print(f"\n=== {name} (settings: {settings}) ===", flush=True)
+        code = subprocess.call(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                *paths,
+                f"--ds={settings}",
+                f"--junitxml={junit}",
+                *extra,
+            ],
+            cwd=ROOT,
+        )
+        c = counts(junit)
+        passed += c["tests"] - c["failures"] - c["errors"] - c["skipped"]
+        failed += c["failures"] + c["errors"]
+        skipped += c["skipped"]
+        if code != 0:
+            failed_suites.append(f"{name} (exit {code})")
+    print()
+    if failed_suites:
+        print(f"failing suites: {', '.join(failed_suites)}")
+        failed = max(failed, 1)
+    print(f"tests: {passed} passed, {failed} failed, {skipped} skipped")
+    return 1 if failed_suites else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""UserService: people, seller previews, and the identity service."""

@@ -1,0 +1,35 @@
+from rest_framework import viewsets
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .models import Profile
+from .serializers import PersonSerializer, PreviewQuerySerializer, PreviewSerializer
+
+
+class PreviewsView(APIView):
+    """``GET /api/v1/users/previews?ids=1,2,3``: seller previews in one query.
+
+    Unknown ids are simply absent from ``results``.
+    """
+
+    # The "trust the network" baseline; s2s authentication replaces this.
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def get(self, request):
+        query = PreviewQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        profiles = Profile.objects.filter(user_id__in=query.validated_data["ids"])
+        return Response({"results": PreviewSerializer(profiles, many=True).data})
+
+
+class PersonViewSet(viewsets.ReadOnlyModelViewSet):
+    """People, for signed-in users and the browsable API."""
+
+    queryset = Profile.objects.select_related("user")
+    serializer_class = PersonSerializer
+    filterset_fields = ["city"]
+    search_fields = ["display_name", "city"]
+    ordering_fields = ["rating", "member_since", "user_id"]
+    lookup_field = "user_id"
