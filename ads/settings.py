@@ -23,7 +23,7 @@ WSGI_APPLICATION = "ads.wsgi.application"
 
 # Where UserService answers, and how long ads waits for it before showing ads
 # without seller previews: (connect, read) seconds.
-USERS_SERVICE_URL = os.environ.get("USERS_SERVICE_URL", "http://127.0.0.1:8001")
+USERS_SERVICE_URL = os.environ.get("USERS_SERVICE_URL", "https://127.0.0.1:8001")
 USERS_SERVICE_TIMEOUT = (
     float(os.environ.get("USERS_SERVICE_CONNECT_TIMEOUT", "1.0")),
     float(os.environ.get("USERS_SERVICE_READ_TIMEOUT", "2.0")),

@@ -139,6 +139,7 @@ def base_settings(service: str) -> dict:
                 "rest_framework.authentication.SessionAuthentication",
             ],
             "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+            "EXCEPTION_HANDLER": "s2s_auth.exceptions.exception_handler",
             "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
             "PAGE_SIZE": 20,
             "DEFAULT_FILTER_BACKENDS": [

@@ -19,7 +19,7 @@ import requests
 
 from .conf import s2s_settings
 
-__all__ = ["ServiceClient", "per_thread_client"]
+__all__ = ["ServiceClient", "mtls_client", "per_thread_client"]
 
 
 class ServiceClient(requests.Session):
@@ -60,6 +60,32 @@ class ServiceClient(requests.Session):
         if self.ca_bundle:
             kwargs["verify"] = self.ca_bundle
         return super().request(method, full_url, *args, **kwargs)
+
+
+def mtls_client(
+    base_url: str,
+    *,
+    service_name: str | None = None,
+    timeout: float | tuple[float, float] | None = None,
+    auth: requests.auth.AuthBase | None = None,
+) -> ServiceClient:
+    """A client presenting this service's certificate from the PKI directory.
+
+    Uses ``<PKI_DIR>/<name>.pem`` and ``.key`` (``name`` defaults to
+    ``S2S_AUTH["SERVICE_NAME"]``) and verifies the server against the trust anchors.
+    """
+    conf = s2s_settings()
+    name = service_name or conf.SERVICE_NAME
+    if not name:
+        raise ValueError("mtls_client needs service_name or S2S_AUTH['SERVICE_NAME']")
+    pki = conf.pki_dir
+    return ServiceClient(
+        base_url,
+        ca_bundle=conf.trust_anchors_path,
+        cert=(pki / f"{name}.pem", pki / f"{name}.key"),
+        timeout=timeout,
+        auth=auth,
+    )
 
 
 def _origin(url: str) -> tuple[str, str]:

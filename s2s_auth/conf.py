@@ -53,6 +53,40 @@ DEFAULTS: dict[str, object] = {
     "CLOCK_SKEW": 30,
     # Timeouts of ServiceClient calls, seconds: (connect, read).
     "CLIENT_TIMEOUT": (2.0, 5.0),
+    # --- RFC 9421 HTTP message signatures -------------------------------------------
+    # Oldest accepted `created`, seconds (the nonce is remembered this long).
+    "HTTPSIG_MAX_AGE": 300,
+    "HTTPSIG_ALGORITHMS": ["ecdsa-p256-sha256", "ed25519"],
+    "HTTPSIG_REQUIRED_COMPONENTS": ["@method", "@target-uri", "content-digest"],
+    # The scheme://host[:port] this service is reached at, used to rebuild
+    # @target-uri. None: taken from the request (only safe without a rewriting proxy).
+    "HTTPSIG_ORIGIN": None,
+    # --- OAuth2 access tokens (resource side) ---------------------------------------
+    # The identity service's issuer URL (the `iss` of access tokens) and its JWKS.
+    # None: access tokens are not accepted.
+    "ACCESS_TOKEN_ISSUER": None,
+    "JWKS_URL": None,
+    # Expected `aud` of access tokens; None: this service's SPIFFE ID.
+    "ACCESS_TOKEN_AUDIENCE": None,
+    # How long fetched keys are used before a refresh; the least time between two
+    # fetches on an unknown `kid`; keys are kept while the issuer is unreachable.
+    "JWKS_CACHE_SECONDS": 300,
+    "JWKS_MIN_REFETCH_SECONDS": 30,
+    # Cache verified access tokens (by hash) until they expire.
+    "CACHE_VERIFIED_TOKENS": True,
+    # --- The identity service (s2s_auth.issuer) -------------------------------------
+    # Issuer URL published in tokens and metadata; None: derived from the request.
+    "ISSUER": None,
+    "ACCESS_TOKEN_LIFETIME": 600,
+    "USER_TOKEN_LIFETIME": 900,
+    # Where the issuer's signing keys live (PEM files, mode 0600); None: PKI_DIR/issuer.
+    "SIGNING_KEYS_DIR": None,
+    # Token requests allowed per client per minute.
+    "TOKEN_RATE_LIMIT_PER_MINUTE": 600,
+    # --- API keys ---------------------------------------------------------------------
+    "API_KEY_PREFIX": "s2s",
+    # --- Audit log --------------------------------------------------------------------
+    "AUDIT_ENABLED": True,
 }
 
 

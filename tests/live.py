@@ -1,45 +1,24 @@
-"""Real processes on loopback for tests: a fresh database, a free port, a server.
+"""Real processes on loopback for tests, started the way the deployment starts them.
 
-Used by every suite that crosses a process boundary. A service started here gets
-its own database (a SQLite file in a temporary directory, or a fresh PostgreSQL
-database when DATABASE_URL points at PostgreSQL), is migrated and seeded with the
-real management commands, and is always stopped and its database dropped.
+``live_deployment`` gives each service its own fresh database (a SQLite file in a
+temporary directory, or a new PostgreSQL database when DATABASE_URL points at
+PostgreSQL), a dev PKI, migrations, demo data and principals, and gunicorn with the
+s2s_auth TLS worker on free loopback ports. Everything is stopped and dropped after.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-START_TIMEOUT = 30.0
+from fleamarket.deployment import Deployment
+from fleamarket.processes import free_port
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float = START_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} before listening")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within {timeout} s")
+__all__ = ["free_port", "fresh_database", "live_deployment"]
 
 
 @contextlib.contextmanager
@@ -63,108 +42,20 @@ def fresh_database(service: str, workdir: Path) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@dataclass
-class LiveService:
-    name: str
-    port: int
-    url: str
-    env: dict[str, str]
-    workdir: Path
-    process: subprocess.Popen | None = None
-    log_path: Path | None = None
-    extra: dict = field(default_factory=dict)
-
-    def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        """Run a management command against this service's database and settings."""
-        return subprocess.run(
-            [sys.executable, "manage.py", *args, f"--settings={self.name}.settings"],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=check,
-            timeout=120,
-        )
-
-    def log(self) -> str:
-        return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-
-
-def service_env(service: str, workdir: Path, database_url: str, **extra: str) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_SETTINGS_MODULE", "PYTEST_"))
-    }
-    env.update(
-        {
-            "VAR_DIR": str(workdir),
-            f"{service.upper()}_DATABASE_URL": database_url,
-            "DJANGO_DEBUG": "0",
-            "SECRET_KEY": f"live-test-{uuid.uuid4().hex}",
-            "PYTHONPATH": str(ROOT),
-        }
-    )
-    env.update(extra)
-    return env
-
-
 @contextlib.contextmanager
-def live_service(
-    service: str,
-    workdir: Path,
-    *,
-    seed: bool = True,
-    server_args: tuple[str, ...] = (),
-    scheme: str = "http",
-    env: dict[str, str] | None = None,
-) -> Iterator[LiveService]:
-    """Start ``service`` ("users" or "ads") under gunicorn on a free loopback port."""
+def live_deployment(
+    workdir: Path, services: tuple[str, ...] = ("users", "ads"), **options
+) -> Iterator[Deployment]:
+    """Start ``services`` with fresh databases; yield the running Deployment."""
     workdir.mkdir(parents=True, exist_ok=True)
-    with fresh_database(service, workdir) as database_url:
-        port = free_port()
-        live = LiveService(
-            name=service,
-            port=port,
-            url=f"{scheme}://127.0.0.1:{port}",
-            env=service_env(service, workdir, database_url, **(env or {})),
-            workdir=workdir,
-            log_path=workdir / f"{service}.log",
+    with contextlib.ExitStack() as stack:
+        urls = {s: stack.enter_context(fresh_database(s, workdir)) for s in services}
+        deployment = Deployment(
+            var=workdir,
+            ports={s: free_port() for s in services},
+            database_urls=urls,
+            **options,
         )
-        live.manage("migrate", "--noinput", "-v0")
-        if seed:
-            live.manage("seed_demo")
-        with open(live.log_path, "w") as log:
-            live.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    f"{service}.wsgi",
-                    "--bind",
-                    f"127.0.0.1:{port}",
-                    "--workers",
-                    "1",
-                    "--threads",
-                    "4",
-                    *server_args,
-                ],
-                cwd=ROOT,
-                env=live.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            wait_for_port(port, live.process)
-            yield live
-        finally:
-            live.stop()
+        deployment.prepare()
+        with deployment:
+            yield deployment

@@ -1,8 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from s2s_auth.views import WhoAmIView
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("users.people.urls")),
+    path("api/v1/auth/whoami", WhoAmIView.as_view(), name="whoami"),
     path("api-auth/", include("rest_framework.urls")),
 ]

@@ -12,14 +12,19 @@ from collections.abc import Iterable
 import requests
 from django.conf import settings
 
-from s2s_auth.client import ServiceClient, per_thread_client
+from s2s_auth.client import ServiceClient, mtls_client, per_thread_client
 
 logger = logging.getLogger(__name__)
 PREVIEWS_PATH = "api/v1/users/previews"
 
 
 def _build_client() -> ServiceClient:
-    return ServiceClient(settings.USERS_SERVICE_URL, timeout=settings.USERS_SERVICE_TIMEOUT)
+    """Over https, ads presents its own certificate (mTLS); plain http is the
+    "trust the network" baseline, kept for comparison."""
+    url, timeout = settings.USERS_SERVICE_URL, settings.USERS_SERVICE_TIMEOUT
+    if url.startswith("https://"):
+        return mtls_client(url, timeout=timeout)
+    return ServiceClient(url, timeout=timeout)
 
 
 users_client = per_thread_client(_build_client)

@@ -4,21 +4,23 @@ import threading
 import pytest
 
 from ads.listings.sellers import users_client
-from tests.live import free_port, live_service
+from tests.live import free_port, live_deployment
 
 
 @pytest.fixture(scope="session")
 def live_users(tmp_path_factory):
-    """A real UserService (gunicorn, its own seeded database) on a loopback port."""
-    with live_service("users", tmp_path_factory.mktemp("users")) as users:
-        yield users
+    """A real UserService (gunicorn with TLS, its own seeded database, the dev PKI)."""
+    with live_deployment(tmp_path_factory.mktemp("deployment"), ("users",)) as deployment:
+        yield deployment
 
 
 @pytest.fixture
 def users_at(settings):
-    """Point ads at a UserService URL; fresh clients before and after."""
+    """Point ads at a UserService URL (and its PKI); fresh clients before and after."""
 
-    def point(url: str, timeout=(1.0, 2.0)):
+    def point(url: str, timeout=(1.0, 2.0), pki_dir=None):
+        if pki_dir:
+            settings.S2S_AUTH = {**settings.S2S_AUTH, "PKI_DIR": str(pki_dir)}
         settings.USERS_SERVICE_URL = url
         settings.USERS_SERVICE_TIMEOUT = timeout
         users_client.cache_clear()

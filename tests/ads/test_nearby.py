@@ -56,7 +56,7 @@ def brute_force(ads, lat, lon, radius):
 def test_matches_brute_force_haversine_in_distance_order(
     client, scattered_ads, users_at, live_users, radius
 ):
-    users_at(live_users.url)
+    users_at(live_users.url("users"), pki_dir=live_users.pki_dir)
     expected = brute_force(scattered_ads, *BERLIN, radius)
     got, page = [], 1
     while True:
@@ -93,7 +93,7 @@ def test_ad_exactly_on_the_radius_is_included_and_just_beyond_is_not(client, db,
 def test_one_previews_call_per_page_and_few_queries(
     client, scattered_ads, users_at, live_users, django_assert_max_num_queries
 ):
-    users_at(live_users.url)
+    users_at(live_users.url("users"), pki_dir=live_users.pki_dir)
     calls = []
     sellers.users_client().hooks["response"].append(lambda r, *a, **k: calls.append(r.url))
     with django_assert_max_num_queries(2):  # the ads and the count; nothing per ad
@@ -134,7 +134,7 @@ def test_users_service_slow_times_out_to_null_sellers(
 
 
 def test_users_service_refusing_gives_null_sellers(client, scattered_ads, users_at, live_users):
-    users_at(live_users.url + "/nonexistent-prefix")
+    users_at(live_users.url("users") + "/nonexistent-prefix", pki_dir=live_users.pki_dir)
     response = client.get(NEARBY, {"lat": BERLIN[0], "lon": BERLIN[1], "radius_km": 50})
     assert response.status_code == 200
     assert all(item["seller"] is None for item in response.json()["results"])

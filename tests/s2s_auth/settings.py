@@ -58,3 +58,10 @@ S2S_AUTH = {
     "SERVICE_NAME": "users",
     "PKI_DIR": str(BASE_DIR / "pki"),
 }
+REST_FRAMEWORK = {"EXCEPTION_HANDLER": "s2s_auth.exceptions.exception_handler"}
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"s2s_auth": {"handlers": ["console"], "level": "DEBUG", "propagate": True}},
+}

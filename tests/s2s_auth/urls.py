@@ -1,4 +1,12 @@
 from django.contrib import admin
 from django.urls import path
 
-urlpatterns = [path("admin/", admin.site.urls)]
+from . import views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("mtls/scoped", views.MTLSScopedView.as_view()),
+    path("mtls/any", views.MTLSAnyServiceView.as_view()),
+    path("mtls/undeclared", views.MTLSNoScopeDeclaredView.as_view()),
+    path("mtls/required", views.MTLSRequiredScopesView.as_view()),
+]

@@ -2,10 +2,36 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
+from s2s_auth.services import ensure_principal
 from users.people.models import Profile
 from users.people.serializers import MAX_PREVIEW_IDS
 
 PREVIEWS = "/api/v1/users/previews"
+
+
+@pytest.fixture
+def client(client, ca, settings, db):
+    """A test client presenting the certificate of "ads", which has users:read."""
+    settings.S2S_AUTH = {**settings.S2S_AUTH, "PKI_DIR": str(ca.directory)}
+    pem = ca.issue("ads").cert_path.read_text()
+    ensure_principal("ads", ["users:read"])
+    client.defaults["SSL_CLIENT_CERT"] = pem
+    return client
+
+
+def test_anonymous_caller_is_401(client):
+    del client.defaults["SSL_CLIENT_CERT"]
+    response = client.get(PREVIEWS, {"ids": "1"})
+    assert response.status_code == 401
+    assert response.json()["error"] == "not_authenticated"
+
+
+def test_service_without_users_read_is_403(client, ca):
+    client.defaults["SSL_CLIENT_CERT"] = ca.issue("worker").cert_path.read_text()
+    ensure_principal("worker")
+    response = client.get(PREVIEWS, {"ids": "1"})
+    assert response.status_code == 403
+    assert response.json()["error"] == "insufficient_scope"
 
 
 @pytest.fixture
@@ -30,7 +56,7 @@ def test_returns_previews_for_known_ids_and_skips_unknown(client, people):
 
 def test_hundred_ids_take_one_query(client, people, django_assert_num_queries):
     ids = ",".join(str(i) for i in range(1, MAX_PREVIEW_IDS + 1))
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(2):  # the caller's principal, then the previews
         response = client.get(PREVIEWS, {"ids": ids})
     assert response.status_code == 200
     assert len(response.json()["results"]) == len(people)
@@ -75,6 +101,7 @@ def test_seed_is_idempotent_and_creates_admin(db):
 
 
 def test_people_api_requires_sign_in(client, people):
+    del client.defaults["SSL_CLIENT_CERT"]
     assert client.get("/api/v1/users/").status_code == 403
     user = get_user_model().objects.get(username="seller01")
     client.force_login(user)

@@ -1,7 +1,9 @@
 from rest_framework import viewsets
-from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from s2s_auth.authentication import MTLSAuthentication
+from s2s_auth.permissions import HasScope
 
 from .models import Profile
 from .serializers import PersonSerializer, PreviewQuerySerializer, PreviewSerializer
@@ -10,12 +12,12 @@ from .serializers import PersonSerializer, PreviewQuerySerializer, PreviewSerial
 class PreviewsView(APIView):
     """``GET /api/v1/users/previews?ids=1,2,3``: seller previews in one query.
 
-    Unknown ids are simply absent from ``results``.
+    Unknown ids are simply absent from ``results``. Callers are services with
+    scope ``users:read``.
     """
 
-    # The "trust the network" baseline; s2s authentication replaces this.
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
+    authentication_classes = [MTLSAuthentication]
+    permission_classes = [HasScope("users:read")]
 
     def get(self, request):
         query = PreviewQuerySerializer(data=request.query_params)

@@ -1,0 +1,3 @@
+from fleamarket.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,93 @@
+"""``python -m fleamarket <command>``: the deployment's command line.
+
+pki    create (or refresh) the dev PKI under var/pki
+up     prepare and start both services on https://127.0.0.1:8001 and :8002
+demo   start everything, walk the example request and the attacks, verify
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from fleamarket import demo
+from fleamarket.deployment import CERT_NAMES, Deployment, ensure_dev_pki
+from fleamarket.devdata import dev_password
+from fleamarket.processes import PortInUse
+
+
+def cmd_pki(args) -> int:
+    deployment = Deployment()
+    ca = ensure_dev_pki(deployment.pki_dir)
+    print(f"dev PKI in {deployment.pki_dir} (trust domain {ca.trust_domain})")
+    print(f"  trust anchor   {ca.ca_path}")
+    for name in CERT_NAMES:
+        cert, key = ca.paths(name)
+        print(f"  {name:<14} {cert.name}, {key.name} ({ca.spiffe_id(name)})")
+    print(f"  CRL            {ca.crl_path}")
+    return 0
+
+
+def print_where(deployment: Deployment) -> None:
+    pki = deployment.pki_dir
+    print("\nRunning:")
+    for service in deployment.ports:
+        url = deployment.url(service)
+        print(f"  {service:<6} {url}/api/v1/   admin: {url}/admin/")
+    print(f"  admin login: admin / {dev_password('admin')}")
+    print(
+        "  try:   curl --cacert {0}/ca.pem --cert {0}/ads.pem --key {0}/ads.key "
+        "'{1}/api/v1/users/previews?ids=1,2'".format(pki, deployment.url("users"))
+    )
+    print(f"  logs:  {deployment.var / 'logs'}")
+
+
+def wait_for_stop() -> None:
+    """Block until Ctrl-C or SIGTERM."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+
+
+def cmd_up(args) -> int:
+    deployment = Deployment()
+    print("preparing: dev PKI, migrations, demo data, principals ...", flush=True)
+    deployment.prepare()
+    with deployment:
+        print_where(deployment)
+        print("\nCtrl-C stops everything.", flush=True)
+        wait_for_stop()
+    print("stopped.")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    ok = demo.run(Deployment(), keep_running=not args.ci)
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m fleamarket",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("pki", help="create or refresh the dev PKI under var/pki")
+    sub.add_parser("up", help="start users and ads on loopback until Ctrl-C")
+    demo_parser = sub.add_parser("demo", help="walk the example request and the attacks")
+    demo_parser.add_argument(
+        "--ci", action="store_true", help="exit after the walk instead of keeping things running"
+    )
+    args = parser.parse_args(argv)
+    try:
+        return {"pki": cmd_pki, "up": cmd_up, "demo": cmd_demo}[args.command](args)
+    except PortInUse as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

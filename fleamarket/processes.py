@@ -1,0 +1,102 @@
+"""Starting and stopping the deployment's processes on loopback.
+
+Shared by ``python -m fleamarket up|demo|bench|attack`` and by the test suites, so
+that the tests start services exactly the way the deployment does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN_CONF = ROOT / "docker" / "gunicorn.conf.py"
+
+
+class PortInUse(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def ensure_port_free(port: int, what: str) -> None:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise PortInUse(
+                f"127.0.0.1:{port} is already taken, so {what} cannot start there. "
+                f"Stop whatever listens on it (e.g. `ss -ltnp 'sport = :{port}'`) and try again."
+            ) from None
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before listening")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within {timeout} s")
+
+
+def manage(service: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run ``manage.py`` for a service; raise with its output if it fails."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args, f"--settings={service}.settings"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"manage.py {' '.join(args)} for {service} failed:\n{result.stdout}{result.stderr}"
+        )
+    return result
+
+
+def start_gunicorn(
+    service: str, port: int, *, env: dict[str, str], log: Path, workers: int = 1
+) -> subprocess.Popen:
+    """gunicorn with the deployment's config file (docker/gunicorn.conf.py).
+
+    TLS is on when ``env`` names TLS_CERT/TLS_KEY/TLS_CA (the s2s_auth TLS worker
+    then asks for client certificates); otherwise plain HTTP.
+    """
+    env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": str(workers)}
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), f"{service}.wsgi"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop(process: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGTERM the process group, then SIGKILL whatever is left."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)

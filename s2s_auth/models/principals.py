@@ -1,0 +1,88 @@
+"""Service principals: who may call, with which scopes and credentials."""
+
+from __future__ import annotations
+
+import re
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+SERVICE_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+# RFC 6749 §3.3 scope-token: printable ASCII except space, '"' and '\'.
+SCOPE_TOKEN_RE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+
+
+def validate_service_name(value: str) -> None:
+    if not SERVICE_NAME_RE.match(value):
+        raise ValidationError(
+            "A service name is 1-63 lowercase letters, digits or hyphens, "
+            "starting and ending with a letter or digit."
+        )
+
+
+def validate_scopes(value: str) -> None:
+    bad = [token for token in value.split() if not SCOPE_TOKEN_RE.match(token)]
+    if bad:
+        raise ValidationError(f"Not valid scope tokens: {', '.join(bad)}")
+
+
+class ServicePrincipal(models.Model):
+    """A calling service. Starts with no scopes: no scope, no access."""
+
+    name = models.CharField(max_length=63, unique=True, validators=[validate_service_name])
+    spiffe_id = models.CharField(
+        "SPIFFE ID",
+        max_length=255,
+        unique=True,
+        help_text="spiffe://<trust-domain>/service/<name>: the URI SAN of its certificates "
+        "and the iss/sub of the JWTs it signs.",
+    )
+    enabled = models.BooleanField(
+        default=True, help_text="A disabled principal is refused by every mechanism."
+    )
+    scopes = models.CharField(
+        max_length=1000,
+        blank=True,
+        validators=[validate_scopes],
+        help_text="Granted scopes, separated by spaces, e.g. 'users:read users:notify'.",
+    )
+    description = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "service principal"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def scope_set(self) -> frozenset[str]:
+        return frozenset(self.scopes.split())
+
+    def grant(self, *scopes: str) -> None:
+        self.scopes = " ".join(sorted(self.scope_set | set(scopes)))
+        validate_scopes(self.scopes)
+
+    def revoke(self, *scopes: str) -> None:
+        self.scopes = " ".join(sorted(self.scope_set - set(scopes)))
+
+
+class ServiceCertificate(models.Model):
+    """A certificate registered for a principal (fingerprint pinning, JWT key lookup)."""
+
+    principal = models.ForeignKey(
+        ServicePrincipal, on_delete=models.CASCADE, related_name="certificates"
+    )
+    fingerprint = models.CharField("SHA-256 fingerprint", max_length=64, unique=True)
+    serial = models.CharField(max_length=64)
+    not_after = models.DateTimeField()
+    pem = models.TextField(help_text="The certificate (public), PEM.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-not_after"]
+
+    def __str__(self) -> str:
+        return f"{self.principal.name} {self.fingerprint[:16]}…"
