@@ -20,6 +20,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "rest_framework",
     "s2s_auth",
+    "s2s_auth.issuer",
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -9,4 +9,7 @@ urlpatterns = [
     path("mtls/any", views.MTLSAnyServiceView.as_view()),
     path("mtls/undeclared", views.MTLSNoScopeDeclaredView.as_view()),
     path("mtls/required", views.MTLSRequiredScopesView.as_view()),
+    path("audit-test/", include("tests.s2s_auth.urls_audit")),
+    path("tokens-test/", include("tests.s2s_auth.urls_tokens")),
+    path("", include("tests.s2s_auth.urls_issuer")),
 ]

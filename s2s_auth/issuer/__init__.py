@@ -1,0 +1,1 @@
+"""The identity service: OAuth2 client credentials, JWKS, service accounts, user login."""

@@ -1,0 +1,3 @@
+"""URLs of the audit tests (owned by those tests)."""
+
+urlpatterns: list = []

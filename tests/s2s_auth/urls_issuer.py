@@ -1,0 +1,3 @@
+"""URLs of the issuer tests (owned by those tests)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""URLs of the tokens tests (owned by those tests)."""
+
+urlpatterns: list = []
