@@ -7,6 +7,15 @@ in ``s2s_auth.mechanisms``, one module each.
 """
 
 from .mechanisms.base import ServiceAuthentication, identity_for
+from .mechanisms.http_signature import HTTPSignatureAuthentication
 from .mechanisms.mtls import MTLSAuthentication, verify_peer
+from .mechanisms.service_jwt import ServiceJWTAuthentication
 
-__all__ = ["MTLSAuthentication", "ServiceAuthentication", "identity_for", "verify_peer"]
+__all__ = [
+    "HTTPSignatureAuthentication",
+    "MTLSAuthentication",
+    "ServiceAuthentication",
+    "ServiceJWTAuthentication",
+    "identity_for",
+    "verify_peer",
+]

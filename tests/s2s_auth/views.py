@@ -3,7 +3,11 @@
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from s2s_auth.authentication import MTLSAuthentication
+from s2s_auth.authentication import (
+    HTTPSignatureAuthentication,
+    MTLSAuthentication,
+    ServiceJWTAuthentication,
+)
 from s2s_auth.permissions import HasRequiredScopes, HasScope, IsService
 
 
@@ -45,3 +49,33 @@ class MTLSNoScopeDeclaredView(APIView):
 
 class MTLSRequiredScopesView(MTLSNoScopeDeclaredView):
     required_scopes = ["test:read", "test:write"]
+
+
+class JWTScopedView(APIView):
+    authentication_classes = [ServiceJWTAuthentication]
+    permission_classes = [HasScope("test:read")]
+
+    def get(self, request):
+        return whoami_with_user(request)
+
+    def post(self, request):
+        return whoami_with_user(request)
+
+
+class SignatureScopedView(JWTScopedView):
+    authentication_classes = [HTTPSignatureAuthentication]
+
+
+class AnyServiceMechanismView(JWTScopedView):
+    authentication_classes = [
+        MTLSAuthentication,
+        ServiceJWTAuthentication,
+        HTTPSignatureAuthentication,
+    ]
+
+
+def whoami_with_user(request):
+    response = whoami(request)
+    end_user = request.user.end_user
+    response.data["end_user"] = end_user.id if end_user else None
+    return response

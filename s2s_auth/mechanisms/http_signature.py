@@ -1,0 +1,125 @@
+"""RFC 9421 HTTP Message Signatures over ``@method``, ``@target-uri`` and
+``content-digest`` (RFC 9530, checked against the body), with ``created`` inside
+``HTTPSIG_MAX_AGE`` and a single-use ``nonce``.
+
+``keyid`` is the SHA-256 fingerprint (hex) of the signer's certificate: the mTLS
+peer certificate when the request came over mTLS, else a certificate registered
+for the principal. Either way it must chain to our CA and not be revoked.
+"""
+
+from __future__ import annotations
+
+from cryptography.hazmat.primitives.serialization import Encoding
+from django.core.cache import cache
+
+from .. import httpsig
+from ..certs import CertificateRejected, VerifiedPeer
+from ..conf import s2s_settings
+from ..exceptions import CredentialMissing, CredentialRejected
+from ..keys import certificate_by_fingerprint
+from ..proxy_headers import ProxyHeaderError
+from .base import ServiceAuthentication, identity_for
+from .mtls import verify_peer
+
+
+def remember_nonce(key_id: str, nonce: str, ttl: int) -> bool:
+    return cache.add(f"s2s:nonce:{key_id}:{nonce}", 1, timeout=ttl)
+
+
+def request_target_uri(request) -> str:
+    """``@target-uri`` as the client must have signed it.
+
+    Scheme and host come from ``HTTPSIG_ORIGIN`` when set (required behind a
+    rewriting proxy), else from the request (Host is checked by ALLOWED_HOSTS).
+    The path is the raw one the client sent when the server gives it (gunicorn's
+    ``RAW_URI``), so percent-escapes survive.
+    """
+    origin = s2s_settings().HTTPSIG_ORIGIN
+    if origin:
+        scheme, _, host = origin.partition("://")
+    else:
+        scheme, host = request.scheme, request.get_host()
+    raw = request.META.get("RAW_URI") or request.META.get("REQUEST_URI")
+    path = raw.split("?", 1)[0] if raw and raw.startswith("/") else request.path
+    return httpsig.target_uri(scheme, host, path, request.META.get("QUERY_STRING", ""))
+
+
+class HTTPSignatureAuthentication(ServiceAuthentication):
+    mechanism = "http_signature"
+
+    def authenticate(self, request):
+        if "HTTP_SIGNATURE" not in request.META and "HTTP_SIGNATURE_INPUT" not in request.META:
+            return None
+        evidence: dict = {"credential": request.META.get("HTTP_SIGNATURE", "")}
+        signer: dict[str, VerifiedPeer] = {}
+
+        def resolve_key(key_id: str):
+            peer = self.signer_certificate(request, key_id)
+            if peer is None:
+                raise httpsig.SignatureError("unknown_key", f"no certificate {key_id[:16]}…")
+            signer["peer"] = peer
+            return peer.leaf.public_key(), None
+
+        try:
+            verified = self.verifier(resolve_key).verify(
+                request.method,
+                request_target_uri(request),
+                request.headers,
+                request.body,
+            )
+        except httpsig.SignatureError as exc:
+            peer = signer.get("peer")
+            if peer:
+                evidence.update(self.certificate_evidence(peer))
+            if exc.code == "unknown_key" and not peer:
+                self.refuse(request, CredentialMissing(exc.code, exc.detail), **evidence)
+            self.refuse(request, CredentialRejected(exc.code, exc.detail), **evidence)
+        except CertificateRejected as exc:
+            self.refuse(
+                request,
+                CredentialRejected(exc.code, exc.detail),
+                fingerprint=exc.fingerprint or "",
+                **evidence,
+            )
+        except ProxyHeaderError as exc:
+            self.refuse(request, CredentialRejected("malformed_proxy_header", str(exc)))
+        peer = signer["peer"]
+        evidence.update(self.certificate_evidence(peer))
+        evidence["credential"] = (
+            f"Signature-Input: {verified.signature_input}\n"
+            f"Signature: {request.META.get('HTTP_SIGNATURE', '')}"
+        )
+        try:
+            identity = identity_for(peer.spiffe_id, self.mechanism)
+        except CredentialRejected as exc:
+            self.refuse(request, exc, principal=peer.spiffe_id, **evidence)
+        self.accept(request, identity, signature_base=verified.signature_base, **evidence)
+        return identity, verified
+
+    def authenticate_header(self, request) -> str:
+        return 'Signature realm="{}"'.format(s2s_settings().own_spiffe_id or "s2s")
+
+    def verifier(self, resolve_key) -> httpsig.SignatureVerifier:
+        conf = s2s_settings()
+        return httpsig.SignatureVerifier(
+            resolve_key=resolve_key,
+            required_components=tuple(conf.HTTPSIG_REQUIRED_COMPONENTS),
+            max_age=conf.HTTPSIG_MAX_AGE,
+            clock_skew=conf.CLOCK_SKEW,
+            nonce_store=remember_nonce,
+            require_nonce=True,
+            algorithms=frozenset(conf.HTTPSIG_ALGORITHMS),
+        )
+
+    def signer_certificate(self, request, key_id: str) -> VerifiedPeer | None:
+        peer = verify_peer(request)
+        if peer is not None and peer.fingerprint == key_id.lower():
+            return peer
+        return certificate_by_fingerprint(key_id)
+
+    @staticmethod
+    def certificate_evidence(peer: VerifiedPeer) -> dict:
+        return {
+            "fingerprint": peer.fingerprint,
+            "certificate_pem": peer.leaf.public_bytes(Encoding.PEM).decode(),
+        }

@@ -1,0 +1,171 @@
+"""Self-signed service JWTs: one fresh token per request, signed with the caller's key.
+
+``Authorization: ServiceJWT <jwt>``, header ``typ: s2s+jwt`` (explicit typing, RFC
+8725 §3.11: neither an access token nor an ID token can pass for one), claims
+``iss = sub =`` the caller's SPIFFE ID, ``aud`` = ours, ``iat``, ``exp`` (at most
+``JWT_MAX_LIFETIME`` after ``iat``), ``jti`` (single use). The verifying key is the
+caller's certificate, which must chain to our CA and not be revoked: the mTLS peer
+certificate, else the token's ``x5c`` chain, else a certificate registered for the
+principal. No certificate → 401; anything wrong with the token → 403.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+
+import jwt
+from cryptography.hazmat.primitives.serialization import Encoding
+from django.core.cache import cache
+
+from .. import tokens
+from ..certs import CertificateRejected, VerifiedPeer, parse_pem_chain, peer_verifier
+from ..conf import s2s_settings
+from ..exceptions import CredentialMissing, CredentialRejected
+from ..keys import certificates_of
+from ..proxy_headers import ProxyHeaderError
+from .base import ServiceAuthentication, identity_for
+from .mtls import verify_peer
+
+KEYWORD = "ServiceJWT"  # Authorization: ServiceJWT <jwt>
+TOKEN_TYPE = "s2s+jwt"  # noqa: S105 - a media type, not a secret
+END_USER_CLAIM = "end_user_token"
+REQUIRED_CLAIMS = ("iss", "sub", "aud", "iat", "exp", "jti")
+
+
+def remember_jti(issuer: str, jti: str, expires_at: float) -> bool:
+    """True the first time (issuer, jti) is seen before ``expires_at``; False on replay."""
+    ttl = max(1, int(expires_at - time.time()) + int(s2s_settings().CLOCK_SKEW) + 1)
+    return cache.add(f"s2s:jti:{issuer}:{jti}", 1, timeout=ttl)
+
+
+def _x5c_chain(header: dict) -> list[bytes] | None:
+    x5c = header.get("x5c")
+    if x5c is None:
+        return None
+    if not isinstance(x5c, list) or not x5c or len(x5c) > 8:
+        raise tokens.TokenError("malformed_token", "x5c must be a list of 1-8 certificates")
+    try:
+        # RFC 7515 §4.1.6: standard base64 (not URL-safe) DER.
+        return [base64.b64decode(item, validate=True) for item in x5c]
+    except (binascii.Error, TypeError, ValueError) as exc:
+        raise tokens.TokenError("malformed_token", "x5c is not base64 DER") from exc
+
+
+class ServiceJWTAuthentication(ServiceAuthentication):
+    mechanism = "service_jwt"
+    keyword = KEYWORD
+
+    def authenticate(self, request):
+        token = self.get_raw_token(request)
+        if token is None:
+            return None
+        try:
+            header = tokens.unverified_header(token)
+            peer = self.caller_certificate(request, token, header)
+        except tokens.TokenError as exc:
+            self.refuse(request, CredentialRejected(exc.code, exc.detail), credential=token)
+        except CertificateRejected as exc:
+            self.refuse(
+                request,
+                CredentialRejected(exc.code, exc.detail),
+                credential=token,
+                fingerprint=exc.fingerprint or "",
+            )
+        except ProxyHeaderError as exc:
+            self.refuse(request, CredentialRejected("malformed_proxy_header", str(exc)))
+        if peer is None:
+            self.refuse(
+                request,
+                CredentialMissing(
+                    "certificate_missing",
+                    "No certificate to verify the token: use mTLS, send x5c, or register one.",
+                ),
+                credential=token,
+            )
+        evidence = {
+            "credential": token,
+            "fingerprint": peer.fingerprint,
+            "certificate_pem": peer.leaf.public_bytes(Encoding.PEM).decode(),
+            "principal": peer.spiffe_id,
+        }
+        try:
+            verified = self.verify_token(token, peer)
+            end_user = self.end_user(verified)
+            identity = identity_for(peer.spiffe_id, self.mechanism, end_user=end_user)
+        except tokens.TokenError as exc:
+            self.refuse(request, CredentialRejected(exc.code, exc.detail), **evidence)
+        except CredentialRejected as exc:
+            self.refuse(request, exc, **evidence)
+        if not remember_jti(peer.spiffe_id, verified.claims["jti"], verified.claims["exp"]):
+            self.refuse(
+                request,
+                CredentialRejected("replayed_jti", "This token was already used."),
+                **evidence,
+            )
+        evidence.pop("principal")
+        self.accept(request, identity, claims=verified.claims, **evidence)
+        return identity, verified
+
+    def authenticate_header(self, request) -> str:
+        realm = s2s_settings().own_spiffe_id or "s2s"
+        return f'{self.keyword} realm="{realm}"'
+
+    # -- steps, each overridable ----------------------------------------------------
+
+    def get_raw_token(self, request) -> str | None:
+        scheme, _, value = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+        if scheme.lower() != self.keyword.lower():
+            return None
+        return value.strip()
+
+    def caller_certificate(self, request, token: str, header: dict) -> VerifiedPeer | None:
+        """The certificate whose key must have signed the token (see module doc)."""
+        peer = verify_peer(request)
+        if peer is not None:
+            return peer
+        chain = _x5c_chain(header)
+        if chain is not None:
+            return peer_verifier().verify(parse_pem_chain(chain))
+        claims = _unverified_issuer(token)
+        for pem in certificates_of(claims) if claims else []:
+            try:
+                return peer_verifier().verify(pem)
+            except CertificateRejected:
+                continue  # an expired or revoked registration; try the next
+        return None
+
+    def verify_token(self, token: str, peer: VerifiedPeer) -> tokens.VerifiedToken:
+        conf = s2s_settings()
+        return tokens.verify(
+            token,
+            peer.leaf.public_key(),
+            algorithms=conf.JWT_ALGORITHMS,
+            audience=conf.own_spiffe_id,
+            issuer=peer.spiffe_id,
+            subject=peer.spiffe_id,
+            typ=TOKEN_TYPE,
+            leeway=conf.CLOCK_SKEW,
+            max_lifetime=conf.JWT_MAX_LIFETIME,
+            require=REQUIRED_CLAIMS,
+        )
+
+    def end_user(self, verified: tokens.VerifiedToken):
+        """The forwarded end user, verified against the identity service's keys."""
+        nested = verified.claims.get(END_USER_CLAIM)
+        if nested is None:
+            return None
+        from .user_context import verify_end_user_token
+
+        return verify_end_user_token(nested)
+
+
+def _unverified_issuer(token: str) -> str | None:
+    """The ``iss`` of a token before verification: only to look up its key."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    iss = claims.get("iss")
+    return iss if isinstance(iss, str) else None
