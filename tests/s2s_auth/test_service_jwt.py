@@ -179,7 +179,7 @@ def test_bad_tokens_are_403_with_reason(client, creds, make, code):
 @pytest.mark.parametrize("name", ["jku", "x5u", "jwk"])
 def test_header_supplied_keys_are_refused(client, creds, name):
     token = mint(creds)
-    header_b64, payload, sig = token.split(".")
+    _, payload, sig = token.split(".")
     header = jwt.get_unverified_header(token)
     header[name] = "https://attacker.example/key" if name != "jwk" else {"kty": "EC"}
     forged = base64.urlsafe_b64encode(json.dumps(header).encode()).rstrip(b"=").decode()
