@@ -23,6 +23,7 @@ CERT_NAMES = ("users", "ads", "worker", "proxy")
 PRINCIPALS: dict[str, tuple[str, ...]] = {
     "ads": ("users:read",),
     "worker": ("users:read", "users:notify"),
+    "proxy": (),  # known, but granted nothing: it only forwards certificates
 }
 DEFAULT_PORTS = {"users": 8001, "ads": 8002}
 RENEW_BEFORE = dt.timedelta(hours=2)

@@ -54,9 +54,9 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30.0) -
 def manage(service: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     """Run ``manage.py`` for a service; raise with its output if it fails."""
     result = subprocess.run(
-        [sys.executable, "manage.py", *args, f"--settings={service}.settings"],
+        [sys.executable, "manage.py", *args],
         cwd=ROOT,
-        env=env,
+        env={**env, "DJANGO_SETTINGS_MODULE": f"{service}.settings"},
         capture_output=True,
         text=True,
         timeout=300,

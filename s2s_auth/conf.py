@@ -51,6 +51,11 @@ DEFAULTS: dict[str, object] = {
     "JWT_ALGORITHMS": ["ES256", "EdDSA"],
     # Clock skew tolerated on iat/nbf/exp/created, seconds.
     "CLOCK_SKEW": 30,
+    # Mechanisms a ServiceAPIView accepts, tried in this order: the first whose
+    # credential is present decides. Mechanisms that carry a signed credential come
+    # before plain mTLS, so a service JWT sent over mTLS is verified (and audited)
+    # as a JWT. Names: service_jwt, http_signature, access_token, api_key, mtls.
+    "MECHANISMS": ["service_jwt", "http_signature", "mtls"],
     # Timeouts of ServiceClient calls, seconds: (connect, read).
     "CLIENT_TIMEOUT": (2.0, 5.0),
     # --- RFC 9421 HTTP message signatures -------------------------------------------

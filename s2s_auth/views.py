@@ -1,19 +1,17 @@
 """Small reusable views."""
 
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from .authentication import MTLSAuthentication
+from .drf import ServiceAPIView
 from .permissions import IsService
 
 
-class WhoAmIView(APIView):
+class WhoAmIView(ServiceAPIView):
     """Echo the calling service as this server sees it: handy to debug credentials.
 
     Needs no scope: it tells a caller only what it already presented.
     """
 
-    authentication_classes = [MTLSAuthentication]
     permission_classes = [IsService]
 
     def get(self, request):

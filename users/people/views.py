@@ -1,23 +1,20 @@
 from rest_framework import viewsets
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from s2s_auth.authentication import MTLSAuthentication
-from s2s_auth.permissions import HasScope
+from s2s_auth.drf import ServiceAPIView
 
 from .models import Profile
 from .serializers import PersonSerializer, PreviewQuerySerializer, PreviewSerializer
 
 
-class PreviewsView(APIView):
+class PreviewsView(ServiceAPIView):
     """``GET /api/v1/users/previews?ids=1,2,3``: seller previews in one query.
 
     Unknown ids are simply absent from ``results``. Callers are services with
     scope ``users:read``.
     """
 
-    authentication_classes = [MTLSAuthentication]
-    permission_classes = [HasScope("users:read")]
+    required_scopes = ["users:read"]
 
     def get(self, request):
         query = PreviewQuerySerializer(data=request.query_params)
