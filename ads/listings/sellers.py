@@ -13,18 +13,30 @@ import requests
 from django.conf import settings
 
 from s2s_auth.client import ServiceClient, mtls_client, per_thread_client
+from s2s_auth.client_auth import ServiceCredentials, ServiceJWTAuth, signature_auth
 
 logger = logging.getLogger(__name__)
 PREVIEWS_PATH = "api/v1/users/previews"
 
 
 def _build_client() -> ServiceClient:
-    """Over https, ads presents its own certificate (mTLS); plain http is the
-    "trust the network" baseline, kept for comparison."""
+    """Over https, ads presents its own certificate (mTLS) and, by default, a
+    fresh service JWT per call; plain http is the "trust the network" baseline,
+    kept for comparison."""
     url, timeout = settings.USERS_SERVICE_URL, settings.USERS_SERVICE_TIMEOUT
-    if url.startswith("https://"):
-        return mtls_client(url, timeout=timeout)
-    return ServiceClient(url, timeout=timeout)
+    if not url.startswith("https://"):
+        return ServiceClient(url, timeout=timeout)
+    mechanism = settings.USERS_SERVICE_MECHANISM
+    auth = None
+    if mechanism == "service_jwt":
+        auth = ServiceJWTAuth(ServiceCredentials.from_pki(), audience="users", send_x5c=False)
+    elif mechanism == "http_signature":
+        auth = signature_auth(ServiceCredentials.from_pki())
+    elif mechanism != "mtls":
+        raise ValueError(
+            f"USERS_SERVICE_MECHANISM {mechanism!r}: mtls, service_jwt, http_signature"
+        )
+    return mtls_client(url, timeout=timeout, auth=auth)
 
 
 users_client = per_thread_client(_build_client)

@@ -108,3 +108,11 @@ def test_people_api_requires_sign_in(client, people):
     response = client.get("/api/v1/users/", {"city": people[0].city})
     assert response.status_code == 200
     assert {p["city"] for p in response.json()["results"]} == {people[0].city}
+
+
+def test_ping_is_open_and_service_ping_needs_the_scope(client, ca):
+    assert client.get("/api/v1/ping").json() == {"ok": True, "service": "users"}
+    assert client.get("/api/v1/service-ping").status_code == 200  # ads has users:read
+    del client.defaults["SSL_CLIENT_CERT"]
+    assert client.get("/api/v1/ping").status_code == 200
+    assert client.get("/api/v1/service-ping").status_code == 401

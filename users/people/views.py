@@ -1,5 +1,7 @@
 from rest_framework import viewsets
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from s2s_auth.drf import ServiceAPIView
 
@@ -32,3 +34,26 @@ class PersonViewSet(viewsets.ReadOnlyModelViewSet):
     search_fields = ["display_name", "city"]
     ordering_fields = ["rating", "member_since", "user_id"]
     lookup_field = "user_id"
+
+
+PING = {"ok": True, "service": "users"}
+
+
+class PingView(APIView):
+    """A tiny open JSON endpoint: the no-auth baseline of the benchmarks."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def get(self, request):
+        return Response(PING)
+
+
+class ServicePingView(ServiceAPIView):
+    """The same JSON for an authenticated service with ``users:read``: the
+    benchmarks compare each mechanism's cost against ``PingView``."""
+
+    required_scopes = ["users:read"]
+
+    def get(self, request):
+        return Response(PING)
