@@ -25,7 +25,10 @@ PRINCIPALS: dict[str, tuple[str, ...]] = {
     "worker": ("users:read", "users:notify"),
     "proxy": (),  # known, but granted nothing: it only forwards certificates
 }
-DEFAULT_PORTS = {"users": 8001, "ads": 8002}
+DEFAULT_PORTS = {
+    "users": int(os.environ.get("FLEAMARKET_USERS_PORT", "8001")),
+    "ads": int(os.environ.get("FLEAMARKET_ADS_PORT", "8002")),
+}
 RENEW_BEFORE = dt.timedelta(hours=2)
 
 
@@ -99,8 +102,11 @@ class Deployment:
         )
         if service in self.database_urls:
             env[f"{service.upper()}_DATABASE_URL"] = self.database_urls[service]
+        if service == "users":
+            env["S2S_ISSUER"] = self.url("users")
         if service == "ads":
             env["USERS_SERVICE_URL"] = self.url("users")
+            env["S2S_ISSUER"] = self.url("users")
         env.update(self.extra_env.get(service, {}))
         return env
 

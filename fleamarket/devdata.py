@@ -16,6 +16,7 @@ from fleamarket.settings import var_dir
 
 SEED = 20261125
 PEOPLE = 50
+DEMO_USER = "seller01"
 ADS = 500
 
 CITIES = {

@@ -88,6 +88,21 @@ DEFAULTS: dict[str, object] = {
     "SIGNING_KEYS_DIR": None,
     # Token requests allowed per client per minute.
     "TOKEN_RATE_LIMIT_PER_MINUTE": 600,
+    # `aud` and `scope` of end-user tokens from /api/v1/auth/login.
+    "USER_TOKEN_AUDIENCE": "fleamarket",
+    "USER_TOKEN_SCOPE": "ads:read ads:write",
+    # Login attempts per (username, client IP) per minute.
+    "LOGIN_RATE_LIMIT_PER_MINUTE": 10,
+    # Service self-registrations per client IP per hour, and whether they are open
+    # at all (a self-registered service starts with no scopes).
+    "REGISTRATION_RATE_LIMIT_PER_HOUR": 10,
+    "REGISTRATION_OPEN": True,
+    # Shortest accepted self-chosen registration password.
+    "MIN_PASSWORD_LENGTH": 16,
+    # Longest lifetime (exp - iat) of a private_key_jwt client assertion, seconds.
+    "CLIENT_ASSERTION_MAX_LIFETIME": 300,
+    # Cache-Control max-age of the JWKS and metadata documents, seconds.
+    "JWKS_MAX_AGE": 300,
     # --- API keys ---------------------------------------------------------------------
     "API_KEY_PREFIX": "s2s",
     # --- Audit log --------------------------------------------------------------------

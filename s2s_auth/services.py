@@ -55,3 +55,48 @@ def set_enabled(name: str, enabled: bool) -> ServicePrincipal:
     principal.enabled = enabled
     principal.save(update_fields=["enabled", "updated_at"])
     return principal
+
+
+# --- client secrets (s2s_auth.issuer, when installed) ------------------------------
+
+
+def issuer_installed() -> bool:
+    from django.apps import apps
+
+    return apps.is_installed("s2s_auth.issuer")
+
+
+def _require_issuer() -> None:
+    if not issuer_installed():
+        raise PrincipalError("Client secrets need 's2s_auth.issuer' in INSTALLED_APPS.")
+
+
+def create_client_secret(name: str) -> str:
+    """A new generated 256-bit secret for ``name``; returned once, stored as an HMAC."""
+    _require_issuer()
+    from .issuer.clients import create_secret
+
+    _, secret = create_secret(get_principal(name))
+    return secret
+
+
+def rotate_client_secret(name: str, *, grace_hours: float = 24) -> str:
+    """A new secret for ``name``; the old ones stay valid ``grace_hours`` at most."""
+    import datetime as dt
+
+    _require_issuer()
+    from .issuer.clients import rotate_secret
+
+    if grace_hours < 0:
+        raise PrincipalError("--grace-hours must not be negative.")
+    _, secret = rotate_secret(get_principal(name), grace=dt.timedelta(hours=grace_hours))
+    return secret
+
+
+def active_secret_count(principal: ServicePrincipal) -> int | None:
+    """How many client secrets of ``principal`` are valid now (None: no issuer)."""
+    if not issuer_installed():
+        return None
+    from .issuer.models import ClientSecret
+
+    return ClientSecret.objects.active().filter(principal=principal).count()

@@ -1,5 +1,7 @@
 """UserService settings: the shared base plus its own apps and URLs."""
 
+import os
+
 from fleamarket.settings import base_settings
 
 globals().update(base_settings("users"))
@@ -14,7 +16,12 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "s2s_auth",
+    "s2s_auth.issuer",
     "users.people",
 ]
 ROOT_URLCONF = "users.urls"
 WSGI_APPLICATION = "users.wsgi.application"
+
+# UserService is also the identity service: the issuer URL is the `iss` of every
+# token it signs (None: derived from each request's scheme and host).
+S2S_AUTH["ISSUER"] = os.environ.get("S2S_ISSUER")  # noqa: F821 - from base_settings

@@ -1,3 +1,5 @@
-"""URLs of the issuer tests (owned by those tests)."""
+"""URLs of the issuer tests (owned by those tests): the issuer mounted at the root."""
 
-urlpatterns: list = []
+from django.urls import include, path
+
+urlpatterns = [path("", include("s2s_auth.issuer.urls"))]

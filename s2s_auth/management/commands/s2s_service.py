@@ -1,17 +1,47 @@
+import argparse
+
 from django.core.management.base import BaseCommand, CommandError
 
 from s2s_auth import services
 from s2s_auth.models import ServicePrincipal
 
 
+def accept_global_options(subparsers) -> None:
+    """Let Django's global options follow the subcommand's arguments too
+    (``manage.py s2s_service add NAME --settings=...``)."""
+    for parser in subparsers.choices.values():
+        parser.add_argument("--settings", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        parser.add_argument("--pythonpath", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        parser.add_argument(
+            "--traceback", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
+        parser.add_argument(
+            "-v", "--verbosity", type=int, default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
+        parser.add_argument(
+            "--no-color", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
+
+
 class Command(BaseCommand):
-    help = "Manage service principals: add, grant, revoke, disable, enable, list."
+    help = (
+        "Manage service principals: add, grant, revoke, disable, enable, list, "
+        "rotate-secret, add-key, revoke-key."
+    )
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
-        add = sub.add_parser("add", help="Register a service (no scopes unless given).")
+        add = sub.add_parser(
+            "add",
+            help="Register a service (no scopes unless given); prints its client secret once.",
+        )
         add.add_argument("name")
         add.add_argument("--scope", action="append", default=[], dest="scopes")
+        add.add_argument(
+            "--no-secret",
+            action="store_true",
+            help="Do not create a client secret (certificate-only service).",
+        )
         for action in ("grant", "revoke"):
             p = sub.add_parser(action, help=f"{action.title()} scopes.")
             p.add_argument("name")
@@ -19,18 +49,49 @@ class Command(BaseCommand):
         for action in ("disable", "enable"):
             sub.add_parser(action, help=f"{action.title()} a service.").add_argument("name")
         sub.add_parser("list", help="List principals with their scopes.")
+        rotate = sub.add_parser(
+            "rotate-secret",
+            help="Create a new client secret (printed once); old ones expire after a grace period.",
+        )
+        rotate.add_argument("name")
+        rotate.add_argument(
+            "--grace-hours",
+            type=float,
+            default=24,
+            help="How long the previous secrets stay valid (default 24; 0 = now).",
+        )
+        key = sub.add_parser("add-key", help="Create an API key (printed once).")
+        key.add_argument("name")
+        key.add_argument("--expires", type=int, default=None, metavar="DAYS")
+        sub.add_parser("revoke-key", help="Revoke an API key by id or prefix.").add_argument(
+            "key_id"
+        )
+        accept_global_options(sub)
 
     def handle(self, *args, action, **options):
         try:
-            getattr(self, f"do_{action}")(**options)
+            getattr(self, f"do_{action.replace('-', '_')}")(**options)
         except services.PrincipalError as exc:
             raise CommandError(str(exc)) from exc
 
-    def do_add(self, name, scopes, **_):
+    def _print_secret(self, name, secret):
+        self.stdout.write(f"client_id: {name}")
+        self.stdout.write(f"client_secret: {secret}")
+        self.stdout.write(
+            self.style.WARNING("The secret is shown only now; it is stored as a keyed hash.")
+        )
+
+    def do_add(self, name, scopes, no_secret=False, **_):
         principal, created = services.ensure_principal(name, scopes)
         verb = "registered" if created else "already registered"
         self.stdout.write(self.style.SUCCESS(f"{principal.name} {verb}: {principal.spiffe_id}"))
         self.stdout.write(f"scopes: {principal.scopes or '(none)'}")
+        if not created or no_secret:
+            if not created and not no_secret and services.issuer_installed():
+                self.stdout.write("no new secret (use rotate-secret for one)")
+            return
+        if services.issuer_installed():
+            self._print_secret(principal.name, services.create_client_secret(principal.name))
 
     def do_grant(self, name, scopes, **_):
         principal = services.set_scopes(name, grant=scopes)
@@ -51,4 +112,34 @@ class Command(BaseCommand):
     def do_list(self, **_):
         for p in ServicePrincipal.objects.all():
             state = "enabled" if p.enabled else "DISABLED"
-            self.stdout.write(f"{p.name:<16} {state:<9} {p.spiffe_id}  [{p.scopes}]")
+            count = services.active_secret_count(p)
+            secrets = "" if count is None else f"  secrets={count}"
+            self.stdout.write(f"{p.name:<16} {state:<9} {p.spiffe_id}  [{p.scopes}]{secrets}")
+
+    def do_rotate_secret(self, name, grace_hours, **_):
+        secret = services.rotate_client_secret(name, grace_hours=grace_hours)
+        self._print_secret(name, secret)
+        self.stdout.write(f"previous secrets stay valid for at most {grace_hours:g} h")
+
+    def do_add_key(self, name, expires, **_):
+        try:
+            from s2s_auth.apikeys import create_key
+        except ImportError as exc:
+            raise CommandError("API keys are not available (s2s_auth.apikeys).") from exc
+        if expires is not None and expires <= 0:
+            raise CommandError("--expires must be a positive number of days.")
+        key, raw = create_key(services.get_principal(name), expires_days=expires)
+        self.stdout.write(f"api key for {name}: {raw}")
+        expiry = getattr(key, "expires_at", None)
+        self.stdout.write(f"expires: {expiry.isoformat() if expiry else 'never'}")
+        self.stdout.write(self.style.WARNING("The key is shown only now; it is stored hashed."))
+
+    def do_revoke_key(self, key_id, **_):
+        try:
+            from s2s_auth.apikeys import revoke_key
+        except ImportError as exc:
+            raise CommandError("API keys are not available (s2s_auth.apikeys).") from exc
+        count = revoke_key(key_id)
+        if not count:
+            raise CommandError(f"No active API key {key_id!r}.")
+        self.stdout.write(self.style.WARNING(f"revoked {count} key(s)"))

@@ -24,7 +24,11 @@ class Command(BaseCommand):
                 id=user_id, defaults={"username": person.username}
             )
             if new:
-                user.set_unusable_password()
+                # seller01 is the demo's end user; the others cannot sign in.
+                if person.username == devdata.DEMO_USER:
+                    user.set_password(devdata.dev_password(devdata.DEMO_USER))
+                else:
+                    user.set_unusable_password()
                 user.save(update_fields=["password"])
                 created += 1
             Profile.objects.update_or_create(

@@ -1,0 +1,195 @@
+"""Client secrets and service-account registration (no HTTP here).
+
+Generated secrets are 256-bit random strings, stored as HMAC-SHA256 keyed from
+``SECRET_KEY`` with Django's ``salted_hmac`` (key salt :data:`SECRET_SALT`), and
+compared with ``constant_time_compare``. Secrets hashed under a key listed in
+``SECRET_KEY_FALLBACKS`` still verify, so ``SECRET_KEY`` can be rotated the Django
+way. A password a service chose itself at registration is not random enough for a
+fast hash: it gets Django's password hasher instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+from cryptography.hazmat.primitives.serialization import Encoding
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
+
+from s2s_auth.certs import VerifiedPeer
+from s2s_auth.conf import s2s_settings, spiffe_id
+from s2s_auth.models import ServiceCertificate, ServicePrincipal, validate_service_name
+
+from .models import ClientSecret
+
+__all__ = [
+    "SECRET_SALT",
+    "AlreadyRegistered",
+    "active_secrets_of",
+    "check_secret",
+    "create_secret",
+    "generate_secret",
+    "hmac_digest",
+    "match_secret",
+    "register_service",
+    "rotate_secret",
+    "validate_registration_password",
+]
+
+SECRET_SALT = "s2s_auth.issuer.ClientSecret"  # noqa: S105 - an HMAC key salt
+SECRET_BYTES = 32  # 256 bits
+MAX_SECRET_LENGTH = 1024
+
+
+class AlreadyRegistered(Exception):
+    pass
+
+
+def generate_secret() -> str:
+    """A fresh 256-bit client secret, base64url (43 characters)."""
+    return secrets.token_urlsafe(SECRET_BYTES)
+
+
+def hmac_digest(secret: str, key: str | None = None) -> str:
+    return salted_hmac(SECRET_SALT, secret, secret=key, algorithm="sha256").hexdigest()
+
+
+def _digests(secret: str) -> list[str]:
+    keys = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    return [hmac_digest(secret, key) for key in keys]
+
+
+def create_secret(
+    principal: ServicePrincipal, *, expires_at: dt.datetime | None = None
+) -> tuple[ClientSecret, str]:
+    """A new generated secret for ``principal``: the row and the secret (show it once)."""
+    secret = generate_secret()
+    row = ClientSecret.objects.create(
+        principal=principal,
+        algorithm=ClientSecret.HMAC,
+        digest=hmac_digest(secret),
+        expires_at=expires_at,
+    )
+    return row, secret
+
+
+@transaction.atomic
+def rotate_secret(
+    principal: ServicePrincipal, *, grace: dt.timedelta = dt.timedelta(hours=24)
+) -> tuple[ClientSecret, str]:
+    """A new secret; the old ones stay valid for ``grace`` (at most), then expire."""
+    now = timezone.now()
+    until = now + grace
+    active = ClientSecret.objects.select_for_update().active(now).filter(principal=principal)
+    active.filter(expires_at__isnull=True).update(expires_at=until)
+    active.filter(expires_at__gt=until).update(expires_at=until)
+    return create_secret(principal)
+
+
+def check_secret(principal: ServicePrincipal, presented: str) -> bool:
+    """Does ``presented`` match one of the principal's active secrets?"""
+    rows = ClientSecret.objects.active().filter(principal=principal)
+    return match_secret(rows.order_by().only("algorithm", "digest"), presented)
+
+
+def match_secret(rows, presented: str) -> bool:
+    """Does ``presented`` match one of ``rows`` (ClientSecret)? Constant-time compares."""
+    if not presented or len(presented) > MAX_SECRET_LENGTH:
+        return False
+    rows = list(rows)
+    if not rows:
+        return False
+    digests = _digests(presented)
+    for row in rows:
+        if row.algorithm == ClientSecret.HMAC:
+            matched = False
+            for digest in digests:  # no early exit between keys
+                matched |= constant_time_compare(row.digest, digest)
+            if matched:
+                return True
+    return any(check_password(presented, row.digest) for row in rows if row.algorithm == row.DJANGO)
+
+
+def active_secrets_of(name: str):
+    """The active secrets of the principal named ``name``, principal joined (one query)."""
+    return (
+        ClientSecret.objects.active()
+        .filter(principal__name=name)
+        .select_related("principal")
+        .only(
+            "algorithm",
+            "digest",
+            "principal__id",
+            "principal__name",
+            "principal__spiffe_id",
+            "principal__enabled",
+            "principal__scopes",
+        )
+        .order_by()
+    )
+
+
+def validate_registration_password(name: str, password: str) -> None:
+    """ValidationError unless ``password`` is long and not derived from the name."""
+    minimum = int(s2s_settings().MIN_PASSWORD_LENGTH)
+    if not isinstance(password, str) or len(password) < minimum:
+        raise ValidationError(f"The password must have at least {minimum} characters.")
+    if len(password) > MAX_SECRET_LENGTH:
+        raise ValidationError(f"The password must have at most {MAX_SECRET_LENGTH} characters.")
+    if len(set(password)) < 6:
+        raise ValidationError("The password repeats too few different characters.")
+    if name and name.lower() in password.lower():
+        raise ValidationError("The password must not contain the service name.")
+    validate_password(password)  # the project's AUTH_PASSWORD_VALIDATORS
+
+
+def register_service(
+    name: str, *, password: str | None = None, peer: VerifiedPeer | None = None
+) -> ServicePrincipal:
+    """Create an enabled principal with *no* scopes and its credential(s).
+
+    Raises ValidationError for a bad name or password, AlreadyRegistered when the
+    name is taken. ``peer`` (a verified certificate) must name the same service.
+    """
+    validate_service_name(name)
+    if password is not None:
+        validate_registration_password(name, password)
+    if peer is not None and peer.service_name != name:
+        raise ValidationError("The certificate's SPIFFE ID names another service.")
+    if password is None and peer is None:
+        raise ValidationError("A password or a client certificate is needed.")
+    try:
+        with transaction.atomic():
+            if ServicePrincipal.objects.filter(name=name).exists():
+                raise AlreadyRegistered(name)
+            principal = ServicePrincipal.objects.create(
+                name=name,
+                spiffe_id=spiffe_id(name),
+                scopes="",
+                description="self-registered",
+            )
+            if password is not None:
+                ClientSecret.objects.create(
+                    principal=principal,
+                    algorithm=ClientSecret.DJANGO,
+                    digest=make_password(password),
+                )
+            if peer is not None:
+                if ServiceCertificate.objects.filter(fingerprint=peer.fingerprint).exists():
+                    raise AlreadyRegistered(name)
+                ServiceCertificate.objects.create(
+                    principal=principal,
+                    fingerprint=peer.fingerprint,
+                    serial=f"{peer.serial:x}",
+                    not_after=peer.not_after,
+                    pem=peer.leaf.public_bytes(Encoding.PEM).decode("ascii"),
+                )
+    except IntegrityError:
+        raise AlreadyRegistered(name) from None
+    return principal

@@ -1,0 +1,437 @@
+"""The OAuth2 logic of the identity service: client authentication, scopes,
+audiences, and minting RFC 9068 access tokens. Views (``views.py``) only parse the
+HTTP request and turn :class:`OAuthError` into RFC 6749 §5.2 responses.
+
+Token layout (JWT, header ``typ: at+jwt``, ``alg: ES256``, ``kid``):
+
+* service tokens: ``iss``, ``sub`` = the client's SPIFFE ID, ``client_id`` = its
+  service name, ``aud``, ``scope``, ``iat``, ``exp``, ``jti`` and, when the client
+  presented a TLS client certificate, ``cnf: {"x5t#S256": ...}`` (RFC 8705).
+* ``aud``: the targets named by ``resource`` (RFC 8707, repeatable) or
+  ``audience`` (space-separated) — a SPIFFE ID of our trust domain
+  (``spiffe://<td>/service/<name>``) or a bare service name; by default the SPIFFE
+  IDs of the services the granted scopes name (``users:read`` → ``users``), or the
+  issuer's own SPIFFE ID when no scope names a service. One value is a string,
+  several a list.
+* end-user tokens: ``iss``, ``sub`` = the user id (a string), ``username``,
+  ``client_id`` = the issuer's service name, ``aud`` = ``USER_TOKEN_AUDIENCE``,
+  ``scope`` = ``USER_TOKEN_SCOPE``, ``iat``, ``exp``, ``jti``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.serialization import Encoding
+from django.core.cache import cache
+from django.urls import reverse
+
+from s2s_auth.certs import CertificateRejected, VerifiedPeer, parse_pem_chain, peer_verifier
+from s2s_auth.conf import s2s_settings, spiffe_id
+from s2s_auth.mechanisms.mtls import verify_peer
+from s2s_auth.models import ServicePrincipal
+from s2s_auth.proxy_headers import ProxyHeaderError
+from s2s_auth.tokens import TokenError, new_jti, sign, unverified_header, verify
+
+from . import ratelimit
+from .clients import active_secrets_of, match_secret
+from .keys import key_store
+
+__all__ = [
+    "ASSERTION_TYPE",
+    "AUTH_METHODS",
+    "AuthenticatedClient",
+    "OAuthError",
+    "authenticate_secret",
+    "cnf_thumbprint",
+    "issuer_url",
+    "mint_service_token",
+    "mint_user_token",
+    "resolve_audiences",
+    "select_scopes",
+    "token_endpoint_url",
+]
+
+logger = logging.getLogger("s2s_auth.issuer")
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "tls_client_auth")
+GRANT_TYPES = ("client_credentials",)
+TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a password
+_SCOPE_SERVICE_RE = re.compile(r"^([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?):")
+_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+class OAuthError(Exception):
+    """An RFC 6749 §5.2 error: ``error`` code, description, HTTP status, headers."""
+
+    def __init__(
+        self,
+        error: str,
+        description: str,
+        *,
+        status: int = 400,
+        headers: dict[str, str] | None = None,
+        principal: str = "",
+    ):
+        super().__init__(f"{error}: {description}")
+        self.error = error
+        self.description = description
+        self.status = status
+        self.headers = dict(headers or {})
+        self.principal = principal
+
+
+def basic_challenge() -> dict[str, str]:
+    realm = s2s_settings().own_spiffe_id or "s2s-issuer"
+    return {"WWW-Authenticate": f'Basic realm="{realm}", charset="UTF-8"'}
+
+
+def invalid_client(description: str, *, basic: bool = True, principal: str = "") -> OAuthError:
+    return OAuthError(
+        "invalid_client",
+        description,
+        status=401,
+        headers=basic_challenge() if basic else None,
+        principal=principal,
+    )
+
+
+def rate_limited(retry_after: int, principal: str = "") -> OAuthError:
+    return OAuthError(
+        "slow_down",
+        "Too many token requests; retry later.",
+        status=429,
+        headers={"Retry-After": str(retry_after)},
+        principal=principal,
+    )
+
+
+# ----------------------------------------------------------------------- URLs
+
+
+def issuer_url(request) -> str:
+    configured = s2s_settings().ISSUER
+    if configured:
+        return str(configured)
+    return f"{request.scheme}://{request.get_host()}"
+
+
+def endpoint_url(request, name: str) -> str:
+    return issuer_url(request).rstrip("/") + reverse(f"s2s_issuer:{name}")
+
+
+def token_endpoint_url(request) -> str:
+    return endpoint_url(request, "token")
+
+
+# ------------------------------------------------------------ client authentication
+
+
+@dataclass
+class AuthenticatedClient:
+    principal: ServicePrincipal
+    method: str
+    #: The verified TLS client certificate of the connection: tokens are bound to it.
+    peer: VerifiedPeer | None
+
+
+def connection_peer(request) -> VerifiedPeer | None:
+    """The verified TLS client certificate, None without one; a bad one is refused."""
+    try:
+        return verify_peer(request)
+    except CertificateRejected as exc:
+        raise invalid_client(f"TLS client certificate refused: {exc.code}.", basic=False) from exc
+    except ProxyHeaderError as exc:
+        raise invalid_client("Unreadable client certificate header.", basic=False) from exc
+
+
+def check_rate(client_id: str) -> None:
+    limit = int(s2s_settings().TOKEN_RATE_LIMIT_PER_MINUTE)
+    retry_after = ratelimit.hit("token", client_id, limit, 60)
+    if retry_after is not None:
+        raise rate_limited(retry_after, client_id)
+
+
+def _principal(name: str, *, basic: bool) -> ServicePrincipal:
+    principal = (
+        ServicePrincipal.objects.only("id", "name", "spiffe_id", "enabled", "scopes")
+        .filter(name=name)
+        .first()
+        if _NAME_RE.match(name or "")
+        else None
+    )
+    if principal is None:
+        raise invalid_client("Client authentication failed.", basic=basic, principal=name)
+    return principal
+
+
+def authenticate_secret(client_id: str, secret: str, *, basic: bool) -> ServicePrincipal:
+    """client_secret_basic / client_secret_post / the JSON service-token endpoint.
+
+    One query: the client's active secrets with the principal joined. An unknown
+    client and a client without secrets fail alike.
+    """
+    check_rate(client_id)
+    rows = list(active_secrets_of(client_id)) if _NAME_RE.match(client_id or "") else []
+    if not rows or not match_secret(rows, secret):
+        raise invalid_client("Client authentication failed.", basic=basic, principal=client_id)
+    return rows[0].principal
+
+
+def authenticate_assertion(
+    request, assertion: str, client_id: str | None, conn_peer: VerifiedPeer | None
+) -> ServicePrincipal:
+    """private_key_jwt (RFC 7523 §2.2): a JWT signed by the client certificate's key.
+
+    The certificate comes from the assertion's ``x5c`` header (else the TLS
+    connection) and must chain to our CA with the SPIFFE ID of ``client_id``.
+    ``iss`` = ``sub`` = client_id, ``aud`` = the token endpoint URL or the issuer,
+    ``exp``, ``iat`` (``exp - iat`` at most CLIENT_ASSERTION_MAX_LIFETIME), ``jti``
+    used once.
+    """
+    conf = s2s_settings()
+    try:
+        header = unverified_header(assertion)
+    except TokenError as exc:
+        raise invalid_client(f"Client assertion refused: {exc.code}.", basic=False) from exc
+    x5c = header.get("x5c")
+    if x5c is not None:
+        if not isinstance(x5c, list) or not x5c or not all(isinstance(c, str) for c in x5c):
+            raise invalid_client(
+                "Client assertion x5c must be a list of certificates.", basic=False
+            )
+        try:
+            chain = parse_pem_chain([base64.b64decode(c, validate=True) for c in x5c])
+            peer = peer_verifier().verify(chain)
+        except (binascii.Error, ValueError) as exc:
+            raise invalid_client("Client assertion x5c is not base64 DER.", basic=False) from exc
+        except CertificateRejected as exc:
+            raise invalid_client(
+                f"Client assertion certificate refused: {exc.code}.", basic=False
+            ) from exc
+    elif conn_peer is not None:
+        peer = conn_peer
+    else:
+        raise invalid_client(
+            "Client assertion names no certificate (x5c) and no TLS client certificate "
+            "was presented.",
+            basic=False,
+        )
+    name = client_id or peer.service_name
+    if peer.service_name != name:
+        raise invalid_client(
+            "The assertion's certificate does not belong to the client.",
+            basic=False,
+            principal=name,
+        )
+    check_rate(name)
+    issuer = issuer_url(request)
+    try:
+        verified = verify(
+            assertion,
+            peer.leaf.public_key(),
+            algorithms=conf.JWT_ALGORITHMS,
+            audience=[token_endpoint_url(request), issuer],
+            issuer=name,
+            subject=name,
+            leeway=conf.CLOCK_SKEW,
+            max_lifetime=int(s2s_settings().CLIENT_ASSERTION_MAX_LIFETIME),
+            require=("exp", "iat", "jti", "iss", "sub", "aud"),
+        )
+    except TokenError as exc:
+        raise invalid_client(
+            f"Client assertion refused: {exc.code}.", basic=False, principal=name
+        ) from exc
+    claims = verified.claims
+    remaining = float(claims["exp"]) + float(conf.CLOCK_SKEW) - time.time()
+    jti_key = "s2s:pkjwt:" + hashlib.sha256(f"{name}\0{claims['jti']}".encode()).hexdigest()
+    if not cache.add(jti_key, 1, timeout=max(1, int(remaining) + 1)):
+        raise invalid_client(
+            "Client assertion was already used (jti).", basic=False, principal=name
+        )
+    principal = _principal(name, basic=False)
+    if principal.spiffe_id != peer.spiffe_id:
+        raise invalid_client(
+            "The certificate's SPIFFE ID is not the client's.", basic=False, principal=name
+        )
+    return principal
+
+
+def authenticate_tls(client_id: str | None, conn_peer: VerifiedPeer | None) -> ServicePrincipal:
+    """tls_client_auth (RFC 8705 §2.1): the TLS client certificate of the connection."""
+    if conn_peer is None:
+        raise invalid_client(
+            "No client authentication: no credentials and no TLS client certificate.",
+            principal=client_id or "",
+        )
+    name = client_id or conn_peer.service_name
+    if name != conn_peer.service_name:
+        raise invalid_client(
+            "The TLS client certificate does not belong to the client.", basic=False, principal=name
+        )
+    check_rate(name)
+    principal = _principal(name, basic=False)
+    if principal.spiffe_id != conn_peer.spiffe_id:
+        raise invalid_client(
+            "The certificate's SPIFFE ID is not the client's.", basic=False, principal=name
+        )
+    return principal
+
+
+def bind_peer(principal: ServicePrincipal, conn_peer: VerifiedPeer | None) -> VerifiedPeer | None:
+    """The certificate to bind the token to; a certificate of another service is refused."""
+    if conn_peer is None:
+        return None
+    if conn_peer.spiffe_id != principal.spiffe_id:
+        raise invalid_client(
+            "The TLS client certificate belongs to another service.",
+            basic=False,
+            principal=principal.name,
+        )
+    return conn_peer
+
+
+def ensure_enabled(principal: ServicePrincipal) -> None:
+    if not principal.enabled:
+        raise OAuthError("unauthorized_client", "The client is disabled.", principal=principal.name)
+
+
+# ----------------------------------------------------------------- scope and aud
+
+
+def select_scopes(principal: ServicePrincipal, requested: str | None) -> list[str]:
+    """RFC 6749 §3.3: requested ⊆ granted, else invalid_scope; omitted: all granted."""
+    granted = principal.scope_set
+    if requested is None or not requested.strip():
+        if not granted:
+            raise OAuthError(
+                "invalid_scope", "The client has no granted scope.", principal=principal.name
+            )
+        return sorted(granted)
+    wanted = requested.split(" ")
+    if any(not token for token in wanted):
+        raise OAuthError("invalid_request", "Malformed scope parameter.")
+    missing = sorted(set(wanted) - granted)
+    if missing:
+        raise OAuthError(
+            "invalid_scope",
+            f"Scope not granted to this client: {' '.join(missing)}.",
+            principal=principal.name,
+        )
+    return sorted(set(wanted))
+
+
+def resolve_audiences(values: list[str]) -> list[str]:
+    """SPIFFE IDs of the requested target services (RFC 8707 ``invalid_target``)."""
+    trust_domain = s2s_settings().TRUST_DOMAIN
+    prefix = f"spiffe://{trust_domain}/service/"
+    result: list[str] = []
+    for value in values:
+        if value.startswith("spiffe://"):
+            name = value[len(prefix) :] if value.startswith(prefix) else ""
+        else:
+            name = value
+        if not _NAME_RE.match(name):
+            raise OAuthError(
+                "invalid_target",
+                f"Not a service of trust domain {trust_domain}: {value[:100]!r}.",
+            )
+        audience = spiffe_id(name, trust_domain)
+        if audience not in result:
+            result.append(audience)
+    return result
+
+
+def default_audiences(scopes: list[str]) -> list[str]:
+    names = sorted({m.group(1) for m in map(_SCOPE_SERVICE_RE.match, scopes) if m})
+    if names:
+        return [spiffe_id(name) for name in names]
+    own = s2s_settings().own_spiffe_id
+    return [own] if own else []
+
+
+# -------------------------------------------------------------------------- minting
+
+
+def cnf_thumbprint(peer: VerifiedPeer) -> str:
+    """RFC 8705 §3.1 ``x5t#S256``: base64url SHA-256 of the certificate's DER."""
+    digest = hashlib.sha256(peer.leaf.public_bytes(Encoding.DER)).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def _sign(claims: dict[str, Any]) -> str:
+    key = key_store().current()
+    return sign(claims, key.private_key, kid=key.kid, typ=TOKEN_TYPE)
+
+
+def _response(token: str, lifetime: int, scope: str) -> dict[str, Any]:
+    body = {"access_token": token, "token_type": "Bearer", "expires_in": lifetime}
+    if scope:
+        body["scope"] = scope
+    return body
+
+
+def mint_service_token(
+    request,
+    principal: ServicePrincipal,
+    *,
+    scopes: list[str],
+    audiences: list[str] | None,
+    peer: VerifiedPeer | None,
+    method: str,
+) -> dict[str, Any]:
+    """The token response (RFC 6749 §5.1) for an authenticated, enabled client."""
+    conf = s2s_settings()
+    lifetime = int(conf.ACCESS_TOKEN_LIFETIME)
+    now = int(time.time())
+    aud = audiences or default_audiences(scopes) or [issuer_url(request)]
+    claims: dict[str, Any] = {
+        "iss": issuer_url(request),
+        "sub": principal.spiffe_id,
+        "client_id": principal.name,
+        "aud": aud[0] if len(aud) == 1 else aud,
+        "scope": " ".join(scopes),
+        "iat": now,
+        "exp": now + lifetime,
+        "jti": new_jti(),
+    }
+    if peer is not None:
+        claims["cnf"] = {"x5t#S256": cnf_thumbprint(peer)}
+    token = _sign(claims)
+    logger.info(
+        "issued token client=%s method=%s scope=%r aud=%s jti=%s bound=%s",
+        principal.name,
+        method,
+        claims["scope"],
+        claims["aud"],
+        claims["jti"],
+        peer.fingerprint[:16] if peer else "-",
+    )
+    return _response(token, lifetime, claims["scope"])
+
+
+def mint_user_token(request, user) -> dict[str, Any]:
+    conf = s2s_settings()
+    lifetime = int(conf.USER_TOKEN_LIFETIME)
+    now = int(time.time())
+    scope = str(s2s_settings().USER_TOKEN_SCOPE or "")
+    claims: dict[str, Any] = {
+        "iss": issuer_url(request),
+        "sub": str(user.pk),
+        "username": user.get_username(),
+        "client_id": conf.SERVICE_NAME or "login",
+        "aud": s2s_settings().USER_TOKEN_AUDIENCE,
+        "scope": scope,
+        "iat": now,
+        "exp": now + lifetime,
+        "jti": new_jti(),
+    }
+    return _response(_sign(claims), lifetime, scope)

@@ -1,0 +1,33 @@
+"""Mount at the root of the identity service's URLconf::
+
+    path("", include("s2s_auth.issuer.urls")),
+
+(RFC 8414 puts the metadata under /.well-known/ of the issuer's origin.)
+"""
+
+from django.urls import path
+
+from . import views
+
+app_name = "s2s_issuer"
+
+urlpatterns = [
+    path("oauth/token", views.TokenView.as_view(), name="token"),
+    path(".well-known/jwks.json", views.JWKSView.as_view(), name="jwks"),
+    path(
+        ".well-known/oauth-authorization-server",
+        views.MetadataView.as_view(),
+        name="metadata",
+    ),
+    path(
+        "api/v1/account/register/service",
+        views.RegisterServiceView.as_view(),
+        name="register-service",
+    ),
+    path(
+        "api/v1/account/service-token",
+        views.ServiceTokenView.as_view(),
+        name="service-token",
+    ),
+    path("api/v1/auth/login", views.LoginView.as_view(), name="login"),
+]
