@@ -171,7 +171,10 @@ def live_server(argv, *, port, log: Path, env=None, cwd=REPO):
 
     Yields ``(proc, log)``; the process group is always terminated (SIGTERM, then SIGKILL).
     """
-    full_env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", **(env or {})}
+    # The echo servers need no database: CI's DATABASE_URL names one that only
+    # exists with pytest-django's test_ prefix, so leave it out.
+    inherited = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    full_env = {**inherited, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", **(env or {})}
     with log.open("wb") as out:
         proc = subprocess.Popen(
             argv, cwd=cwd, env=full_env, stdout=out, stderr=subprocess.STDOUT,
