@@ -2,9 +2,11 @@
 
 import os
 
-from fleamarket.settings import base_settings
+from ads.jobs.schedule import beat_schedule
+from fleamarket.settings import base_settings, celery_settings
 
 globals().update(base_settings("ads"))
+globals().update(celery_settings())
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -17,6 +19,7 @@ INSTALLED_APPS = [
     "django_filters",
     "s2s_auth",
     "ads.listings",
+    "ads.jobs",
 ]
 ROOT_URLCONF = "ads.urls"
 WSGI_APPLICATION = "ads.wsgi.application"
@@ -32,3 +35,32 @@ USERS_SERVICE_TIMEOUT = (
     float(os.environ.get("USERS_SERVICE_CONNECT_TIMEOUT", "1.0")),
     float(os.environ.get("USERS_SERVICE_READ_TIMEOUT", "2.0")),
 )
+
+# --- Batch jobs (ads.jobs, Celery: fleamarket/celery.py) ------------------------------
+# The jobs call UserService as their own service, "worker" (its certificate
+# <PKI_DIR>/worker.pem and .key), with a certificate-bound client-credentials token
+# from the identity service: there is no end user behind a nightly job.
+JOBS_IDENTITY = os.environ.get("JOBS_IDENTITY", "worker")
+JOBS_TOKEN_URL = os.environ.get("JOBS_TOKEN_URL") or (
+    (os.environ.get("S2S_ISSUER") or USERS_SERVICE_URL).rstrip("/") + "/oauth/token"
+)
+# Jobs are not waited for by a person: longer read timeouts than the nearby view's.
+JOBS_USERS_TIMEOUT = (
+    float(os.environ.get("JOBS_CONNECT_TIMEOUT", "2.0")),
+    float(os.environ.get("JOBS_READ_TIMEOUT", "10.0")),
+)
+JOBS_BATCH_SIZE = int(os.environ.get("JOBS_BATCH_SIZE", "100"))
+JOBS_PAGE_SIZE = int(os.environ.get("JOBS_PAGE_SIZE", "100"))
+# Retry policy on transient failures (ads.jobs.tasks.UsersServiceJob): at most
+# JOBS_MAX_RETRIES retries, waiting up to JOBS_RETRY_BACKOFF * 2**n seconds (full
+# jitter), never more than JOBS_RETRY_BACKOFF_MAX.
+JOBS_RETRY_POLICY = {
+    "max_retries": int(os.environ.get("JOBS_MAX_RETRIES", "6")),
+    "retry_backoff": int(os.environ.get("JOBS_RETRY_BACKOFF", "2")),
+    "retry_backoff_max": int(os.environ.get("JOBS_RETRY_BACKOFF_MAX", "300")),
+}
+CELERY_TASK_ANNOTATIONS = {
+    "jobs.expire_stale_ads": JOBS_RETRY_POLICY,
+    "jobs.refresh_seller_previews": JOBS_RETRY_POLICY,
+}
+CELERY_BEAT_SCHEDULE = beat_schedule()

@@ -1,7 +1,8 @@
 """``python -m fleamarket <command>``: the deployment's command line.
 
 pki    create (or refresh) the dev PKI under var/pki
-up     prepare and start both services on https://127.0.0.1:8001 and :8002
+up     prepare and start both services on https://127.0.0.1:8001 and :8002, and the
+       Celery worker and beat of the batch jobs (--no-jobs: without them)
 demo   start everything, walk the example request and the attacks, verify
 """
 
@@ -41,6 +42,10 @@ def print_where(deployment: Deployment) -> None:
         "  try:   curl --cacert {0}/ca.pem --cert {0}/ads.pem --key {0}/ads.key "
         "'{1}/api/v1/users/previews?ids=1,2'".format(pki, deployment.url("users"))
     )
+    if "worker" in deployment.children:
+        broker = deployment.celery_app().conf.broker_url
+        print(f"  jobs:  Celery worker and beat, broker {broker}; run a job now:")
+        print("         python -m celery -A fleamarket.celery call jobs.expire_stale_ads")
     print(f"  logs:  {deployment.var / 'logs'}")
 
 
@@ -60,6 +65,8 @@ def cmd_up(args) -> int:
     print("preparing: dev PKI, migrations, demo data, principals ...", flush=True)
     deployment.prepare()
     with deployment:
+        if not args.no_jobs:
+            deployment.start_jobs()
         print_where(deployment)
         print("\nCtrl-C stops everything.", flush=True)
         wait_for_stop()
@@ -80,7 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("pki", help="create or refresh the dev PKI under var/pki")
-    sub.add_parser("up", help="start users and ads on loopback until Ctrl-C")
+    up_parser = sub.add_parser(
+        "up", help="start users, ads and the jobs' worker and beat on loopback until Ctrl-C"
+    )
+    up_parser.add_argument(
+        "--no-jobs", action="store_true", help="do not start the Celery worker and beat"
+    )
     demo_parser = sub.add_parser("demo", help="walk the example request and the attacks")
     demo_parser.add_argument(
         "--ci", action="store_true", help="exit after the walk instead of keeping things running"

@@ -6,15 +6,18 @@ so that what is tested is what runs.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import secrets
 import subprocess
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fleamarket import processes
-from fleamarket.settings import var_dir
+from fleamarket.settings import celery_settings, var_dir
 from s2s_auth.pki import CertificateAuthority
 
 TRUST_DOMAIN = "fleamarket.local"
@@ -30,6 +33,8 @@ DEFAULT_PORTS = {
     "ads": int(os.environ.get("FLEAMARKET_ADS_PORT", "8002")),
 }
 RENEW_BEFORE = dt.timedelta(hours=2)
+#: The batch jobs' processes: Celery worker and beat, with AdService's code and settings.
+JOB_ROLES = ("worker", "beat")
 
 
 def ensure_dev_pki(pki_dir: Path, *, trust_domain: str = TRUST_DOMAIN) -> CertificateAuthority:
@@ -44,10 +49,11 @@ def ensure_dev_pki(pki_dir: Path, *, trust_domain: str = TRUST_DOMAIN) -> Certif
     now = dt.datetime.now(dt.UTC)
     for name in CERT_NAMES:
         cert_path, key_path = ca.paths(name)
+        dns = (name, "localhost")  # the compose service name, and loopback
         if not (cert_path.exists() and key_path.exists()):
-            ca.issue(name)
+            ca.issue(name, dns_names=dns)
         elif ca.load_certificate(name).not_valid_after_utc - now < RENEW_BEFORE:
-            ca.renew(name)
+            ca.renew(name, dns_names=dns)
     ca.write_crl()
     return ca
 
@@ -63,7 +69,8 @@ def _secret_file(path: Path) -> Path:
 
 @dataclass
 class Deployment:
-    """Both services under gunicorn with the s2s_auth TLS worker, on loopback."""
+    """Both services under gunicorn with the s2s_auth TLS worker, on loopback, and
+    (``start_jobs``) the Celery worker and beat that run AdService's batch jobs."""
 
     var: Path = field(default_factory=var_dir)
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
@@ -71,10 +78,13 @@ class Deployment:
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
     workers: int = 1
     children: dict[str, subprocess.Popen] = field(default_factory=dict)
+    #: Celery queue of the jobs (None: the settings' default, "fleamarket"); tests on
+    #: a shared Redis give each deployment its own.
+    jobs_queue: str | None = None
 
     @property
     def pki_dir(self) -> Path:
-        return self.var / "pki"
+        return Path(os.environ.get("S2S_PKI_DIR") or self.var / "pki")
 
     def url(self, service: str) -> str:
         return f"https://127.0.0.1:{self.ports[service]}"
@@ -107,7 +117,17 @@ class Deployment:
         if service == "ads":
             env["USERS_SERVICE_URL"] = self.url("users")
             env["S2S_ISSUER"] = self.url("users")
+            if self.jobs_queue:
+                env["CELERY_TASK_DEFAULT_QUEUE"] = self.jobs_queue
         env.update(self.extra_env.get(service, {}))
+        return env
+
+    def jobs_env(self, role: str) -> dict[str, str]:
+        """The environment of the Celery ``role`` ("worker" or "beat"): AdService's,
+        plus ``extra_env[role]``. The worker calls UserService as "worker"."""
+        env = self.env("ads")
+        env["JOBS_IDENTITY"] = "worker"
+        env.update(self.extra_env.get(role, {}))
         return env
 
     def manage(self, service: str, *args: str) -> subprocess.CompletedProcess:
@@ -129,23 +149,110 @@ class Deployment:
         for service, port in self.ports.items():
             processes.ensure_port_free(port, f"the {service} service")
         try:
-            for service, port in self.ports.items():
-                self.children[service] = processes.start_gunicorn(
-                    service,
-                    port,
-                    env=self.env(service),
-                    log=self.log_path(service),
-                    workers=self.workers,
-                )
+            for service in self.ports:
+                self._spawn(service)
             for service, port in self.ports.items():
                 processes.wait_for_port(port, self.children[service])
         except BaseException:
             self.stop()
             raise
 
+    def _spawn(self, service: str) -> None:
+        self.children[service] = processes.start_gunicorn(
+            service,
+            self.ports[service],
+            env=self.env(service),
+            log=self.log_path(service),
+            workers=self.workers,
+        )
+
+    def stop_service(self, name: str) -> None:
+        """Stop one running service (or "worker"/"beat"), e.g. to see the others cope."""
+        child = self.children.pop(name, None)
+        if child is not None:
+            _stop_child(name, child)
+
+    def start_service(self, service: str) -> None:
+        """Start one stopped service again on its port; return once it listens.
+
+        No free-port check: connections of the stopped server linger in TIME_WAIT,
+        which gunicorn (SO_REUSEADDR) ignores, and a real clash makes it exit."""
+        self._spawn(service)
+        processes.wait_for_port(self.ports[service], self.children[service])
+
+    # -- batch jobs (Celery) -----------------------------------------------------------
+    def start_worker(self, *, concurrency: int = 2, timeout: float = 60.0) -> subprocess.Popen:
+        """A Celery worker running AdService's jobs; return once it is ready."""
+        queue = self.jobs_queue or "fleamarket"
+        return self._start_celery(
+            "worker",
+            [
+                "worker",
+                "--loglevel=INFO",
+                f"--concurrency={concurrency}",
+                f"--hostname=jobs-{queue}@%h",
+                # No worker-to-worker chatter: nothing here needs it, and it is broadcast.
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            ready=" ready.",
+            timeout=timeout,
+        )
+
+    def start_beat(self, *, timeout: float = 30.0) -> subprocess.Popen:
+        """Celery beat: enqueues the jobs on AdService's schedule (CELERY_BEAT_SCHEDULE)."""
+        schedule = self.var / "celery" / "beat-schedule"
+        schedule.parent.mkdir(parents=True, exist_ok=True)
+        return self._start_celery(
+            "beat",
+            ["beat", "--loglevel=INFO", f"--schedule={schedule}"],
+            ready="beat: Starting...",
+            timeout=timeout,
+        )
+
+    def start_jobs(self) -> None:
+        """The worker, then beat."""
+        self.start_worker()
+        self.start_beat()
+
+    def _start_celery(
+        self, role: str, args: list[str], *, ready: str, timeout: float
+    ) -> subprocess.Popen:
+        if role in self.children and self.children[role].poll() is None:
+            raise RuntimeError(f"the {role} is already running")
+        log = self.log_path(role)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        offset = log.stat().st_size if log.exists() else 0
+        with open(log, "ab") as out:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "fleamarket.celery", *args],
+                cwd=processes.ROOT,
+                env=self.jobs_env(role),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.children[role] = child
+        try:
+            _wait_for_log(log, offset, ready, child, timeout)
+        except BaseException:
+            self.stop_service(role)
+            raise
+        return child
+
+    def celery_app(self):
+        """A Celery client on the jobs' broker and result backend: to send a job
+        (``app.send_task("jobs.expire_stale_ads")``) and wait for its result."""
+        from celery import Celery
+
+        conf = celery_settings(self.jobs_env("worker"))
+        app = Celery("fleamarket-client", set_as_current=False)
+        app.conf.update({key.removeprefix("CELERY_").lower(): value for key, value in conf.items()})
+        return app
+
     def stop(self) -> None:
-        for child in reversed(list(self.children.values())):
-            processes.stop(child)
+        for name, child in reversed(list(self.children.items())):
+            _stop_child(name, child)
         self.children.clear()
 
     def __enter__(self) -> Deployment:
@@ -154,3 +261,40 @@ class Deployment:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _stop_child(name: str, child: subprocess.Popen, timeout: float = 20.0) -> None:
+    """Stop a child process; a Celery process gets a warm shutdown.
+
+    SIGTERM goes to the Celery main process only: it stops taking tasks, lets the
+    running one finish and stops its pool. (SIGTERM to the whole process group would
+    also kill the pool's children mid-task.) Whatever is left after ``timeout`` is
+    killed with the group.
+    """
+    if name not in JOB_ROLES:
+        processes.stop(child)
+        return
+    if child.poll() is None:
+        child.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout)
+    processes.stop(child, timeout=1.0)  # stragglers of the group, if any
+
+
+def _wait_for_log(
+    log: Path, offset: int, marker: str, process: subprocess.Popen, timeout: float
+) -> None:
+    """Wait until ``marker`` appears in ``log`` after ``offset`` (or the process dies)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(log, "rb") as fh:
+            fh.seek(offset)
+            text = fh.read().decode("utf-8", "replace")
+        if marker in text:
+            return
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"{' '.join(process.args[2:5])} exited with {process.returncode}:\n{text[-3000:]}"
+            )
+        time.sleep(0.1)
+    raise TimeoutError(f"{log.name}: no {marker.strip()!r} within {timeout} s")

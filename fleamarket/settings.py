@@ -8,6 +8,8 @@ production parts:
     DATABASE_URL / <SERVICE>_DATABASE_URL   postgres://... (psycopg 3) or sqlite:///...
     CACHE_URL                               redis://...   (jti/nonce replay cache)
     CELERY_BROKER_URL                       redis://... or amqp://...
+    S2S_MECHANISMS                          e.g. "service_jwt,mtls" (see S2S_AUTH MECHANISMS)
+    S2S_TRUSTED_PROXIES                     proxies whose client-certificate header counts
     SECRET_KEY / SECRET_KEY_FILE            required when DJANGO_DEBUG is off
     DJANGO_DEBUG                            "1" (default, development) or "0"
     ALLOWED_HOSTS                           comma separated
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 
 import dj_database_url
@@ -117,6 +120,9 @@ def base_settings(service: str) -> dict:
             "django.middleware.common.CommonMiddleware",
             "django.middleware.csrf.CsrfViewMiddleware",
             "django.contrib.auth.middleware.AuthenticationMiddleware",
+            # Service views run in a transaction with their accepted audit record;
+            # refusals are written after it, so they are never rolled back.
+            "s2s_auth.middleware.AuditMiddleware",
             "django.contrib.messages.middleware.MessageMiddleware",
             "django.middleware.clickjacking.XFrameOptionsMiddleware",
         ],
@@ -162,5 +168,88 @@ def base_settings(service: str) -> dict:
             "SERVICE_NAME": service,
             "TRUST_DOMAIN": os.environ.get("S2S_TRUST_DOMAIN", "fleamarket.local"),
             "PKI_DIR": os.environ.get("S2S_PKI_DIR") or str(var_dir() / "pki"),
+            # Addresses of TLS-terminating proxies whose client-certificate header
+            # is believed (comma separated IPs/CIDRs); nobody by default.
+            "TRUSTED_PROXIES": env_list("S2S_TRUSTED_PROXIES", ""),
+            # Certificates from SPIRE, Istio or another CA: its bundle and CRL.
+            "TRUST_ANCHORS": os.environ.get("S2S_TRUST_ANCHORS") or None,
+            "CRL_FILE": os.environ.get("S2S_CRL_FILE") or None,
+            **s2s_overrides(),
         },
     }
+
+
+def s2s_overrides() -> dict:
+    """S2S_AUTH keys a deployment (or a benchmark) may set from the environment."""
+    overrides: dict = {}
+    if os.environ.get("S2S_MECHANISMS"):
+        overrides["MECHANISMS"] = env_list("S2S_MECHANISMS", "")
+    if os.environ.get("S2S_TOKEN_RATE_LIMIT_PER_MINUTE"):
+        limit = int(os.environ["S2S_TOKEN_RATE_LIMIT_PER_MINUTE"])
+        overrides["TOKEN_RATE_LIMIT_PER_MINUTE"] = limit
+    if os.environ.get("S2S_CACHE_VERIFIED_TOKENS"):
+        overrides["CACHE_VERIFIED_TOKENS"] = env_bool("S2S_CACHE_VERIFIED_TOKENS", True)
+    return overrides
+
+
+# --- Celery -------------------------------------------------------------------------
+
+
+def celery_settings(environ: Mapping[str, str] | None = None) -> dict:
+    """The ``CELERY_*`` settings of a process that runs or sends batch jobs.
+
+    The broker is ``CELERY_BROKER_URL`` (``redis://...`` or ``amqp://...`` in
+    production); without it, kombu's filesystem transport under ``var/celery/``, which
+    needs no server: enough for one machine (``python -m fleamarket up``, the tests),
+    not for workers on several hosts. Results go to ``CELERY_RESULT_BACKEND``, else the
+    Redis broker, else files under ``var/celery/results``.
+
+    ``environ`` defaults to the process environment; the deployment passes a worker's
+    environment to build a client that talks to the same broker.
+    """
+    environ = os.environ if environ is None else environ
+    folder = Path(environ.get("VAR_DIR") or BASE_DIR / "var") / "celery"
+    broker = environ.get("CELERY_BROKER_URL") or "filesystem://"
+    backend = environ.get("CELERY_RESULT_BACKEND") or (
+        broker if broker.startswith(("redis://", "rediss://")) else f"file://{folder / 'results'}"
+    )
+    conf = {
+        "CELERY_BROKER_URL": broker,
+        "CELERY_RESULT_BACKEND": backend,
+        "CELERY_RESULT_EXPIRES": 7 * 24 * 3600,
+        "CELERY_RESULT_EXTENDED": True,
+        "CELERY_TASK_DEFAULT_QUEUE": environ.get("CELERY_TASK_DEFAULT_QUEUE") or "fleamarket",
+        "CELERY_TASK_SERIALIZER": "json",
+        "CELERY_RESULT_SERIALIZER": "json",
+        "CELERY_ACCEPT_CONTENT": ["json"],
+        "CELERY_TIMEZONE": "UTC",
+        # A task is acknowledged after it ran, so a worker lost mid-batch means the
+        # batch runs again elsewhere: the jobs are idempotent, so that is safe.
+        "CELERY_TASK_ACKS_LATE": True,
+        "CELERY_TASK_REJECT_ON_WORKER_LOST": True,
+        "CELERY_WORKER_PREFETCH_MULTIPLIER": 1,
+        "CELERY_TASK_TRACK_STARTED": True,
+        "CELERY_TASK_SOFT_TIME_LIMIT": int(environ.get("CELERY_TASK_SOFT_TIME_LIMIT", "1800")),
+        "CELERY_TASK_TIME_LIMIT": int(environ.get("CELERY_TASK_TIME_LIMIT", "1900")),
+        "CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP": True,
+        "CELERY_WORKER_HIJACK_ROOT_LOGGER": False,
+        "CELERY_BEAT_SCHEDULE_FILENAME": str(folder / "beat-schedule"),
+    }
+    if broker.startswith("filesystem://"):
+        queue, control = folder / "queue", folder / "control"
+        for path in (queue, control, folder / "results"):
+            path.mkdir(parents=True, exist_ok=True)
+        conf["CELERY_BROKER_TRANSPORT_OPTIONS"] = {
+            # One folder for both directions: producers and the worker share it.
+            "data_folder_in": str(queue),
+            "data_folder_out": str(queue),
+            "control_folder": str(control),
+            "store_processed": False,
+            # How often an idle worker looks for new files (a directory listing).
+            "polling_interval": float(environ.get("CELERY_POLLING_INTERVAL", "0.2")),
+        }
+        # Remote control (broadcast to every worker) makes no sense for one folder.
+        conf["CELERY_WORKER_ENABLE_REMOTE_CONTROL"] = False
+    elif backend.startswith("file://"):
+        (folder / "results").mkdir(parents=True, exist_ok=True)
+    return conf

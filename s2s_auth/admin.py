@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from . import admin_apikeys, admin_audit  # noqa: F401 - they register their admins
 from .models import ServiceCertificate, ServicePrincipal
 
 

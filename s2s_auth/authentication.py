@@ -6,12 +6,17 @@ Each class returns ``None`` when the request does not use its scheme,
 in ``s2s_auth.mechanisms``, one module each.
 """
 
+from .mechanisms.access_token import AccessTokenAuthentication, EndUserTokenAuthentication
+from .mechanisms.api_key import APIKeyAuthentication
 from .mechanisms.base import ServiceAuthentication, identity_for
 from .mechanisms.http_signature import HTTPSignatureAuthentication
 from .mechanisms.mtls import MTLSAuthentication, verify_peer
 from .mechanisms.service_jwt import ServiceJWTAuthentication
 
 __all__ = [
+    "APIKeyAuthentication",
+    "AccessTokenAuthentication",
+    "EndUserTokenAuthentication",
     "HTTPSignatureAuthentication",
     "MTLSAuthentication",
     "ServiceAuthentication",

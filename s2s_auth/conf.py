@@ -55,7 +55,7 @@ DEFAULTS: dict[str, object] = {
     # credential is present decides. Mechanisms that carry a signed credential come
     # before plain mTLS, so a service JWT sent over mTLS is verified (and audited)
     # as a JWT. Names: service_jwt, http_signature, access_token, api_key, mtls.
-    "MECHANISMS": ["service_jwt", "http_signature", "mtls"],
+    "MECHANISMS": ["service_jwt", "http_signature", "access_token", "mtls"],
     # Timeouts of ServiceClient calls, seconds: (connect, read).
     "CLIENT_TIMEOUT": (2.0, 5.0),
     # --- RFC 9421 HTTP message signatures -------------------------------------------
@@ -73,6 +73,9 @@ DEFAULTS: dict[str, object] = {
     "JWKS_URL": None,
     # Expected `aud` of access tokens; None: this service's SPIFFE ID.
     "ACCESS_TOKEN_AUDIENCE": None,
+    # Accepted `aud` of end users' tokens (a string or a list), at end-user
+    # endpoints and in the user context a service forwards.
+    "END_USER_AUDIENCE": "fleamarket",
     # How long fetched keys are used before a refresh; the least time between two
     # fetches on an unknown `kid`; keys are kept while the issuer is unreachable.
     "JWKS_CACHE_SECONDS": 300,

@@ -19,6 +19,9 @@ SUITES = [
     ("s2s_auth", ["tests/s2s_auth"], "tests.s2s_auth.settings"),
     ("users", ["tests/users"], "users.settings"),
     ("ads", ["tests/ads"], "ads.settings"),
+    ("jobs", ["tests/jobs"], "ads.settings"),
+    ("docker", ["tests/docker"], "tests.s2s_auth.settings"),
+    ("docs", ["tests/docs"], "tests.s2s_auth.settings"),
     ("e2e", ["tests/e2e"], "ads.settings"),
 ]
 

@@ -18,6 +18,7 @@ INSTALLED_APPS = [
     "s2s_auth",
     "s2s_auth.issuer",
     "users.people",
+    "users.notifications",
 ]
 ROOT_URLCONF = "users.urls"
 WSGI_APPLICATION = "users.wsgi.application"
@@ -25,3 +26,6 @@ WSGI_APPLICATION = "users.wsgi.application"
 # UserService is also the identity service: the issuer URL is the `iss` of every
 # token it signs (None: derived from each request's scheme and host).
 S2S_AUTH["ISSUER"] = os.environ.get("S2S_ISSUER")  # noqa: F821 - from base_settings
+# Access tokens (the batch jobs' client-credentials tokens) are verified like at any
+# resource service: from the issuer's published JWKS, cached.
+S2S_AUTH["ACCESS_TOKEN_ISSUER"] = S2S_AUTH["ISSUER"]  # noqa: F821

@@ -5,6 +5,7 @@ from s2s_auth.views import WhoAmIView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include("users.notifications.urls")),
     path("api/v1/", include("users.people.urls")),
     path("api/v1/auth/whoami", WhoAmIView.as_view(), name="whoami"),
     path("api-auth/", include("rest_framework.urls")),

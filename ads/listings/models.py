@@ -43,10 +43,22 @@ class Ad(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     expires_at = models.DateTimeField(default=default_expiry)
+    # Set by the nightly job (ads.jobs) when it expires the ad; the seller's notice is
+    # then pending until ``expiry_notified_at`` (delivered to UserService, or given up
+    # because the seller no longer exists there).
+    expired_at = models.DateTimeField(null=True, blank=True, editable=False)
+    expiry_notified_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The seller's preview as UserService last gave it (ads.jobs refreshes it): what
+    # ads can still show when UserService cannot answer. None: not fetched (yet).
+    seller_preview = models.JSONField(null=True, blank=True, editable=False)
+    seller_preview_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["status", "latitude", "longitude"])]
+        indexes = [
+            models.Index(fields=["status", "latitude", "longitude"]),
+            models.Index(fields=["status", "expires_at"], name="listings_ad_status_expiry"),
+        ]
 
     def __str__(self) -> str:
         return self.title

@@ -1,12 +1,13 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from .views import AdViewSet, NearbyView
+from .views import AdViewSet, NearbyView, PingView
 
 router = DefaultRouter()
 router.register("ads", AdViewSet, basename="ad")
 
 urlpatterns = [
     path("ads/nearby", NearbyView.as_view(), name="ads-nearby"),
+    path("ping", PingView.as_view(), name="ping"),
     *router.urls,
 ]

@@ -1,6 +1,7 @@
 from rest_framework import viewsets
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.permissions import IsAuthenticatedOrReadOnly
+from rest_framework.permissions import AllowAny, IsAuthenticatedOrReadOnly
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .filters import AdFilter
@@ -41,3 +42,13 @@ class NearbyView(APIView):
         previews = fetch_previews(ad.seller_id for ad in page)
         data = NearbyAdSerializer(page, many=True, context={"previews": previews}).data
         return paginator.get_paginated_response(data)
+
+
+class PingView(APIView):
+    """Liveness for healthchecks: open, tiny, touches no database."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def get(self, request):
+        return Response({"ok": True, "service": "ads"})

@@ -1,17 +1,42 @@
-"""The end user on whose behalf a service calls, forwarded as a nested token."""
+"""The end user on whose behalf a service calls, forwarded as a nested token.
+
+The nested token is the user's own access token from the identity service; it is
+verified exactly like one presented at an end-user endpoint (same issuer, JWKS and
+``END_USER_AUDIENCE``). Anything wrong with it fails the whole request.
+"""
 
 from __future__ import annotations
 
 from .. import tokens
+from ..jwks import JWKSUnavailable
 from ..principal import EndUser
+from .access_token import validate_access_token
 
 
 def verify_end_user_token(token) -> EndUser:
-    """Verify a forwarded end-user access token; raise TokenError if it is not valid.
+    """Verify a forwarded end-user token; raise TokenError if it is not acceptable."""
+    if not isinstance(token, str):
+        raise tokens.TokenError("end_user_malformed", "end_user_token must be a string")
+    from ..conf import s2s_settings
 
-    Not configured (no identity service keys) → refused: a user context that cannot
-    be checked must not be trusted.
-    """
-    raise tokens.TokenError(
-        "end_user_unverifiable", "No identity service is configured to verify end-user tokens."
+    conf = s2s_settings()
+    if not conf.ACCESS_TOKEN_ISSUER:
+        raise tokens.TokenError(
+            "end_user_unverifiable", "No identity service is configured to verify end users."
+        )
+    audiences = conf.END_USER_AUDIENCE
+    audiences = [audiences] if isinstance(audiences, str) else list(audiences)
+    try:
+        verified = validate_access_token(token, kind="end_user", audiences=audiences)
+    except tokens.TokenError as exc:
+        raise tokens.TokenError(f"end_user_{exc.code}", f"end-user token: {exc.detail}") from exc
+    except JWKSUnavailable as exc:
+        raise tokens.TokenError("end_user_unverifiable", str(exc)) from exc
+    subject = verified.subject
+    if subject.startswith("spiffe://"):
+        raise tokens.TokenError("end_user_not_a_user", "the nested token belongs to a service")
+    return EndUser(
+        id=subject,
+        username=str(verified.claims.get("username", "")),
+        scopes=verified.scopes,
     )

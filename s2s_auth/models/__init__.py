@@ -1,5 +1,7 @@
 """s2s_auth's models, one module per concern."""
 
+from .apikeys import APIKey
+from .audit import AuditCheckpoint, AuditRecord
 from .principals import (
     ServiceCertificate,
     ServicePrincipal,
@@ -8,6 +10,9 @@ from .principals import (
 )
 
 __all__ = [
+    "APIKey",
+    "AuditCheckpoint",
+    "AuditRecord",
     "ServiceCertificate",
     "ServicePrincipal",
     "validate_scopes",

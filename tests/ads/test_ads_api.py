@@ -84,3 +84,7 @@ def test_invalid_ad_fields_are_400(client, db, field, value):
     response = client.post(ADS, data, content_type="application/json")
     assert response.status_code == 400
     assert field in response.json()
+
+
+def test_ping_is_open(client):
+    assert client.get("/api/v1/ping").json() == {"ok": True, "service": "ads"}

@@ -26,6 +26,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "s2s_auth.middleware.AuditMiddleware",
 ]
 TEMPLATES = [
     {

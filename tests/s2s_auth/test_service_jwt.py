@@ -232,3 +232,64 @@ def test_forged_end_user_context_fails_the_whole_request(client, creds):
     response = call(client, mint(creds, end_user_token=forged_user))
     assert response.status_code == 403
     assert response.json()["error"].startswith(("end_user", "unknown_key", "bad_signature"))
+
+
+# -- the forwarded end user, verified against the identity service's JWKS ---------------
+
+
+@pytest.fixture
+def identity_service(settings, ca, creds):
+    from s2s_auth.jwks import clear_jwks_caches
+    from s2s_auth.mechanisms.access_token import verified_token_cache
+    from tests.s2s_auth.test_access_tokens import ISSUER, JWKSServer, Keys
+
+    keys = Keys()
+    keys.new("k1")
+    server = JWKSServer()
+    server.jwks = {"keys": [keys.jwk("k1")]}
+    settings.S2S_AUTH = {
+        **settings.S2S_AUTH,
+        "ACCESS_TOKEN_ISSUER": ISSUER,
+        "JWKS_URL": server.url,
+    }
+    clear_jwks_caches()
+    verified_token_cache().clear()
+    yield keys
+    server.stop()
+    clear_jwks_caches()
+
+
+def user_token(keys, **claims):
+    from tests.s2s_auth.test_access_tokens import mint as mint_access
+
+    base = {"sub": "42", "aud": "fleamarket", "username": "alice", "scope": "ads:write"}
+    base.update(claims)
+    return mint_access(keys, **base)
+
+
+def test_forwarded_end_user_is_exposed(client, creds, identity_service):
+    response = call(client, mint(creds, end_user_token=user_token(identity_service)))
+    assert response.status_code == 200, response.json()
+    assert response.json()["end_user"] == "42"
+
+
+@pytest.mark.parametrize(
+    ("claims", "code"),
+    [
+        ({"exp": int(time.time()) - 100, "iat": int(time.time()) - 200}, "end_user_expired"),
+        ({"aud": "spiffe://fleamarket.local/service/users"}, "end_user_wrong_audience"),
+        ({"sub": "spiffe://fleamarket.local/service/ads"}, "end_user_not_a_user"),
+    ],
+)
+def test_bad_forwarded_end_user_fails_the_request(client, creds, identity_service, claims, code):
+    nested = user_token(identity_service, **claims)
+    response = call(client, mint(creds, end_user_token=nested))
+    assert response.status_code == 403
+    assert response.json()["error"] == code
+
+
+def test_end_user_token_signed_by_another_key_fails(client, creds, identity_service):
+    nested = user_token(identity_service, key=ec.generate_private_key(ec.SECP256R1()))
+    response = call(client, mint(creds, end_user_token=nested))
+    assert response.status_code == 403
+    assert response.json()["error"] == "end_user_bad_signature"

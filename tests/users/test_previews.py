@@ -54,12 +54,27 @@ def test_returns_previews_for_known_ids_and_skips_unknown(client, people):
     }
 
 
-def test_hundred_ids_take_one_query(client, people, django_assert_num_queries):
+def test_hundred_ids_take_one_query(client, people):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
     ids = ",".join(str(i) for i in range(1, MAX_PREVIEW_IDS + 1))
-    with django_assert_num_queries(2):  # the caller's principal, then the previews
+    with CaptureQueriesContext(connection) as queries:
         response = client.get(PREVIEWS, {"ids": ids})
     assert response.status_code == 200
     assert len(response.json()["results"]) == len(people)
+    statements = [
+        q["sql"].split('"')[1]
+        if q["sql"].startswith("INSERT")
+        else q["sql"].split(" FROM ")[-1][:30]
+        for q in queries.captured_queries
+        if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))
+    ]
+    # The caller's principal, the audit record's one INSERT, and ONE query for 100 ids.
+    assert len(statements) == 3, statements
+    assert "s2s_auth_serviceprincipal" in statements[0]
+    assert statements[1] == "s2s_auth_auditrecord"
+    assert "people_profile" in statements[2]
 
 
 @pytest.mark.parametrize(

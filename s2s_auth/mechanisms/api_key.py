@@ -1,0 +1,62 @@
+"""API keys (``Authorization: ApiKey <key>``): the simple baseline mechanism.
+
+401 (with ``WWW-Authenticate: ApiKey realm=...``) when the key cannot be identified:
+``malformed_api_key``, ``unknown_api_key`` (no such key id, or a wrong secret: the two
+are not told apart). 403 when a known key is not allowed: ``api_key_expired``,
+``api_key_revoked``, ``principal_disabled``. ``request.auth`` is the ``APIKey`` row.
+"""
+
+from __future__ import annotations
+
+from ..apikeys import APIKeyError, check_key
+from ..conf import s2s_settings
+from ..exceptions import CredentialMissing, CredentialRejected
+from .base import ServiceAuthentication, identity_from_principal
+
+__all__ = ["APIKeyAuthentication"]
+
+_UNKNOWN = frozenset({"malformed_api_key", "unknown_api_key"})
+
+
+class APIKeyAuthentication(ServiceAuthentication):
+    keyword = "ApiKey"
+    mechanism = "api_key"
+
+    def get_raw_key(self, request) -> str | None:
+        """The key of ``Authorization: ApiKey <key>``; None for any other scheme."""
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not isinstance(header, str) or not header:
+            return None
+        parts = header.split()
+        if not parts or parts[0].lower() != self.keyword.lower():
+            return None
+        if len(parts) != 2:
+            self.refuse(
+                request,
+                CredentialMissing(
+                    "malformed_api_key", "Authorization: ApiKey needs exactly one key."
+                ),
+            )
+        return parts[1]
+
+    def authenticate(self, request):
+        raw = self.get_raw_key(request)
+        if raw is None:
+            return None
+        try:
+            key = check_key(raw)
+        except APIKeyError as exc:
+            error_class = CredentialMissing if exc.code in _UNKNOWN else CredentialRejected
+            evidence = {"claims": {"api_key_id": exc.key_id}} if exc.key_id else {}
+            self.refuse(request, error_class(exc.code, exc.detail), **evidence)
+        evidence = {"principal": key.principal.spiffe_id, "claims": {"api_key_id": key.key_id}}
+        try:
+            identity = identity_from_principal(key.principal, self.mechanism)
+        except CredentialRejected as exc:
+            self.refuse(request, exc, **evidence)
+        self.accept(request, identity, claims=evidence["claims"])
+        return identity, key
+
+    def authenticate_header(self, request) -> str:
+        realm = s2s_settings().own_spiffe_id or "s2s"
+        return f'{self.keyword} realm="{realm}"'

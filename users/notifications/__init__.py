@@ -1,0 +1,1 @@
+"""Notifications for people, sent by other services (e.g. AdService's nightly jobs)."""

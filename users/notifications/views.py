@@ -1,0 +1,81 @@
+import hashlib
+import json
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from rest_framework import status
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+
+from s2s_auth.drf import ServiceAPIView
+
+from .models import Notification
+from .serializers import NotificationSerializer, validate_idempotency_key
+
+
+class UserNotificationsView(ServiceAPIView):
+    """``POST /api/v1/users/{id}/notifications``: a service notifies a user.
+
+    Body ``{"kind": "ad_expired", "message": "...", "ad_id": 42}``; callers are
+    services with scope ``users:notify`` (batch jobs: no end user involved). The
+    sender is the caller's SPIFFE ID.
+
+    With an ``Idempotency-Key`` header the request is safe to repeat: the first one
+    creates the notification (201); a repeat from the same sender with the same key
+    and the same body gets that notification back (200, ``Idempotent-Replayed: true``)
+    and creates nothing; the same key with a different body is 422
+    ``idempotency_key_reused``. An unknown user is 404 ``unknown_user``.
+    """
+
+    required_scopes = ["users:notify"]
+
+    def post(self, request, user_id: int):
+        key = validate_idempotency_key(request.headers.get("Idempotency-Key"))
+        if not get_user_model().objects.filter(pk=user_id).exists():
+            raise NotFound(f"No user {user_id}.", code="unknown_user")
+        serializer = NotificationSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        sender = request.user.spiffe_id
+        digest = request_digest(user_id, serializer.validated_data)
+        if key is not None:
+            existing = Notification.objects.filter(sender=sender, idempotency_key=key).first()
+            if existing is not None:
+                return self.replay(existing, digest)
+        try:
+            with transaction.atomic():
+                notification = serializer.save(
+                    user_id=user_id,
+                    sender=sender,
+                    idempotency_key=key or "",
+                    request_digest=digest,
+                )
+        except IntegrityError:
+            if key is None:
+                raise
+            # A concurrent request with the same key won the race.
+            existing = Notification.objects.get(sender=sender, idempotency_key=key)
+            return self.replay(existing, digest)
+        return Response(NotificationSerializer(notification).data, status=status.HTTP_201_CREATED)
+
+    def replay(self, existing: Notification, digest: str) -> Response:
+        if existing.request_digest != digest:
+            return Response(
+                {
+                    "error": "idempotency_key_reused",
+                    "detail": "This Idempotency-Key was already used for a different request.",
+                },
+                status=status.HTTP_422_UNPROCESSABLE_ENTITY,
+            )
+        response = Response(NotificationSerializer(existing).data, status=status.HTTP_200_OK)
+        response["Idempotent-Replayed"] = "true"
+        return response
+
+
+def request_digest(user_id: int, data: dict) -> str:
+    """SHA-256 of what the request asks for: the user and the notification's fields."""
+    canonical = json.dumps(
+        {"user_id": user_id, **{k: data.get(k) for k in ("kind", "message", "ad_id")}},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
