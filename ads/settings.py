@@ -64,3 +64,12 @@ CELERY_TASK_ANNOTATIONS = {
     "jobs.refresh_seller_previews": JOBS_RETRY_POLICY,
 }
 CELERY_BEAT_SCHEDULE = beat_schedule()
+
+# End users sign in at the identity service (UserService) and present its access
+# token here; ads verifies it locally from the issuer's JWKS and forwards it, nested
+# in its service JWT, when it calls UserService on the user's behalf.
+S2S_AUTH["ACCESS_TOKEN_ISSUER"] = os.environ.get("S2S_ISSUER")  # noqa: F821 - base_settings
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [  # noqa: F821 - base_settings
+    "s2s_auth.mechanisms.access_token.EndUserTokenAuthentication",
+    "rest_framework.authentication.SessionAuthentication",
+]

@@ -25,7 +25,7 @@ from . import tokens
 from .certs import fingerprint
 from .conf import s2s_settings, spiffe_id
 from .httpsig import HTTPSignatureAuth
-from .mechanisms.service_jwt import END_USER_CLAIM, KEYWORD, TOKEN_TYPE
+from .wire import END_USER_CLAIM, SERVICE_JWT_KEYWORD, SERVICE_JWT_TYPE
 
 __all__ = [
     "ChainAuth",
@@ -135,12 +135,12 @@ class ServiceJWTAuth(requests.auth.AuthBase):
             claims,
             self.credentials.private_key,
             kid=self._kid,
-            typ=TOKEN_TYPE,
+            typ=SERVICE_JWT_TYPE,
             headers=self._headers,
         )
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"{KEYWORD} {self.token()}"
+        request.headers["Authorization"] = f"{SERVICE_JWT_KEYWORD} {self.token()}"
         return request
 
 

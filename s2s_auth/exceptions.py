@@ -10,7 +10,6 @@ presented and is invalid or not allowed. Bodies are ``{"error": code, "detail": 
 from __future__ import annotations
 
 from rest_framework import exceptions
-from rest_framework.views import exception_handler as drf_exception_handler
 
 __all__ = ["CredentialMissing", "CredentialRejected", "exception_handler"]
 
@@ -33,6 +32,11 @@ def exception_handler(exc, context):
     Set ``REST_FRAMEWORK["EXCEPTION_HANDLER"] = "s2s_auth.exceptions.exception_handler"``.
     Field validation errors keep DRF's per-field shape.
     """
+    # Imported here: rest_framework.views imports DEFAULT_AUTHENTICATION_CLASSES at
+    # import time, so a module-level import would be circular when s2s_auth classes
+    # are listed there.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     response = drf_exception_handler(exc, context)
     if (
         response is not None

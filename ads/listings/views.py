@@ -4,6 +4,9 @@ from rest_framework.permissions import AllowAny, IsAuthenticatedOrReadOnly
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from s2s_auth.client_auth import end_user_context
+from s2s_auth.mechanisms.access_token import AccessToken
+
 from .filters import AdFilter
 from .models import Ad
 from .nearby import ads_within
@@ -39,7 +42,10 @@ class NearbyView(APIView):
         ads = ads_within(**query.validated_data)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(ads, request, view=self)
-        previews = fetch_previews(ad.seller_id for ad in page)
+        # On behalf of a signed-in end user, ads forwards the user's token.
+        user_token = request.auth.token if isinstance(request.auth, AccessToken) else None
+        with end_user_context(user_token):
+            previews = fetch_previews(ad.seller_id for ad in page)
         data = NearbyAdSerializer(page, many=True, context={"previews": previews}).data
         return paginator.get_paginated_response(data)
 

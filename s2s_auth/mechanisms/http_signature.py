@@ -85,10 +85,6 @@ class HTTPSignatureAuthentication(ServiceAuthentication):
             self.refuse(request, CredentialRejected("malformed_proxy_header", str(exc)))
         peer = signer["peer"]
         evidence.update(self.certificate_evidence(peer))
-        evidence["credential"] = (
-            f"Signature-Input: {verified.signature_input}\n"
-            f"Signature: {request.META.get('HTTP_SIGNATURE', '')}"
-        )
         try:
             identity = identity_for(peer.spiffe_id, self.mechanism)
         except CredentialRejected as exc:

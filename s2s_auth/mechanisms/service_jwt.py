@@ -25,12 +25,12 @@ from ..conf import s2s_settings
 from ..exceptions import CredentialMissing, CredentialRejected
 from ..keys import certificates_of
 from ..proxy_headers import ProxyHeaderError
+from ..wire import END_USER_CLAIM, SERVICE_JWT_KEYWORD, SERVICE_JWT_TYPE
 from .base import ServiceAuthentication, identity_for
 from .mtls import verify_peer
 
-KEYWORD = "ServiceJWT"  # Authorization: ServiceJWT <jwt>
-TOKEN_TYPE = "s2s+jwt"  # noqa: S105 - a media type, not a secret
-END_USER_CLAIM = "end_user_token"
+KEYWORD = SERVICE_JWT_KEYWORD
+TOKEN_TYPE = SERVICE_JWT_TYPE
 REQUIRED_CLAIMS = ("iss", "sub", "aud", "iat", "exp", "jti")
 
 

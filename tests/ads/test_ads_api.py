@@ -36,7 +36,9 @@ def test_seed_is_idempotent(db):
 
 
 def test_anonymous_cannot_create(client, db):
-    assert client.post(ADS, {}).status_code == 403
+    response = client.post(ADS, {})
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
 
 
 def test_seller_creates_and_only_the_seller_edits(client, db):

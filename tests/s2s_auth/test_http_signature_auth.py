@@ -151,3 +151,20 @@ def test_unscoped_signer_is_403(client, creds):
     response = send(client, signed(creds))
     assert response.status_code == 403
     assert response.json()["error"] == "insufficient_scope"
+
+
+def test_accepted_signed_request_is_audited_and_reverifiable(client, creds):
+    from django.core.management import call_command
+
+    from s2s_auth import audit
+    from s2s_auth.models import AuditRecord
+
+    audit.reset_writer_chains()
+    assert send(client, signed(creds)).status_code == 200
+    record = AuditRecord.objects.filter(outcome="accepted", mechanism="http_signature").get()
+    assert record.signature_base.startswith('"@method": POST')
+    assert (
+        audit.verify_credential(record.credential, record.signature_base, record.certificate)
+        is None
+    )
+    call_command("s2s_audit", "verify")  # raises CommandError if anything is off

@@ -293,3 +293,18 @@ def test_end_user_token_signed_by_another_key_fails(client, creds, identity_serv
     response = call(client, mint(creds, end_user_token=nested))
     assert response.status_code == 403
     assert response.json()["error"] == "end_user_bad_signature"
+
+
+def test_accepted_service_jwt_is_audited_and_reverifiable(client, creds):
+    from django.core.management import call_command
+
+    from s2s_auth import audit
+    from s2s_auth.models import AuditRecord
+
+    audit.reset_writer_chains()
+    token = mint(creds)
+    assert call(client, token).status_code == 200
+    record = AuditRecord.objects.filter(outcome="accepted", mechanism="service_jwt").get()
+    assert record.credential == token
+    assert record.principal == CALLER
+    call_command("s2s_audit", "verify")
