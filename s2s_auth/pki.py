@@ -113,7 +113,7 @@ def _parse_iso(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value)
 
 
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
+def write_atomic(path: Path, data: bytes, mode: int) -> None:
     """Write ``data`` to ``path`` atomically; the file is created with ``mode``.
 
     The temp file is created by ``os.open(..., mode)`` (never chmod'ed afterwards), so
@@ -296,7 +296,7 @@ class CertificateAuthority:
 
     def _write_index(self, index: dict) -> None:
         data = json.dumps(index, indent=2, sort_keys=True).encode() + b"\n"
-        _write_atomic(self.index_path, data, _PRIVATE_FILE)
+        write_atomic(self.index_path, data, _PRIVATE_FILE)
 
     def certificates(self) -> list[dict]:
         """The registry of issued certificates (a copy of the index entries)."""
@@ -377,10 +377,10 @@ class CertificateAuthority:
 
             # Keys first, then the certificates, the trust anchor last: a crash
             # midway leaves no ca.pem that points at a missing key.
-            _write_atomic(self.root_key_path, _key_pem(root_key), _PRIVATE_FILE)
-            _write_atomic(self.intermediate_key_path, _key_pem(inter_key), _PRIVATE_FILE)
-            _write_atomic(self.intermediate_path, _cert_pem(intermediate), _PUBLIC_FILE)
-            _write_atomic(self.intermediates_bundle_path, _cert_pem(intermediate), _PUBLIC_FILE)
+            write_atomic(self.root_key_path, _key_pem(root_key), _PRIVATE_FILE)
+            write_atomic(self.intermediate_key_path, _key_pem(inter_key), _PRIVATE_FILE)
+            write_atomic(self.intermediate_path, _cert_pem(intermediate), _PUBLIC_FILE)
+            write_atomic(self.intermediates_bundle_path, _cert_pem(intermediate), _PUBLIC_FILE)
             self._write_index(
                 {
                     "version": 1,
@@ -389,7 +389,7 @@ class CertificateAuthority:
                     "certificates": [],
                 }
             )
-            _write_atomic(self.ca_path, _cert_pem(root), _PUBLIC_FILE)
+            write_atomic(self.ca_path, _cert_pem(root), _PUBLIC_FILE)
             self._write_crl_locked(days=7)
             return root
 
@@ -501,8 +501,8 @@ class CertificateAuthority:
             )
             cert_path, key_path = self.paths(name)
             # Key first: a reader that sees the new chain finds its key already there.
-            _write_atomic(key_path, _key_pem(key), _PRIVATE_FILE)
-            _write_atomic(cert_path, _cert_pem(cert, inter_cert), _PUBLIC_FILE)
+            write_atomic(key_path, _key_pem(key), _PRIVATE_FILE)
+            write_atomic(cert_path, _cert_pem(cert, inter_cert), _PUBLIC_FILE)
             fp = _fingerprint(cert)
             index = self._read_index()
             index["certificates"].append(
@@ -643,7 +643,7 @@ class CertificateAuthority:
             )
         crl = builder.sign(inter_key, hashes.SHA256())
         self._write_index(index)
-        _write_atomic(self.crl_path, crl.public_bytes(serialization.Encoding.PEM), _PUBLIC_FILE)
+        write_atomic(self.crl_path, crl.public_bytes(serialization.Encoding.PEM), _PUBLIC_FILE)
         return self.crl_path
 
 

@@ -20,7 +20,6 @@ import datetime as dt
 import logging
 import os
 import re
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
 from s2s_auth.conf import s2s_settings
+from s2s_auth.pki import write_atomic
 from s2s_auth.tokens import public_jwk, thumbprint
 
 try:  # advisory cross-process lock (POSIX)
@@ -225,17 +225,7 @@ class KeyStore:
             serialization.NoEncryption(),
         )
         path = self.directory / f"{now.strftime(_TIME_FORMAT)}.{kid}.pem"
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.directory)  # mode 0600
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(pem)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        write_atomic(path, pem, 0o600)
         logger.info("created signing key %s", kid)
         return path
 

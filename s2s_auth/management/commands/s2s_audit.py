@@ -49,6 +49,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from s2s_auth import audit
 from s2s_auth.conf import s2s_settings
+from s2s_auth.management.subcommands import accept_global_options
 from s2s_auth.models import AuditRecord
 
 
@@ -96,6 +97,7 @@ class Command(BaseCommand):
 
         prune = sub.add_parser("prune", help="delete old records, keep the chains verifiable")
         prune.add_argument("--older-than", type=float, required=True, metavar="DAYS")
+        accept_global_options(sub)
 
     def handle(self, *args, action, **options):
         getattr(self, f"_{action}")(**options)

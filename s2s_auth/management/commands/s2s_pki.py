@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from s2s_auth.certs import fingerprint
 from s2s_auth.conf import s2s_settings
+from s2s_auth.management.subcommands import accept_global_options
 from s2s_auth.pki import CertificateAuthority, IssuedCertificate, PKIError
 
 
@@ -67,6 +68,7 @@ class Command(BaseCommand):
 
         crl = sub.add_parser("crl", help="Rewrite the CRL (do it before nextUpdate passes).")
         crl.add_argument("--days", type=int, default=7, help="CRL validity in days.")
+        accept_global_options(sub)
 
     def handle(self, *args, action, **options):
         conf = s2s_settings()

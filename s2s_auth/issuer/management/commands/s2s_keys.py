@@ -1,26 +1,8 @@
-import argparse
-
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
 from s2s_auth.issuer.keys import key_store, retention, sync_registry
-
-
-def accept_global_options(subparsers) -> None:
-    """Let Django's global options follow the subcommand's arguments too
-    (``manage.py s2s_service add NAME --settings=...``)."""
-    for parser in subparsers.choices.values():
-        parser.add_argument("--settings", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-        parser.add_argument("--pythonpath", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-        parser.add_argument(
-            "--traceback", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
-        )
-        parser.add_argument(
-            "-v", "--verbosity", type=int, default=argparse.SUPPRESS, help=argparse.SUPPRESS
-        )
-        parser.add_argument(
-            "--no-color", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
-        )
+from s2s_auth.management.subcommands import accept_global_options
 
 
 class Command(BaseCommand):
