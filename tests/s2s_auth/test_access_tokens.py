@@ -463,14 +463,18 @@ def test_key_rotated_out_is_refused(client, caller, keys, jwks_server, conf):
 def test_random_kid_flood_refetches_at_most_once_per_interval(
     client, caller, keys, jwks_server, conf
 ):
+    from s2s_auth.jwks import jwks_cache
+
     conf(JWKS_MIN_REFETCH_SECONDS=0.5)
+    now = [1000.0]
+    jwks_cache()._clock = lambda: now[0]  # the cache's clock seam: no sleeping, no races
     assert call(client, mint(keys)).status_code == 200
-    time.sleep(0.55)
+    now[0] += 0.6
     for _ in range(30):
         forged = mint(keys, kid=secrets.token_hex(8))
         assert call(client, forged).json()["error"] == "unknown_key"
     assert jwks_server.hits == 2
-    time.sleep(0.55)
+    now[0] += 0.6
     for _ in range(10):
         call(client, mint(keys, kid=secrets.token_hex(8)))
     assert jwks_server.hits == 3
