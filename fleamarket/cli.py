@@ -4,14 +4,18 @@ pki    create (or refresh) the dev PKI under var/pki
 up     prepare and start both services on https://127.0.0.1:8001 and :8002, and the
        Celery worker and beat of the batch jobs (--no-jobs: without them)
 demo   start everything, walk the example request and the attacks, verify
+bench  measure each s2s_auth mechanism against a no-auth baseline (docs/benchmarks.md)
+attack run the attack catalogue against every mechanism on a live UserService; writes
+       docs/threat-matrix.md and bench/threats.json (--output DIR: both there instead)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
-import threading
+import time
 
 from fleamarket import demo
 from fleamarket.deployment import CERT_NAMES, Deployment, ensure_dev_pki
@@ -49,15 +53,25 @@ def print_where(deployment: Deployment) -> None:
     print(f"  logs:  {deployment.var / 'logs'}")
 
 
+def stop_on_sigterm() -> None:
+    """Make SIGTERM behave like Ctrl-C, so every child is stopped on the way out.
+
+    Installed before anything starts: a SIGTERM while the deployment is still
+    starting must not leave orphaned servers and ports bound.
+    """
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def wait_for_stop() -> None:
     """Block until Ctrl-C or SIGTERM."""
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
+    stop_on_sigterm()
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            time.sleep(3600)
 
 
 def cmd_up(args) -> int:
@@ -79,6 +93,18 @@ def cmd_demo(args) -> int:
     return 0 if ok else 1
 
 
+def cmd_bench(args) -> int:
+    import bench
+
+    return bench.main(args)
+
+
+def cmd_attack(args) -> int:
+    from fleamarket import attacks
+
+    return attacks.main(args.output)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m fleamarket",
@@ -97,9 +123,34 @@ def main(argv: list[str] | None = None) -> int:
     demo_parser.add_argument(
         "--ci", action="store_true", help="exit after the walk instead of keeping things running"
     )
+    bench_parser = sub.add_parser(
+        "bench", help="benchmark the mechanisms on loopback; writes docs/benchmarks.md"
+    )
+    import bench
+
+    bench.add_arguments(bench_parser)
+    attack_parser = sub.add_parser(
+        "attack", help="run the attacks against each mechanism; writes the threat matrix"
+    )
+    attack_parser.add_argument(
+        "--output",
+        metavar="DIR",
+        help="write threat-matrix.md and threats.json to DIR "
+        "(default: docs/threat-matrix.md and bench/threats.json)",
+    )
     args = parser.parse_args(argv)
+    stop_on_sigterm()
     try:
-        return {"pki": cmd_pki, "up": cmd_up, "demo": cmd_demo}[args.command](args)
+        return {
+            "pki": cmd_pki,
+            "up": cmd_up,
+            "demo": cmd_demo,
+            "bench": cmd_bench,
+            "attack": cmd_attack,
+        }[args.command](args)
+    except KeyboardInterrupt:
+        print("\ninterrupted: everything this command started is stopped.", file=sys.stderr)
+        return 130
     except PortInUse as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -158,13 +158,14 @@ class Deployment:
             raise
 
     def _spawn(self, service: str) -> None:
-        self.children[service] = processes.start_gunicorn(
-            service,
-            self.ports[service],
-            env=self.env(service),
-            log=self.log_path(service),
-            workers=self.workers,
-        )
+        with processes.signals_deferred():
+            self.children[service] = processes.start_gunicorn(
+                service,
+                self.ports[service],
+                env=self.env(service),
+                log=self.log_path(service),
+                workers=self.workers,
+            )
 
     def stop_service(self, name: str) -> None:
         """Stop one running service (or "worker"/"beat"), e.g. to see the others cope."""
@@ -223,7 +224,7 @@ class Deployment:
         log = self.log_path(role)
         log.parent.mkdir(parents=True, exist_ok=True)
         offset = log.stat().st_size if log.exists() else 0
-        with open(log, "ab") as out:
+        with processes.signals_deferred(), open(log, "ab") as out:
             child = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "fleamarket.celery", *args],
                 cwd=processes.ROOT,
@@ -232,7 +233,7 @@ class Deployment:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self.children[role] = child
+            self.children[role] = child
         try:
             _wait_for_log(log, offset, ready, child, timeout)
         except BaseException:
@@ -251,9 +252,11 @@ class Deployment:
         return app
 
     def stop(self) -> None:
-        for name, child in reversed(list(self.children.items())):
-            _stop_child(name, child)
-        self.children.clear()
+        """Stop every child; a second Ctrl-C or SIGTERM waits until they are all gone."""
+        with processes.signals_deferred():
+            for name, child in reversed(list(self.children.items())):
+                _stop_child(name, child)
+            self.children.clear()
 
     def __enter__(self) -> Deployment:
         self.start()

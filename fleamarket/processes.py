@@ -88,6 +88,28 @@ def start_gunicorn(
         )
 
 
+@contextlib.contextmanager
+def signals_deferred():
+    """Hold SIGINT/SIGTERM back while a child is started and recorded.
+
+    A Ctrl-C between ``fork`` and remembering the child would leave it running,
+    unknown to the cleanup; deferred, it is raised once the child is recorded. (Not
+    a blocked signal mask: children would inherit it and ignore our SIGTERM.)
+    """
+    received: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {
+        sig: signal.signal(sig, lambda signum, frame: received.append(signum)) for sig in held
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received:
+        raise KeyboardInterrupt
+
+
 def stop(process: subprocess.Popen, timeout: float = 10.0) -> None:
     """SIGTERM the process group, then SIGKILL whatever is left."""
     if process.poll() is not None:

@@ -80,6 +80,7 @@ import os
 import secrets
 import threading
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import http_sf
@@ -160,6 +161,9 @@ _MAX_PATH = 4000
 # Attribute names on the (Django) request, set by AuditMiddleware.
 PENDING_ATTR = "_s2s_audit_pending"  # list of deferred refusals (row dicts)
 WRITTEN_ATTR = "_s2s_audit_written"  # list of _Pending tokens of rows written for it
+# Set by the middleware on a read-only request: accepted rows are written after the
+# view too (there are no view writes to share a transaction with).
+DEFER_ACCEPTED_ATTR = "_s2s_audit_defer_accepted"
 
 
 # ------------------------------------------------------------------ canonical form
@@ -430,7 +434,8 @@ def record_decision(request, **fields: Any) -> None:
     """
     row = build_row(request, **fields)
     pending = getattr(request, PENDING_ATTR, None) if request is not None else None
-    if row["outcome"] == "refused" and pending is not None:
+    deferred = row["outcome"] == "refused" or getattr(request, DEFER_ACCEPTED_ATTR, False)
+    if deferred and pending is not None:
         pending.append(row)
         return
     _, token = _write(row)
@@ -569,7 +574,7 @@ class AnchorCheck:
 
     @classmethod
     def from_file(cls, path) -> AnchorCheck:
-        certs = x509.load_pem_x509_certificates(open(path, "rb").read())  # noqa: SIM115
+        certs = x509.load_pem_x509_certificates(Path(path).read_bytes())
         return cls([c for c in certs if c.issuer == c.subject])
 
     def __call__(self, certificate_pem: str, when: dt.datetime) -> str | None:

@@ -43,6 +43,7 @@ import hashlib
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -283,12 +284,49 @@ class PeerVerifier:
             if self.intermediates_path
             else None
         )
+        self._recent: dict[tuple, tuple[float, VerifiedPeer]] = {}
+        self._recent_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return (
             f"PeerVerifier(anchors={str(self.anchors_path)!r}, crl={str(self.crl_path)!r}, "
             f"trust_domain={self.trust_domain!r}, require_crl={self.require_crl})"
         )
+
+    # -- the check, remembered ---------------------------------------------------------
+    RECENT_SECONDS = 30.0
+    RECENT_MAX = 4096
+
+    def verify_pem(self, pem: str | bytes) -> VerifiedPeer:
+        """:meth:`verify` for a PEM chain, reusing a recent success.
+
+        A keep-alive connection presents the same chain on every request: path
+        validation and the CRL lookup are redone only when the anchors, intermediates or
+        CRL file changed (a revocation takes effect on the next request), after
+        ``RECENT_SECONDS``, or when the certificate expired. Refusals are never reused.
+        """
+        data = pem.encode() if isinstance(pem, str) else bytes(pem)
+        key = (hashlib.sha256(data).digest(), self._files_state())
+        now = time.monotonic()
+        hit = self._recent.get(key)
+        if hit is not None and hit[0] > now and hit[1].not_after > dt.datetime.now(dt.UTC):
+            return hit[1]
+        peer = self.verify(data)
+        with self._recent_lock:
+            if len(self._recent) >= self.RECENT_MAX:
+                self._recent.clear()
+            self._recent[key] = (now + self.RECENT_SECONDS, peer)
+        return peer
+
+    def _files_state(self) -> tuple:
+        state = []
+        for path in (self.anchors_path, self.crl_path, self.intermediates_path):
+            try:
+                st = os.stat(path) if path else None
+            except OSError:
+                st = None
+            state.append((st.st_ino, st.st_size, st.st_mtime_ns) if st else None)
+        return tuple(state)
 
     # -- the check -----------------------------------------------------------------
     def verify(

@@ -50,7 +50,7 @@ def certificate_by_fingerprint(value: str) -> VerifiedPeer | None:
         .values_list("pem", flat=True)
         .first()
     )
-    return peer_verifier().verify(pem) if pem else None
+    return peer_verifier().verify_pem(pem) if pem else None
 
 
 def certificates_of(spiffe_id: str) -> list[str]:

@@ -1,7 +1,9 @@
 """``AuditMiddleware``: the audit record of a request follows the request's transaction.
 
 For a view protected by s2s_auth (a DRF view whose authentication classes include a
-:class:`~s2s_auth.mechanisms.base.ServiceAuthentication` subclass) it
+:class:`~s2s_auth.mechanisms.base.ServiceAuthentication` subclass) it, for a request
+that may change state (not GET, HEAD or OPTIONS: those run without a transaction and
+their records are written after the view, the accepted one only if the view succeeded),
 
 1. wraps the rest of the request (inner middleware and the view) in
    ``transaction.atomic()`` on the audit database, so the "accepted" record written
@@ -31,6 +33,9 @@ from . import audit
 from .conf import s2s_settings
 
 __all__ = ["AuditMiddleware", "is_s2s_view"]
+
+#: Requests that must not change state (RFC 9110 §9.2.1): run without a transaction.
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def is_s2s_view(view_func) -> bool:
@@ -104,17 +109,41 @@ class AuditMiddleware:
         written: list = []
         setattr(request, audit.PENDING_ATTR, pending)
         setattr(request, audit.WRITTEN_ATTR, written)
-        try:
-            with transaction.atomic(using=alias):
-                response = self.get_response(request)
-                if response.status_code >= 500 or getattr(response, "exception", False):
-                    transaction.set_rollback(True, using=alias)
-        finally:
-            # No more deferral: anything recorded from here on is written at once.
-            setattr(request, audit.PENDING_ATTR, None)
-        unrecorded = not pending and not audit.survived(written, alias)
+        if request.method in READ_ONLY_METHODS:
+            rows, unrecorded, response = self._read_only(request, pending)
+        else:
+            try:
+                with transaction.atomic(using=alias):
+                    response = self.get_response(request)
+                    if _failed(response):
+                        transaction.set_rollback(True, using=alias)
+            finally:
+                # No more deferral: anything recorded from here on is written at once.
+                setattr(request, audit.PENDING_ATTR, None)
+            rows = pending
+            unrecorded = not pending and not audit.survived(written, alias)
         if unrecorded and response.status_code in (401, 403):
-            pending.append(audit.build_row(request, **_refusal_from_response(request, response)))
-        for row in pending:
+            rows.append(audit.build_row(request, **_refusal_from_response(request, response)))
+        for row in rows:
             audit.write_row(row)
         return response
+
+    def _read_only(self, request, pending: list[dict]):
+        """A read-only request has no writes of its own to share a transaction with:
+        the view runs without one (on SQLite an open write transaction would hold the
+        database lock for the whole request), and its records are written after it —
+        the accepted one only if the view did not fail."""
+        setattr(request, audit.DEFER_ACCEPTED_ATTR, True)
+        try:
+            response = self.get_response(request)
+        finally:
+            setattr(request, audit.PENDING_ATTR, None)
+            setattr(request, audit.DEFER_ACCEPTED_ATTR, False)
+        refused = [row for row in pending if row["outcome"] != "accepted"]
+        accepted = [] if _failed(response) else [r for r in pending if r["outcome"] == "accepted"]
+        return refused + accepted, not refused and not accepted, response
+
+
+def _failed(response) -> bool:
+    """A 5xx, or an exception DRF handled: the view's work does not stand."""
+    return response.status_code >= 500 or bool(getattr(response, "exception", False))

@@ -23,6 +23,8 @@ SUITES = [
     ("docker", ["tests/docker"], "tests.s2s_auth.settings"),
     ("docs", ["tests/docs"], "tests.s2s_auth.settings"),
     ("e2e", ["tests/e2e"], "ads.settings"),
+    ("attacks", ["tests/attacks"], "tests.s2s_auth.settings"),
+    ("bench", ["tests/bench"], "ads.settings"),
 ]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..certs import CertificateRejected, VerifiedPeer, parse_pem_chain, peer_verifier
+from ..certs import CertificateRejected, VerifiedPeer, peer_verifier
 from ..conf import s2s_settings
 from ..exceptions import CredentialRejected
 from ..proxy_headers import ProxyHeaderError, is_trusted_proxy, pem_from_nginx, pem_from_xfcc
@@ -47,7 +47,7 @@ def verify_peer(request) -> VerifiedPeer | None:
     if cached is not None:
         return cached or None
     pem = peer_chain_pem(request)
-    peer = peer_verifier().verify(parse_pem_chain(pem)) if pem else None
+    peer = peer_verifier().verify_pem(pem) if pem else None
     request._s2s_peer = peer or False
     return peer
 

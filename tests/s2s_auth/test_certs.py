@@ -468,3 +468,20 @@ def test_peer_verifier_from_settings_is_cached_and_reset(ca):
         assert second is not first
         assert second.trust_domain == "other.local"
         assert rejected(second, pem).code == "foreign_trust_domain"
+
+
+def test_verify_pem_reuses_a_success_until_the_crl_changes(ca, verifier):
+    pem = ca.issue("peer-remembered").cert_path.read_text()
+    first = verifier.verify_pem(pem)
+    assert verifier.verify_pem(pem) is first  # remembered: no second path validation
+    ca.revoke("peer-remembered")
+    with pytest.raises(CertificateRejected) as info:
+        verifier.verify_pem(pem)
+    assert info.value.code == "revoked"
+
+
+def test_verify_pem_never_remembers_a_refusal(rogue_ca, verifier):
+    pem = rogue_ca.issue("peer-rogue-twice").cert_path.read_text()
+    for _ in range(2):
+        with pytest.raises(CertificateRejected):
+            verifier.verify_pem(pem)

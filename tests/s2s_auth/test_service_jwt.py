@@ -308,3 +308,17 @@ def test_accepted_service_jwt_is_audited_and_reverifiable(client, creds):
     assert record.credential == token
     assert record.principal == CALLER
     call_command("s2s_audit", "verify")
+
+
+@pytest.mark.parametrize(("fail", "status"), [("", 200), ("500", 500), ("raise", 500)])
+def test_read_only_request_audited_after_the_view(client, creds, fail, status):
+    """GET runs without a transaction; its accepted record is written only if it worked."""
+    from s2s_auth.models import AuditRecord
+
+    client.raise_request_exception = False
+    response = client.get(
+        "/jwt/read", {"fail": fail} if fail else {}, HTTP_AUTHORIZATION=f"ServiceJWT {mint(creds)}"
+    )
+    assert response.status_code == status
+    accepted = AuditRecord.objects.filter(outcome="accepted", path="/jwt/read").count()
+    assert accepted == (1 if status == 200 else 0)

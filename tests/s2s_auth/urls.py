@@ -12,6 +12,7 @@ urlpatterns = [
     path("jwt/scoped", views.JWTScopedView.as_view()),
     path("sig/scoped", views.SignatureScopedView.as_view()),
     path("any/scoped", views.AnyServiceMechanismView.as_view()),
+    path("jwt/read", views.FailingReadView.as_view()),
     path("audit-test/", include("tests.s2s_auth.urls_audit")),
     path("tokens-test/", include("tests.s2s_auth.urls_tokens")),
     path("", include("tests.s2s_auth.urls_issuer")),

@@ -79,3 +79,14 @@ def whoami_with_user(request):
     end_user = request.user.end_user
     response.data["end_user"] = end_user.id if end_user else None
     return response
+
+
+class FailingReadView(JWTScopedView):
+    """A read-only view that fails when asked to (for the audit's read-only path)."""
+
+    def get(self, request):
+        if request.query_params.get("fail") == "raise":
+            raise RuntimeError("the read failed")
+        if request.query_params.get("fail") == "500":
+            return Response({"error": "failed"}, status=500)
+        return whoami_with_user(request)
