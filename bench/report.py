@@ -184,6 +184,8 @@ def markdown(results: dict, chart_name: str = "benchmarks.png") -> str:
             else _fmt(row["value"])
         )
         lines.append(f"| {row['target']} (`{row['case']}`) | {value} | {state} |")
+    if ANALYSIS.exists():  # the hand-written why, from the profiles of the misses
+        lines += ["", ANALYSIS.read_text().rstrip()]
     lines += ["", *NOTES]
     nearby = cases.get("nearby_plain", {})
     if "sellers_present" in nearby and not nearby["sellers_present"]:
@@ -210,6 +212,8 @@ def _loads(results: dict) -> str:
             parts.append(" ".join(f"{x:.2f}" for x in loads[name]))
     return " / ".join(parts) or "—"
 
+
+ANALYSIS = Path(__file__).resolve().parent / "analysis.md"
 
 NOTES = [
     "## How the cases are made",
