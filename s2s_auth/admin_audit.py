@@ -91,33 +91,8 @@ class AuditRecordAdmin(_ReadOnlyAdmin):
         ),
         ("Chain", {"fields": ("chain_check", "chain_id", "seq", "prev_hash", "hash")}),
     )
-    readonly_fields = (
-        "time",
-        "outcome",
-        "reason",
-        "detail",
-        "mechanism",
-        "principal",
-        "end_user",
-        "method",
-        "path",
-        "client_address",
-        "body_digest",
-        "signature_check",
-        "decoded_credential",
-        "credential",
-        "signature_base_display",
-        "credential_hash",
-        "claims_display",
-        "fingerprint",
-        "certificate_summary",
-        "certificate",
-        "chain_check",
-        "chain_id",
-        "seq",
-        "prev_hash",
-        "hash",
-    )
+    # Every field shown is read-only: the audit log is never edited by hand.
+    readonly_fields = tuple(name for _, options in fieldsets for name in options["fields"])
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
