@@ -105,7 +105,7 @@ def run(
         "server": {
             "workers": 2,
             "threads": int(os.environ.get("GUNICORN_THREADS") or 4),
-            "worker_class": "s2s_auth.gunicorn.TLSWorker (gthread, keep-alive)",
+            "worker_class": "s2s_auth.tls.gunicorn.TLSWorker (gthread, keep-alive)",
         },
         "machine": machine(),
         "versions": versions(),

@@ -90,12 +90,16 @@ def _ensure_django_settings() -> None:
 def preload() -> None:
     """Import what the clients use once, before forking them."""
     _ensure_django_settings()
-    for module in ("s2s_auth.client_auth", "s2s_auth.httpsig", "s2s_auth.token_manager"):
+    for module in (
+        "s2s_auth.client.auth",
+        "s2s_auth.core.httpsig",
+        "s2s_auth.client.token_manager",
+    ):
         importlib.import_module(module)
 
 
 class _SignableRequest:
-    """The minimal request object ``s2s_auth.httpsig.sign_request`` signs."""
+    """The minimal request object ``s2s_auth.core.httpsig.sign_request`` signs."""
 
     def __init__(self, method: str, url: str, body: bytes | None):
         from requests.structures import CaseInsensitiveDict
@@ -109,9 +113,9 @@ class _SignableRequest:
 def request_factory(spec: ClientSpec):
     """A function returning ``(headers, body)`` for the next request."""
     preload()
-    from s2s_auth.client_auth import ServiceCredentials, ServiceJWTAuth, signature_auth
+    from s2s_auth.client.auth import ServiceCredentials, ServiceJWTAuth, signature_auth
+    from s2s_auth.client.token_manager import TokenManager
     from s2s_auth.mechanisms.service_jwt import KEYWORD
-    from s2s_auth.token_manager import TokenManager
 
     scheme = "https" if spec.tls else "http"
     base_headers = {"Accept": "application/json"}

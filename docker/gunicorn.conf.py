@@ -15,7 +15,7 @@ Environment (all optional):
                       since every instance would otherwise share ~/.gunicorn/gunicorn.ctl
   GUNICORN_LOGLEVEL   default info
 
-The worker (s2s_auth.gunicorn.TLSWorker) puts the client's certificate into the WSGI
+The worker (s2s_auth.tls.gunicorn.TLSWorker) puts the client's certificate into the WSGI
 environ as SSL_CLIENT_CERT; the client certificate is requested but optional at the TLS
 layer, so a request without one reaches Django and gets its 401. See s2s_auth/gunicorn.py.
 """
@@ -23,7 +23,7 @@ layer, so a request without one reaches Django and gets its 401. See s2s_auth/gu
 import os
 import ssl
 
-from s2s_auth.gunicorn import ssl_context  # noqa: F401  (the gunicorn ssl_context server hook)
+from s2s_auth.tls.gunicorn import ssl_context  # noqa: F401  (the gunicorn ssl_context server hook)
 
 
 def _env_int(name, default):
@@ -35,7 +35,7 @@ bind = [os.environ.get("GUNICORN_BIND", "").strip() or "0.0.0.0:8000"]
 workers = _env_int("GUNICORN_WORKERS", 2)
 threads = _env_int("GUNICORN_THREADS", 4)
 keepalive = _env_int("GUNICORN_KEEPALIVE", 5)
-worker_class = "s2s_auth.gunicorn.TLSWorker"
+worker_class = "s2s_auth.tls.gunicorn.TLSWorker"
 
 # Only proxies named here may set the scheme/remote address through headers. The client
 # certificate never comes from a header here (s2s_auth's TRUSTED_PROXIES governs that).

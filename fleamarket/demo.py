@@ -24,14 +24,14 @@ import requests
 
 from fleamarket import devdata
 from fleamarket.deployment import Deployment
-from s2s_auth.client_auth import (
+from s2s_auth.client.auth import (
     ServiceCredentials,
     ServiceJWTAuth,
     end_user_context,
     signature_auth,
 )
-from s2s_auth.pki import CertificateAuthority
-from s2s_auth.tokens import sign
+from s2s_auth.core.ca import CertificateAuthority
+from s2s_auth.core.jose import sign
 
 BERLIN = {"lat": "52.52", "lon": "13.405", "radius_km": "10"}
 PREVIEWS = "/api/v1/users/previews"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from fleamarket import processes
 from fleamarket.settings import celery_settings, var_dir
-from s2s_auth.pki import CertificateAuthority
+from s2s_auth.core.ca import CertificateAuthority
 
 TRUST_DOMAIN = "fleamarket.local"
 CERT_NAMES = ("users", "ads", "worker", "proxy")

@@ -122,7 +122,7 @@ def base_settings(service: str) -> dict:
             "django.contrib.auth.middleware.AuthenticationMiddleware",
             # Service views run in a transaction with their accepted audit record;
             # refusals are written after it, so they are never rolled back.
-            "s2s_auth.middleware.AuditMiddleware",
+            "s2s_auth.audit.middleware.AuditMiddleware",
             "django.contrib.messages.middleware.MessageMiddleware",
             "django.middleware.clickjacking.XFrameOptionsMiddleware",
         ],
@@ -145,7 +145,7 @@ def base_settings(service: str) -> dict:
                 "rest_framework.authentication.SessionAuthentication",
             ],
             "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-            "EXCEPTION_HANDLER": "s2s_auth.exceptions.exception_handler",
+            "EXCEPTION_HANDLER": "s2s_auth.errors.exception_handler",
             "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
             "PAGE_SIZE": 20,
             "DEFAULT_FILTER_BACKENDS": [

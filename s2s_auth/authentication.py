@@ -6,12 +6,12 @@ Each class returns ``None`` when the request does not use its scheme,
 in ``s2s_auth.mechanisms``, one module each.
 """
 
-from .mechanisms.access_token import AccessTokenAuthentication, EndUserTokenAuthentication
-from .mechanisms.api_key import APIKeyAuthentication
-from .mechanisms.base import ServiceAuthentication, identity_for
-from .mechanisms.http_signature import HTTPSignatureAuthentication
-from .mechanisms.mtls import MTLSAuthentication, verify_peer
-from .mechanisms.service_jwt import ServiceJWTAuthentication
+from s2s_auth.mechanisms.access_token import AccessTokenAuthentication, EndUserTokenAuthentication
+from s2s_auth.mechanisms.api_key import APIKeyAuthentication
+from s2s_auth.mechanisms.base import ServiceAuthentication, identity_for
+from s2s_auth.mechanisms.http_signature import HTTPSignatureAuthentication
+from s2s_auth.mechanisms.mtls import MTLSAuthentication, verify_peer
+from s2s_auth.mechanisms.service_jwt import ServiceJWTAuthentication
 
 __all__ = [
     "APIKeyAuthentication",

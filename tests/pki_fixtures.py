@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from s2s_auth.certs import PeerVerifier
-from s2s_auth.pki import CertificateAuthority
+from s2s_auth.core.ca import CertificateAuthority
+from s2s_auth.core.certs import PeerVerifier
 
 TRUST_DOMAIN = "fleamarket.local"
 

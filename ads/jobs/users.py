@@ -10,7 +10,7 @@ It authenticates as its own service, ``spiffe://<trust domain>/service/worker``:
   without the key). Each job asks only for the scope it needs (``users:notify`` to
   notify sellers, ``users:read`` to read previews).
 
-One :class:`~s2s_auth.token_manager.TokenManager` per scope and process fetches the
+One :class:`~s2s_auth.client.token_manager.TokenManager` per scope and process fetches the
 token on first use and reuses it for every call of every batch, refreshing it before
 it expires (and once more on a 401 ``invalid_token``); a forked worker child gets its
 own. ``fetch_count`` tells how many token requests were made.
@@ -33,8 +33,8 @@ from django.conf import settings
 from django.core.signals import setting_changed
 
 from s2s_auth.client import ServiceClient, mtls_client, per_thread_client
+from s2s_auth.client.token_manager import BearerTokenAuth, TokenEndpointError, TokenManager
 from s2s_auth.conf import s2s_settings, spiffe_id
-from s2s_auth.token_manager import BearerTokenAuth, TokenEndpointError, TokenManager
 
 __all__ = [
     "UsersServiceError",

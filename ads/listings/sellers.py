@@ -13,7 +13,7 @@ import requests
 from django.conf import settings
 
 from s2s_auth.client import ServiceClient, mtls_client, per_thread_client
-from s2s_auth.client_auth import ServiceCredentials, ServiceJWTAuth, signature_auth
+from s2s_auth.client.auth import ServiceCredentials, ServiceJWTAuth, signature_auth
 
 logger = logging.getLogger(__name__)
 PREVIEWS_PATH = "api/v1/users/previews"

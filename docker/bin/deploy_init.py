@@ -42,7 +42,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 from cryptography import x509  # noqa: E402
 
 from fleamarket.deployment import CERT_NAMES, PRINCIPALS, RENEW_BEFORE  # noqa: E402
-from s2s_auth.pki import CertificateAuthority  # noqa: E402
+from s2s_auth.core.ca import CertificateAuthority  # noqa: E402
 
 #: DNS SANs per certificate: the compose service name (what peers dial) and localhost
 #: (what the container's own healthcheck dials).

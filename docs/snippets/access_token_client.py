@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from s2s_auth.client import ServiceClient
-from s2s_auth.token_manager import BearerTokenAuth, TokenManager
+from s2s_auth.client.token_manager import BearerTokenAuth, TokenManager
 
 
 def secret_client(issuer, base_url, client_secret, ca_bundle):

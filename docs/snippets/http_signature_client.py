@@ -1,5 +1,5 @@
 from s2s_auth.client import mtls_client
-from s2s_auth.client_auth import ServiceCredentials, signature_auth
+from s2s_auth.client.auth import ServiceCredentials, signature_auth
 
 
 def signing_client(base_url):

@@ -2,10 +2,10 @@
 INSTALLED_APPS += ["rest_framework", "s2s_auth"]
 
 # The audit record of an accepted request commits with the view's own writes.
-MIDDLEWARE += ["s2s_auth.middleware.AuditMiddleware"]
+MIDDLEWARE += ["s2s_auth.audit.middleware.AuditMiddleware"]
 
 # Failures as {"error": "<reason code>", "detail": "..."}.
-REST_FRAMEWORK["EXCEPTION_HANDLER"] = "s2s_auth.exceptions.exception_handler"
+REST_FRAMEWORK["EXCEPTION_HANDLER"] = "s2s_auth.errors.exception_handler"
 
 S2S_AUTH = {
     "SERVICE_NAME": "users",  # this service is spiffe://fleamarket.local/service/users

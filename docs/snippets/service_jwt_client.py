@@ -1,5 +1,5 @@
 from s2s_auth.client import ServiceClient, mtls_client
-from s2s_auth.client_auth import ServiceCredentials, ServiceJWTAuth
+from s2s_auth.client.auth import ServiceCredentials, ServiceJWTAuth
 
 
 def users_client(base_url, ca_bundle):

@@ -1,6 +1,6 @@
 from rest_framework.response import Response
 
-from s2s_auth.drf import ServiceAPIView
+from s2s_auth.views import ServiceAPIView
 
 
 class SignedPreviewsView(ServiceAPIView):

@@ -1,4 +1,4 @@
-from s2s_auth.client_auth import end_user_context
+from s2s_auth.client.auth import end_user_context
 
 
 def previews_on_behalf(users, user_token):

@@ -1,6 +1,6 @@
 """Crafting credentials, good and bad: JWTs, RFC 9421 signatures, certificates.
 
-Pure functions over cryptography/PyJWT and ``s2s_auth.tokens``/``s2s_auth.httpsig``
+Pure functions over cryptography/PyJWT and ``s2s_auth.core.jose``/``s2s_auth.core.httpsig``
 (neither needs Django settings), so the attack runner works from outside the services.
 """
 
@@ -22,7 +22,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from s2s_auth import httpsig, tokens
+from s2s_auth.core import httpsig
+from s2s_auth.core import jose as tokens
 
 TRUST_DOMAIN = "fleamarket.local"
 SERVICE_JWT_TYPE = "s2s+jwt"

@@ -40,8 +40,8 @@ from jwt.algorithms import ECAlgorithm
 
 from fleamarket.deployment import DEFAULT_PORTS, Deployment
 from fleamarket.processes import free_port
-from s2s_auth.pki import CertificateAuthority
-from s2s_auth.token_manager import TokenEndpointError, TokenManager
+from s2s_auth.client.token_manager import TokenEndpointError, TokenManager
+from s2s_auth.core.ca import CertificateAuthority
 
 from . import forge
 from .catalogue import ATTACKS, PROFILES, Profile
@@ -215,9 +215,9 @@ class Lab:
         script = f"""
 import datetime as dt, json
 from django.utils import timezone
-from s2s_auth.apikeys import create_key, revoke_key
-from s2s_auth.keys import register_certificate
-from s2s_auth.services import ensure_principal
+from s2s_auth.credentials.apikeys import create_key, revoke_key
+from s2s_auth.credentials.certificates import register_certificate
+from s2s_auth.credentials.principals import ensure_principal
 pki = {str(self.pki)!r}
 def pem(name):
     return open(f"{{pki}}/{{name}}.pem").read()
@@ -1362,7 +1362,7 @@ def run(deployment: Deployment | None = None, *, out=print) -> Run:
     started_at = dt.datetime.now(dt.UTC)
     started = time.monotonic()
     # Refused token requests are the point here, not news: keep the client quiet.
-    logging.getLogger("s2s_auth.token_manager").setLevel(logging.CRITICAL)
+    logging.getLogger("s2s_auth.client.token_manager").setLevel(logging.CRITICAL)
     deployment = deployment or Deployment(ports={"users": DEFAULT_PORTS["users"]})
     cells: list[Cell] = []
     with running_lab(deployment, out) as lab:

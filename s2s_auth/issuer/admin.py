@@ -3,8 +3,8 @@ signing-key register. Neither shows secret material; both are read-only."""
 
 from django.contrib import admin
 
-from .keys import sync_registry
-from .models import ClientSecret, SigningKey
+from s2s_auth.issuer.keys import sync_registry
+from s2s_auth.issuer.models import ClientSecret, SigningKey
 
 
 @admin.register(ClientSecret)

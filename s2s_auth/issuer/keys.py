@@ -33,8 +33,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
 from s2s_auth.conf import s2s_settings
-from s2s_auth.pki import write_atomic
-from s2s_auth.tokens import public_jwk, thumbprint
+from s2s_auth.core.ca import write_atomic
+from s2s_auth.core.jose import public_jwk, thumbprint
 
 try:  # advisory cross-process lock (POSIX)
     import fcntl
@@ -285,7 +285,7 @@ def key_store() -> KeyStore:
 
 def sync_registry(store: KeyStore | None = None, now: dt.datetime | None = None) -> None:
     """Copy the keys' public facts into the ``SigningKey`` table (for the admin)."""
-    from .models import SigningKey
+    from s2s_auth.issuer.models import SigningKey
 
     store = store or key_store()
     now = now or _now()

@@ -33,16 +33,15 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from django.core.cache import cache
 from django.urls import reverse
 
-from s2s_auth.certs import CertificateRejected, VerifiedPeer, parse_pem_chain, peer_verifier
 from s2s_auth.conf import s2s_settings, spiffe_id
+from s2s_auth.core.certs import CertificateRejected, VerifiedPeer, parse_pem_chain, peer_verifier
+from s2s_auth.core.jose import TokenError, new_jti, sign, unverified_header, verify
+from s2s_auth.issuer import ratelimit
+from s2s_auth.issuer.clients import active_secrets_of, match_secret
+from s2s_auth.issuer.keys import key_store
 from s2s_auth.mechanisms.mtls import verify_peer
 from s2s_auth.models import ServicePrincipal
-from s2s_auth.proxy_headers import ProxyHeaderError
-from s2s_auth.tokens import TokenError, new_jti, sign, unverified_header, verify
-
-from . import ratelimit
-from .clients import active_secrets_of, match_secret
-from .keys import key_store
+from s2s_auth.tls.proxy_headers import ProxyHeaderError
 
 __all__ = [
     "ASSERTION_TYPE",

@@ -7,7 +7,7 @@
 
 from django.urls import path
 
-from . import views
+from s2s_auth.issuer import views
 
 app_name = "s2s_issuer"
 

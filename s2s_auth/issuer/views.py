@@ -23,16 +23,15 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from s2s_auth.certs import CertificateRejected
 from s2s_auth.conf import s2s_settings
+from s2s_auth.core.certs import CertificateRejected
+from s2s_auth.issuer import oauth, ratelimit
+from s2s_auth.issuer.clients import AlreadyRegistered, register_service
+from s2s_auth.issuer.keys import key_store
+from s2s_auth.issuer.oauth import OAuthError
 from s2s_auth.mechanisms.mtls import verify_peer
 from s2s_auth.models import ServicePrincipal
-from s2s_auth.proxy_headers import ProxyHeaderError
-
-from . import oauth, ratelimit
-from .clients import AlreadyRegistered, register_service
-from .keys import key_store
-from .oauth import OAuthError
+from s2s_auth.tls.proxy_headers import ProxyHeaderError
 
 logger = logging.getLogger("s2s_auth.issuer")
 

@@ -1,6 +1,6 @@
 """OAuth2 access tokens (RFC 9068 JWTs, ``typ: at+jwt``) issued by the identity service.
 
-Validated locally against the issuer's JWKS (:mod:`s2s_auth.jwks`): signature with
+Validated locally against the issuer's JWKS (:mod:`s2s_auth.core.jwks`): signature with
 an allow-listed algorithm, ``iss``, ``aud``, ``exp``/``iat`` (with ``CLOCK_SKEW``),
 ``sub``, ``jti``, ``typ``. Two adapters share the pipeline
 (``get_raw_token → get_validated_token → check_binding → get_user``):
@@ -20,7 +20,7 @@ Status codes (DESIGN §3: 401 missing/unknown credential, 403 presented but inva
   error_description=...`` (RFC 6750 §3) for a token we cannot use and that a fresh
   token from the issuer fixes: ``malformed_token``, ``token_too_large``, ``expired``,
   ``not_yet_valid``, ``unknown_key`` (signed with a key the issuer no longer
-  publishes). Clients (``s2s_auth.token_manager.BearerTokenAuth``) refresh once on it.
+  publishes). Clients (``s2s_auth.client.token_manager.BearerTokenAuth``) refresh once on it.
 * 401 ``certificate_required`` (no ``error`` parameter, RFC 6750 §3.1): a certificate-
   bound token presented without a client certificate.
 * 403 for a token that verifies badly or is not allowed: ``bad_signature``,
@@ -28,7 +28,7 @@ Status codes (DESIGN §3: 401 missing/unknown credential, 403 presented but inva
   ``forbidden_header``, ``missing_claim``, ``invalid_claim``, ``issued_in_future``,
   ``not_a_service_token``, ``not_an_end_user_token``, ``unsupported_token_binding``,
   ``certificate_binding_mismatch``, ``unknown_principal``, ``principal_disabled`` and
-  the certificate codes of :mod:`s2s_auth.certs`.
+  the certificate codes of :mod:`s2s_auth.core.certs`.
 * 503 ``jwks_unavailable`` with ``Retry-After``: the issuer's keys were never fetched
   and the issuer is unreachable. Not 401: the token may well be valid, the fault is
   ours, and a 401 would make every client fetch new tokens from an issuer that is down;
@@ -53,16 +53,16 @@ from django.core.signals import setting_changed
 from jwt.utils import base64url_encode
 from rest_framework import exceptions, status
 
-from .. import events
-from ..certs import CertificateRejected, VerifiedPeer
-from ..conf import s2s_settings
-from ..exceptions import CredentialMissing, CredentialRejected
-from ..jwks import JWKSUnavailable, jwks_cache, jwks_url
-from ..principal import EndUser
-from ..proxy_headers import ProxyHeaderError
-from ..tokens import TokenError, unverified_header, verify
-from .base import ServiceAuthentication, identity_for
-from .mtls import verify_peer
+from s2s_auth.audit import events
+from s2s_auth.conf import s2s_settings
+from s2s_auth.core.certs import CertificateRejected, VerifiedPeer
+from s2s_auth.core.jose import TokenError, unverified_header, verify
+from s2s_auth.core.jwks import JWKSUnavailable, jwks_cache, jwks_url
+from s2s_auth.errors import CredentialMissing, CredentialRejected
+from s2s_auth.identity import EndUser
+from s2s_auth.mechanisms.base import ServiceAuthentication, identity_for
+from s2s_auth.mechanisms.mtls import verify_peer
+from s2s_auth.tls.proxy_headers import ProxyHeaderError
 
 __all__ = [
     "AccessToken",

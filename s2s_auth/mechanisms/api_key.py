@@ -8,10 +8,10 @@ are not told apart). 403 when a known key is not allowed: ``api_key_expired``,
 
 from __future__ import annotations
 
-from ..apikeys import APIKeyError, check_key
-from ..conf import s2s_settings
-from ..exceptions import CredentialMissing, CredentialRejected
-from .base import ServiceAuthentication, identity_from_principal
+from s2s_auth.conf import s2s_settings
+from s2s_auth.credentials.apikeys import APIKeyError, check_key
+from s2s_auth.errors import CredentialMissing, CredentialRejected
+from s2s_auth.mechanisms.base import ServiceAuthentication, identity_from_principal
 
 __all__ = ["APIKeyAuthentication"]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from django.core.exceptions import ObjectDoesNotExist
 from rest_framework.authentication import BaseAuthentication
 
-from .. import events
-from ..exceptions import CredentialMissing, CredentialRejected
-from ..models import ServicePrincipal
-from ..principal import ServiceIdentity
+from s2s_auth.audit import events
+from s2s_auth.errors import CredentialMissing, CredentialRejected
+from s2s_auth.identity import ServiceIdentity
+from s2s_auth.models import ServicePrincipal
 
 
 def identity_for(spiffe_id: str, mechanism: str, *, end_user=None) -> ServiceIdentity:

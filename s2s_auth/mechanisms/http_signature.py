@@ -12,14 +12,14 @@ from __future__ import annotations
 from cryptography.hazmat.primitives.serialization import Encoding
 from django.core.cache import cache
 
-from .. import httpsig
-from ..certs import CertificateRejected, VerifiedPeer
-from ..conf import s2s_settings
-from ..exceptions import CredentialMissing, CredentialRejected
-from ..keys import certificate_by_fingerprint
-from ..proxy_headers import ProxyHeaderError
-from .base import ServiceAuthentication, identity_for
-from .mtls import verify_peer
+from s2s_auth.conf import s2s_settings
+from s2s_auth.core import httpsig
+from s2s_auth.core.certs import CertificateRejected, VerifiedPeer
+from s2s_auth.credentials.certificates import certificate_by_fingerprint
+from s2s_auth.errors import CredentialMissing, CredentialRejected
+from s2s_auth.mechanisms.base import ServiceAuthentication, identity_for
+from s2s_auth.mechanisms.mtls import verify_peer
+from s2s_auth.tls.proxy_headers import ProxyHeaderError
 
 
 def remember_nonce(key_id: str, nonce: str, ttl: int) -> bool:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from ..certs import CertificateRejected, VerifiedPeer, peer_verifier
-from ..conf import s2s_settings
-from ..exceptions import CredentialRejected
-from ..proxy_headers import ProxyHeaderError, is_trusted_proxy, pem_from_nginx, pem_from_xfcc
-from .base import ServiceAuthentication, identity_for
+from s2s_auth.conf import s2s_settings
+from s2s_auth.core.certs import CertificateRejected, VerifiedPeer, peer_verifier
+from s2s_auth.errors import CredentialRejected
+from s2s_auth.mechanisms.base import ServiceAuthentication, identity_for
+from s2s_auth.tls.proxy_headers import (
+    ProxyHeaderError,
+    is_trusted_proxy,
+    pem_from_nginx,
+    pem_from_xfcc,
+)
 
 
 def peer_chain_pem(request) -> str | None:

@@ -19,15 +19,15 @@ import jwt
 from cryptography.hazmat.primitives.serialization import Encoding
 from django.core.cache import cache
 
-from .. import tokens
-from ..certs import CertificateRejected, VerifiedPeer, parse_pem_chain, peer_verifier
-from ..conf import s2s_settings
-from ..exceptions import CredentialMissing, CredentialRejected
-from ..keys import certificates_of
-from ..proxy_headers import ProxyHeaderError
-from ..wire import END_USER_CLAIM, SERVICE_JWT_KEYWORD, SERVICE_JWT_TYPE
-from .base import ServiceAuthentication, identity_for
-from .mtls import verify_peer
+from s2s_auth.conf import s2s_settings
+from s2s_auth.core import jose as tokens
+from s2s_auth.core.certs import CertificateRejected, VerifiedPeer, parse_pem_chain, peer_verifier
+from s2s_auth.core.wire import END_USER_CLAIM, SERVICE_JWT_KEYWORD, SERVICE_JWT_TYPE
+from s2s_auth.credentials.certificates import certificates_of
+from s2s_auth.errors import CredentialMissing, CredentialRejected
+from s2s_auth.mechanisms.base import ServiceAuthentication, identity_for
+from s2s_auth.mechanisms.mtls import verify_peer
+from s2s_auth.tls.proxy_headers import ProxyHeaderError
 
 KEYWORD = SERVICE_JWT_KEYWORD
 TOKEN_TYPE = SERVICE_JWT_TYPE
@@ -156,7 +156,7 @@ class ServiceJWTAuthentication(ServiceAuthentication):
         nested = verified.claims.get(END_USER_CLAIM)
         if nested is None:
             return None
-        from .user_context import verify_end_user_token
+        from s2s_auth.mechanisms.user_context import verify_end_user_token
 
         return verify_end_user_token(nested)
 

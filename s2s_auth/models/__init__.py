@@ -1,8 +1,8 @@
 """s2s_auth's models, one module per concern."""
 
-from .apikeys import APIKey
-from .audit import AuditCheckpoint, AuditRecord
-from .principals import (
+from s2s_auth.models.apikeys import APIKey
+from s2s_auth.models.audit import AuditCheckpoint, AuditRecord
+from s2s_auth.models.principals import (
     ServiceCertificate,
     ServicePrincipal,
     validate_scopes,

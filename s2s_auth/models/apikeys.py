@@ -15,7 +15,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from .principals import ServicePrincipal
+from s2s_auth.models.principals import ServicePrincipal
 
 
 class APIKey(models.Model):

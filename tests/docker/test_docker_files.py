@@ -533,7 +533,7 @@ def test_gunicorn_conf_without_environment():
     assert out.returncode == 0, out.stderr
     conf = json.loads(out.stdout)
     assert conf["bind"] == ["0.0.0.0:8000"]
-    assert conf["worker_class"] == "s2s_auth.gunicorn.TLSWorker"
+    assert conf["worker_class"] == "s2s_auth.tls.gunicorn.TLSWorker"
     assert conf["certfile"] is None
 
 

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import pytest
 from django.test import override_settings
 
-from tests.s2s_auth.test_gunicorn import GUNICORN_CONF, free_port, live_server
+from tests.s2s_auth.tls.test_gunicorn import GUNICORN_CONF, free_port, live_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_SETTINGS = "tests.docs.server_settings"

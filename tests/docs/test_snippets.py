@@ -16,9 +16,9 @@ import requests
 from django.utils.module_loading import import_string
 
 from s2s_auth.client import ServiceClient
+from s2s_auth.client.token_manager import TokenEndpointError
 from s2s_auth.conf import S2SSettings
-from s2s_auth.services import ensure_principal
-from s2s_auth.token_manager import TokenEndpointError
+from s2s_auth.credentials.principals import ensure_principal
 from tests.docs.conftest import USER_PASSWORD
 from tests.docs.snippets import fresh, load, source
 
@@ -45,7 +45,7 @@ def test_quickstart_settings_snippet_is_a_valid_configuration():
     assert {"rest_framework", "s2s_auth"} <= set(namespace["INSTALLED_APPS"])
     for dotted in [*namespace["MIDDLEWARE"], namespace["REST_FRAMEWORK"]["EXCEPTION_HANDLER"]]:
         import_string(dotted)
-    from s2s_auth.drf import MECHANISM_CLASSES
+    from s2s_auth.views import MECHANISM_CLASSES
 
     assert set(conf.MECHANISMS) <= set(MECHANISM_CLASSES)
 

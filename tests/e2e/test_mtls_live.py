@@ -14,7 +14,7 @@ import pytest
 import requests
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from s2s_auth.pki import CertificateAuthority
+from s2s_auth.core.ca import CertificateAuthority
 from tests.live import live_deployment
 
 PREVIEWS = "/api/v1/users/previews?ids=1,2"

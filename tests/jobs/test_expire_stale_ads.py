@@ -12,7 +12,7 @@ from ads.jobs import users as jobs_users
 from ads.jobs.tasks import expire_stale_ads
 from ads.jobs.users import UsersServiceRefused, UsersServiceUnavailable
 from ads.listings.models import Ad
-from s2s_auth.token_manager import TokenManager
+from s2s_auth.client.token_manager import TokenManager
 from tests.jobs.support import users_state
 from tests.live import free_port
 

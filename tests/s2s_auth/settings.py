@@ -26,7 +26,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "s2s_auth.middleware.AuditMiddleware",
+    "s2s_auth.audit.middleware.AuditMiddleware",
 ]
 TEMPLATES = [
     {
@@ -60,7 +60,7 @@ S2S_AUTH = {
     "SERVICE_NAME": "users",
     "PKI_DIR": str(BASE_DIR / "pki"),
 }
-REST_FRAMEWORK = {"EXCEPTION_HANDLER": "s2s_auth.exceptions.exception_handler"}
+REST_FRAMEWORK = {"EXCEPTION_HANDLER": "s2s_auth.errors.exception_handler"}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

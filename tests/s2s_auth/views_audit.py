@@ -14,13 +14,16 @@ from cryptography import x509
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from s2s_auth import audit, events, httpsig, tokens
+from s2s_auth import audit
+from s2s_auth.audit import events
 from s2s_auth.conf import s2s_settings
-from s2s_auth.exceptions import CredentialMissing, CredentialRejected
+from s2s_auth.core import httpsig
+from s2s_auth.core import jose as tokens
+from s2s_auth.errors import CredentialMissing, CredentialRejected
+from s2s_auth.identity import ServiceIdentity
 from s2s_auth.mechanisms.base import ServiceAuthentication
 from s2s_auth.models import ServicePrincipal
 from s2s_auth.permissions import HasScope, IsService
-from s2s_auth.principal import ServiceIdentity
 
 _nonces = httpsig.MemoryNonceStore()
 

@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
-from s2s_auth.services import ensure_principal
+from s2s_auth.credentials.principals import ensure_principal
 from users.notifications.models import Notification
 
 WORKER = "spiffe://fleamarket.local/service/worker"

@@ -2,7 +2,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from s2s_auth.services import ensure_principal
+from s2s_auth.credentials.principals import ensure_principal
 from users.people.models import Profile
 from users.people.serializers import MAX_PREVIEW_IDS
 

@@ -7,7 +7,7 @@ from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from s2s_auth.drf import ServiceAPIView
+from s2s_auth.views import ServiceAPIView
 
 from .models import Notification
 from .serializers import NotificationSerializer, validate_idempotency_key

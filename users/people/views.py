@@ -3,7 +3,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from s2s_auth.drf import ServiceAPIView
+from s2s_auth.views import ServiceAPIView
 
 from .models import Profile
 from .serializers import PersonSerializer, PreviewQuerySerializer, PreviewSerializer

@@ -10,7 +10,7 @@ environ gets, from the connection's TLS socket (never from headers):
 ``SSL_CLIENT_CERT`` (leaf, PEM), ``SSL_CLIENT_CERT_CHAIN_n`` (the rest of the chain the
 client sent, PEM), ``s2s_auth.peer_der`` (leaf, DER), ``s2s_auth.peer_chain_der``,
 ``SSL_SESSION_RESUMED``, ``HTTPS=on`` and so ``wsgi.url_scheme=https``; the same keys
-as ``s2s_auth.gunicorn.TLSWorker``.
+as ``s2s_auth.tls.gunicorn.TLSWorker``.
 
 Defaults come from ``S2S_AUTH``: ``<PKI_DIR>/<SERVICE_NAME>.pem``, ``<SERVICE_NAME>.key``
 and ``ca.pem``. The autoreloader also watches these three files, so a renewed

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from s2s_auth.certs import fingerprint
 from s2s_auth.conf import s2s_settings
+from s2s_auth.core.ca import CertificateAuthority, IssuedCertificate, PKIError
+from s2s_auth.core.certs import fingerprint
 from s2s_auth.management.subcommands import accept_global_options
-from s2s_auth.pki import CertificateAuthority, IssuedCertificate, PKIError
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from s2s_auth import services
+from s2s_auth.credentials import principals as services
 from s2s_auth.management.subcommands import accept_global_options
 from s2s_auth.models import ServicePrincipal
 
@@ -105,9 +105,11 @@ class Command(BaseCommand):
 
     def do_add_key(self, name, expires, **_):
         try:
-            from s2s_auth.apikeys import create_key
+            from s2s_auth.credentials.apikeys import create_key
         except ImportError as exc:
-            raise CommandError("API keys are not available (s2s_auth.apikeys).") from exc
+            raise CommandError(
+                "API keys are not available (s2s_auth.credentials.apikeys)."
+            ) from exc
         if expires is not None and expires <= 0:
             raise CommandError("--expires must be a positive number of days.")
         key, raw = create_key(services.get_principal(name), expires_days=expires)
@@ -118,9 +120,11 @@ class Command(BaseCommand):
 
     def do_revoke_key(self, key_id, **_):
         try:
-            from s2s_auth.apikeys import revoke_key
+            from s2s_auth.credentials.apikeys import revoke_key
         except ImportError as exc:
-            raise CommandError("API keys are not available (s2s_auth.apikeys).") from exc
+            raise CommandError(
+                "API keys are not available (s2s_auth.credentials.apikeys)."
+            ) from exc
         count = revoke_key(key_id)
         if not count:
             raise CommandError(f"No active API key {key_id!r}.")

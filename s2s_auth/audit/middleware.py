@@ -1,0 +1,149 @@
+"""``AuditMiddleware``: the audit record of a request follows the request's transaction.
+
+For a view protected by s2s_auth (a DRF view whose authentication classes include a
+:class:`~s2s_auth.mechanisms.base.ServiceAuthentication` subclass) it, for a request
+that may change state (not GET, HEAD or OPTIONS: those run without a transaction and
+their records are written after the view, the accepted one only if the view succeeded),
+
+1. wraps the rest of the request (inner middleware and the view) in
+   ``transaction.atomic()`` on the audit database, so the "accepted" record written
+   while authenticating commits with the view's own writes, or not at all. The block is
+   rolled back when the view raised (a 500), returned a 5xx, or DRF handled an
+   exception (``response.exception``) — what DRF does under ``ATOMIC_REQUESTS``;
+2. collects refusals on the request instead of writing them in that transaction (DRF
+   marks it for rollback when it handles the authentication error), and writes them
+   after the block has ended;
+3. writes a refusal for a 401/403 that no mechanism recorded, e.g. DRF's
+   ``NotAuthenticated`` for a request without any credential (mechanism ``none``,
+   reason ``not_authenticated``), or a permission refusal after a rolled-back
+   acceptance (the mechanism and principal of ``request.user``, the reason from the
+   response's ``error`` code).
+
+It works with ``ATOMIC_REQUESTS`` on: Django's per-view atomic block then runs inside
+this one, as a savepoint. Put it before any middleware whose database writes should
+not be part of the request's transaction; other views are passed through untouched.
+"""
+
+from __future__ import annotations
+
+from django.db import router, transaction
+from django.urls import Resolver404, get_resolver
+
+from s2s_auth import audit
+from s2s_auth.conf import s2s_settings
+
+__all__ = ["AuditMiddleware", "is_s2s_view"]
+
+#: Requests that must not change state (RFC 9110 §9.2.1): run without a transaction.
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def is_s2s_view(view_func) -> bool:
+    """Does this view (as resolved from a URL) authenticate with s2s_auth mechanisms?
+
+    Yes for a class with ``s2s_audit = True`` (``False`` opts out), a
+    :class:`s2s_auth.views.ServiceAPIView`, and a DRF view whose
+    ``authentication_classes`` include a ``ServiceAuthentication`` subclass.
+    """
+    from s2s_auth.mechanisms.base import ServiceAuthentication
+
+    cls = getattr(view_func, "cls", None) or getattr(view_func, "view_class", None)
+    if cls is None:
+        return False
+    explicit = getattr(cls, "s2s_audit", None)
+    if explicit is not None:
+        return bool(explicit)
+    from s2s_auth.views import ServiceAPIView
+
+    if isinstance(cls, type) and issubclass(cls, ServiceAPIView):
+        return True
+    initkwargs = getattr(view_func, "initkwargs", None) or {}
+    classes = initkwargs.get("authentication_classes") or getattr(cls, "authentication_classes", ())
+    return any(isinstance(c, type) and issubclass(c, ServiceAuthentication) for c in classes)
+
+
+def _refusal_from_response(request, response) -> dict:
+    """The fields of a refusal for a 401/403 that no mechanism recorded."""
+    drf_request = (getattr(response, "renderer_context", None) or {}).get("request")
+    user = getattr(drf_request, "_user", None) if drf_request is not None else None
+    data = getattr(response, "data", None)
+    reason = ""
+    detail = ""
+    if isinstance(data, dict):
+        error = data.get("error")
+        raw_detail = data.get("detail", "")
+        if isinstance(error, str):
+            reason = error
+        elif hasattr(raw_detail, "code") and isinstance(raw_detail.code, str):
+            reason = raw_detail.code
+        detail = str(raw_detail)
+    if not reason:
+        reason = "not_authenticated" if response.status_code == 401 else "permission_denied"
+    fields = {"mechanism": "none", "outcome": "refused", "reason": reason, "detail": detail}
+    if getattr(user, "is_service", False):
+        fields["mechanism"] = getattr(user, "mechanism", "") or "none"
+        fields["principal"] = getattr(user, "spiffe_id", "")
+        end_user = getattr(user, "end_user", None)
+        fields["end_user"] = getattr(end_user, "id", "") if end_user else ""
+    return fields
+
+
+class AuditMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def _resolves_to_s2s_view(self, request) -> bool:
+        try:
+            match = get_resolver(getattr(request, "urlconf", None)).resolve(request.path_info)
+        except Resolver404:
+            return False
+        return is_s2s_view(match.func)
+
+    def __call__(self, request):
+        if not s2s_settings().AUDIT_ENABLED or not self._resolves_to_s2s_view(request):
+            return self.get_response(request)
+        from s2s_auth.models import AuditRecord
+
+        alias = router.db_for_write(AuditRecord)
+        pending: list[dict] = []
+        written: list = []
+        setattr(request, audit.PENDING_ATTR, pending)
+        setattr(request, audit.WRITTEN_ATTR, written)
+        if request.method in READ_ONLY_METHODS:
+            rows, unrecorded, response = self._read_only(request, pending)
+        else:
+            try:
+                with transaction.atomic(using=alias):
+                    response = self.get_response(request)
+                    if _failed(response):
+                        transaction.set_rollback(True, using=alias)
+            finally:
+                # No more deferral: anything recorded from here on is written at once.
+                setattr(request, audit.PENDING_ATTR, None)
+            rows = pending
+            unrecorded = not pending and not audit.survived(written, alias)
+        if unrecorded and response.status_code in (401, 403):
+            rows.append(audit.build_row(request, **_refusal_from_response(request, response)))
+        for row in rows:
+            audit.write_row(row)
+        return response
+
+    def _read_only(self, request, pending: list[dict]):
+        """A read-only request has no writes of its own to share a transaction with:
+        the view runs without one (on SQLite an open write transaction would hold the
+        database lock for the whole request), and its records are written after it —
+        the accepted one only if the view did not fail."""
+        setattr(request, audit.DEFER_ACCEPTED_ATTR, True)
+        try:
+            response = self.get_response(request)
+        finally:
+            setattr(request, audit.PENDING_ATTR, None)
+            setattr(request, audit.DEFER_ACCEPTED_ATTR, False)
+        refused = [row for row in pending if row["outcome"] != "accepted"]
+        accepted = [] if _failed(response) else [r for r in pending if r["outcome"] == "accepted"]
+        return refused + accepted, not refused and not accepted, response
+
+
+def _failed(response) -> bool:
+    """A 5xx, or an exception DRF handled: the view's work does not stand."""
+    return response.status_code >= 500 or bool(getattr(response, "exception", False))

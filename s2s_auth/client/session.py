@@ -1,0 +1,112 @@
+"""ServiceClient: the one way a service calls another.
+
+A ``requests.Session`` bound to one target service (its base URL). It ignores the
+proxy/CA environment (``trust_env`` off: ``REQUESTS_CA_BUNDLE`` would otherwise
+silently replace ``verify``), pins the CA bundle per request, sets timeouts,
+refuses URLs outside its base URL (credentials never leave for another host) and
+does not follow redirects. Credentials are attached by ``requests`` auth hooks and
+the client certificate, so each mechanism stays a small, separate piece.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from s2s_auth.conf import s2s_settings
+
+__all__ = ["ServiceClient", "mtls_client", "per_thread_client"]
+
+
+class ServiceClient(requests.Session):
+    """Session for calls to the service at ``base_url``.
+
+    ``ca_bundle``: the private CA (PEM path) that the target's server certificate
+    must chain to; ``cert``: this service's ``(chain.pem, key.pem)`` for mTLS;
+    ``auth``: a ``requests`` auth hook that adds per-request credentials.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        ca_bundle: str | os.PathLike | None = None,
+        cert: tuple[str | os.PathLike, str | os.PathLike] | None = None,
+        auth: requests.auth.AuthBase | None = None,
+        timeout: float | tuple[float, float] | None = None,
+    ):
+        super().__init__()
+        self.trust_env = False
+        self.base_url = base_url.rstrip("/") + "/"
+        self._origin = _origin(self.base_url)
+        self.ca_bundle = str(ca_bundle) if ca_bundle else None
+        self.verify = self.ca_bundle or True
+        self.cert = (str(cert[0]), str(cert[1])) if cert else None
+        self.auth = auth
+        self.timeout = timeout if timeout is not None else tuple(s2s_settings().CLIENT_TIMEOUT)
+
+    def request(self, method: str, url: str, *args, **kwargs) -> requests.Response:
+        full_url = urljoin(self.base_url, url.lstrip("/")) if "://" not in url else url
+        if _origin(full_url) != self._origin:
+            raise ValueError(
+                f"ServiceClient for {self.base_url} refuses to send a request to {full_url}"
+            )
+        kwargs.setdefault("timeout", self.timeout)
+        kwargs.setdefault("allow_redirects", False)
+        if self.ca_bundle:
+            kwargs["verify"] = self.ca_bundle
+        return super().request(method, full_url, *args, **kwargs)
+
+
+def mtls_client(
+    base_url: str,
+    *,
+    service_name: str | None = None,
+    timeout: float | tuple[float, float] | None = None,
+    auth: requests.auth.AuthBase | None = None,
+) -> ServiceClient:
+    """A client presenting this service's certificate from the PKI directory.
+
+    Uses ``<PKI_DIR>/<name>.pem`` and ``.key`` (``name`` defaults to
+    ``S2S_AUTH["SERVICE_NAME"]``) and verifies the server against the trust anchors.
+    """
+    conf = s2s_settings()
+    name = service_name or conf.SERVICE_NAME
+    if not name:
+        raise ValueError("mtls_client needs service_name or S2S_AUTH['SERVICE_NAME']")
+    pki = conf.pki_dir
+    return ServiceClient(
+        base_url,
+        ca_bundle=conf.trust_anchors_path,
+        cert=(pki / f"{name}.pem", pki / f"{name}.key"),
+        timeout=timeout,
+        auth=auth,
+    )
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
+def per_thread_client(factory: Callable[[], ServiceClient]) -> Callable[[], ServiceClient]:
+    """Wrap ``factory`` so each thread of each process gets one long-lived client.
+
+    One client per thread keeps connections alive between calls without sharing a
+    session across threads; a fork (gunicorn, Celery prefork) gets fresh clients
+    instead of inheriting the parent's sockets.
+    """
+    local = threading.local()
+
+    def get() -> ServiceClient:
+        if getattr(local, "pid", None) != os.getpid():
+            local.client = factory()
+            local.pid = os.getpid()
+        return local.client
+
+    get.cache_clear = lambda: local.__dict__.clear()  # type: ignore[attr-defined]
+    return get

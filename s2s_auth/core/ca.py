@@ -1,0 +1,675 @@
+"""A small file-based private CA for service identities (``cryptography`` only).
+
+Layout of ``directory``::
+
+    ca.pem              root certificate: the trust anchor to distribute
+    intermediates.pem   the intermediate (public): lets a verifier build the path
+                        for a peer that presents its leaf alone
+    crl.pem             CRL signed by the intermediate (the issuer of the leaves)
+    NAME.pem            a service's chain to present: leaf + intermediate
+    NAME.key            the service's private key (PKCS#8 PEM, mode 0600)
+    ca/                 private material (mode 0700)
+        root.key        root private key (0600)
+        intermediate.key
+        intermediate.pem
+        index.json      registry of issued certificates (serial, name, validity,
+                        fingerprint, revoked_at, SANs) and the CRL number
+
+Each service certificate carries the SPIFFE ID ``spiffe://<trust-domain>/service/<name>``
+as URI SAN, DNS and IP SANs, and EKU clientAuth + serverAuth, so the same certificate
+serves for TLS servers and clients. Every file is written atomically (temp file in the
+same directory + ``os.replace``); private keys are created with mode 0600 from the start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import ipaddress
+import json
+import os
+import re
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+try:  # advisory cross-process lock for index updates (POSIX only)
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
+__all__ = [
+    "NAME_RE",
+    "CertificateAuthority",
+    "InvalidName",
+    "IssuedCertificate",
+    "PKIError",
+    "validate_name",
+]
+
+#: A service name: a DNS label (lowercase letters, digits, inner hyphens), 1-63 chars.
+NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+#: Names whose files would collide with the CA's own files in the PKI directory.
+RESERVED_NAMES = frozenset({"ca", "crl"})
+
+_PRIVATE_FILE = 0o600
+_PUBLIC_FILE = 0o644
+_PRIVATE_DIR = 0o700
+_BACKDATE = dt.timedelta(minutes=1)
+
+
+class PKIError(Exception):
+    """A user-facing PKI error (bad name, CA missing or present, nothing to revoke...)."""
+
+
+class InvalidName(PKIError, ValueError):
+    """An invalid service name (both a PKIError and a ValueError)."""
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    name: str
+    spiffe_id: str
+    serial: int
+    fingerprint: str  # sha256 hex of the leaf's DER
+    not_after: dt.datetime
+    cert_path: Path  # leaf + intermediate (PEM)
+    key_path: Path  # PKCS#8 PEM, 0600
+
+
+def validate_name(name: str) -> str:
+    """Return ``name`` if it is a valid service name, else raise :class:`InvalidName`
+    (a :class:`PKIError` and a :class:`ValueError`). Rules out path traversal."""
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise InvalidName(
+            f"Invalid service name {name!r}: use 1-63 lowercase letters, digits and "
+            "hyphens (not at the start or end)."
+        )
+    if name in RESERVED_NAMES:
+        raise InvalidName(f"Invalid service name {name!r}: reserved for the CA's own files.")
+    return name
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _fingerprint(cert: x509.Certificate) -> str:
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat()
+
+
+def _parse_iso(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value)
+
+
+def write_atomic(path: Path, data: bytes, mode: int) -> None:
+    """Write ``data`` to ``path`` atomically; the file is created with ``mode``.
+
+    The temp file is created by ``os.open(..., mode)`` (never chmod'ed afterwards), so
+    a private key is never readable by others, not even for a moment.
+    """
+    directory = path.parent
+    for _ in range(100):
+        tmp = directory / f".{path.name}.{os.urandom(6).hex()}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        except FileExistsError:  # pragma: no cover - 48 random bits
+            continue
+        break
+    else:  # pragma: no cover
+        raise PKIError(f"Could not create a temporary file in {directory}")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _cert_pem(*certs: x509.Certificate) -> bytes:
+    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
+
+
+class CertificateAuthority:
+    """A root + intermediate CA kept in ``directory`` for ``trust_domain``."""
+
+    def __init__(self, directory: Path | str, trust_domain: str):
+        if not trust_domain or "/" in trust_domain or ":" in trust_domain:
+            raise PKIError(f"Invalid trust domain {trust_domain!r}")
+        self.directory = Path(directory)
+        self.trust_domain = trust_domain
+        self._lock = threading.RLock()
+
+    # -- paths ---------------------------------------------------------------------
+    @property
+    def private_dir(self) -> Path:
+        return self.directory / "ca"
+
+    @property
+    def ca_path(self) -> Path:
+        """The root certificate: the trust anchor."""
+        return self.directory / "ca.pem"
+
+    @property
+    def intermediates_bundle_path(self) -> Path:
+        """Public copy of the intermediate, next to ca.pem (see s2s_auth.core.certs)."""
+        return self.directory / "intermediates.pem"
+
+    @property
+    def crl_path(self) -> Path:
+        return self.directory / "crl.pem"
+
+    @property
+    def root_key_path(self) -> Path:
+        return self.private_dir / "root.key"
+
+    @property
+    def intermediate_key_path(self) -> Path:
+        return self.private_dir / "intermediate.key"
+
+    @property
+    def intermediate_path(self) -> Path:
+        return self.private_dir / "intermediate.pem"
+
+    @property
+    def index_path(self) -> Path:
+        return self.private_dir / "index.json"
+
+    def paths(self, name: str) -> tuple[Path, Path]:
+        """``(cert_path, key_path)`` of service ``name``: ``NAME.pem`` and ``NAME.key``."""
+        validate_name(name)
+        return self.directory / f"{name}.pem", self.directory / f"{name}.key"
+
+    def spiffe_id(self, name: str) -> str:
+        return f"spiffe://{self.trust_domain}/service/{validate_name(name)}"
+
+    @property
+    def initialized(self) -> bool:
+        return all(
+            p.exists()
+            for p in (
+                self.ca_path,
+                self.root_key_path,
+                self.intermediate_key_path,
+                self.intermediate_path,
+                self.index_path,
+            )
+        )
+
+    # -- loading -------------------------------------------------------------------
+    def _require_initialized(self) -> None:
+        if not self.initialized:
+            raise PKIError(f"No CA in {self.directory}: run `python manage.py s2s_pki init` first.")
+
+    def root_certificate(self) -> x509.Certificate:
+        self._require_initialized()
+        return x509.load_pem_x509_certificate(self.ca_path.read_bytes())
+
+    def intermediate_certificate(self) -> x509.Certificate:
+        self._require_initialized()
+        return x509.load_pem_x509_certificate(self.intermediate_path.read_bytes())
+
+    def load_intermediate(self) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+        """The issuing CA: its certificate and private key (e.g. to sign special leaves)."""
+        cert = self.intermediate_certificate()
+        key = serialization.load_pem_private_key(
+            self.intermediate_key_path.read_bytes(), password=None
+        )
+        return cert, key
+
+    def load_key(self, name: str) -> ec.EllipticCurvePrivateKey:
+        """The private key of service ``name``."""
+        _, key_path = self.paths(name)
+        try:
+            data = key_path.read_bytes()
+        except FileNotFoundError:
+            raise PKIError(f"No key for {name!r} in {self.directory}") from None
+        return serialization.load_pem_private_key(data, password=None)
+
+    def load_certificate(self, name: str) -> x509.Certificate:
+        """The current leaf certificate of service ``name``."""
+        return self.load_chain(name)[0]
+
+    def load_chain(self, name: str) -> list[x509.Certificate]:
+        """The current chain (leaf, intermediate) of service ``name``."""
+        cert_path, _ = self.paths(name)
+        try:
+            data = cert_path.read_bytes()
+        except FileNotFoundError:
+            raise PKIError(f"No certificate for {name!r} in {self.directory}") from None
+        return x509.load_pem_x509_certificates(data)
+
+    # -- index ---------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Serialize mutations (threads and, on POSIX, processes)."""
+        with self._lock:
+            self._ensure_private_dir()
+            if fcntl is None:  # pragma: no cover
+                yield
+                return
+            fd = os.open(self.private_dir / ".lock", os.O_RDWR | os.O_CREAT, _PRIVATE_FILE)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # releases the flock
+
+    def _ensure_private_dir(self) -> None:
+        self.directory.mkdir(mode=_PRIVATE_DIR, parents=True, exist_ok=True)
+        self.private_dir.mkdir(mode=_PRIVATE_DIR, exist_ok=True)
+        if self.private_dir.stat().st_mode & 0o077:  # existed with a looser mode
+            os.chmod(self.private_dir, _PRIVATE_DIR)
+
+    def _read_index(self) -> dict:
+        try:
+            return json.loads(self.index_path.read_text())
+        except FileNotFoundError:
+            raise PKIError(
+                f"No CA in {self.directory}: run `python manage.py s2s_pki init` first."
+            ) from None
+        except ValueError as exc:
+            raise PKIError(f"Corrupt CA index {self.index_path}: {exc}") from exc
+
+    def _write_index(self, index: dict) -> None:
+        data = json.dumps(index, indent=2, sort_keys=True).encode() + b"\n"
+        write_atomic(self.index_path, data, _PRIVATE_FILE)
+
+    def certificates(self) -> list[dict]:
+        """The registry of issued certificates (a copy of the index entries)."""
+        return [dict(e) for e in self._read_index()["certificates"]]
+
+    # -- init ----------------------------------------------------------------------
+    def init(
+        self, *, force: bool = False, root_days: int = 3650, intermediate_days: int = 365
+    ) -> x509.Certificate:
+        """Create the root and the intermediate CA; returns the root certificate."""
+        if root_days <= 0 or intermediate_days <= 0:
+            raise PKIError("CA lifetimes must be positive")
+        with self._locked():
+            existing = [
+                p
+                for p in (self.ca_path, self.root_key_path, self.intermediate_key_path)
+                if p.exists()
+            ]
+            if existing and not force:
+                raise PKIError(
+                    f"A CA already exists in {self.directory}; use --force to replace it "
+                    "(every certificate it issued will stop being trusted)."
+                )
+            now = _now()
+            not_before = now - _BACKDATE
+            root_after = now + dt.timedelta(days=root_days)
+            inter_after = min(now + dt.timedelta(days=intermediate_days), root_after)
+
+            root_key = ec.generate_private_key(ec.SECP256R1())
+            root_name = x509.Name(
+                [
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.trust_domain),
+                    x509.NameAttribute(NameOID.COMMON_NAME, f"{self.trust_domain} Root CA"),
+                ]
+            )
+            root_ski = x509.SubjectKeyIdentifier.from_public_key(root_key.public_key())
+            root = (
+                x509.CertificateBuilder()
+                .subject_name(root_name)
+                .issuer_name(root_name)
+                .public_key(root_key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(not_before)
+                .not_valid_after(root_after)
+                .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
+                .add_extension(_ca_key_usage(), critical=True)
+                .add_extension(root_ski, critical=False)
+                .sign(root_key, hashes.SHA256())
+            )
+
+            inter_key = ec.generate_private_key(ec.SECP256R1())
+            inter_name = x509.Name(
+                [
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.trust_domain),
+                    x509.NameAttribute(NameOID.COMMON_NAME, f"{self.trust_domain} Intermediate CA"),
+                ]
+            )
+            intermediate = (
+                x509.CertificateBuilder()
+                .subject_name(inter_name)
+                .issuer_name(root_name)
+                .public_key(inter_key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(not_before)
+                .not_valid_after(inter_after)
+                .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+                .add_extension(_ca_key_usage(), critical=True)
+                .add_extension(
+                    x509.SubjectKeyIdentifier.from_public_key(inter_key.public_key()),
+                    critical=False,
+                )
+                .add_extension(
+                    x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski),
+                    critical=False,
+                )
+                .sign(root_key, hashes.SHA256())
+            )
+
+            # Keys first, then the certificates, the trust anchor last: a crash
+            # midway leaves no ca.pem that points at a missing key.
+            write_atomic(self.root_key_path, _key_pem(root_key), _PRIVATE_FILE)
+            write_atomic(self.intermediate_key_path, _key_pem(inter_key), _PRIVATE_FILE)
+            write_atomic(self.intermediate_path, _cert_pem(intermediate), _PUBLIC_FILE)
+            write_atomic(self.intermediates_bundle_path, _cert_pem(intermediate), _PUBLIC_FILE)
+            self._write_index(
+                {
+                    "version": 1,
+                    "trust_domain": self.trust_domain,
+                    "crl_number": 0,
+                    "certificates": [],
+                }
+            )
+            write_atomic(self.ca_path, _cert_pem(root), _PUBLIC_FILE)
+            self._write_crl_locked(days=7)
+            return root
+
+    # -- issue / renew -------------------------------------------------------------
+    def issue(
+        self,
+        name: str,
+        *,
+        hours: float = 24,
+        dns_names: Iterable[str] = ("localhost",),
+        ip_addresses: Iterable[str] = ("127.0.0.1",),
+        not_before: dt.datetime | None = None,
+        not_after: dt.datetime | None = None,
+    ) -> IssuedCertificate:
+        """Issue a new key and certificate for service ``name``; writes NAME.pem/NAME.key.
+
+        ``not_before``/``not_after`` override the validity window (for tests of
+        expired or not-yet-valid certificates); by default it is
+        ``[now - 1 min, now + hours]``.
+        """
+        validate_name(name)
+        dns_names = [str(d) for d in dns_names]
+        try:
+            ips = [ipaddress.ip_address(str(ip)) for ip in ip_addresses]
+        except ValueError as exc:
+            raise PKIError(f"Invalid IP address: {exc}") from exc
+        for dns in dns_names:
+            try:
+                x509.DNSName(dns)
+            except ValueError as exc:
+                raise PKIError(f"Invalid DNS name {dns!r}: {exc}") from exc
+            if not dns or any(c.isspace() or c in "/:@" for c in dns):
+                raise PKIError(f"Invalid DNS name {dns!r}")
+        now = _now()
+        start = not_before if not_before is not None else now - _BACKDATE
+        if not_after is not None:
+            end = not_after
+        else:
+            if hours <= 0:
+                raise PKIError("--hours must be positive")
+            end = now + dt.timedelta(hours=hours)
+        if start.tzinfo is None or end.tzinfo is None:
+            raise PKIError("not_before/not_after must be timezone-aware")
+        if end <= start:
+            raise PKIError("not_after must be later than not_before")
+
+        with self._locked():
+            self._require_initialized()
+            inter_cert, inter_key = self.load_intermediate()
+            if end > inter_cert.not_valid_after_utc:
+                raise PKIError(
+                    f"The certificate would outlive the intermediate CA (expires "
+                    f"{inter_cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC); shorten the "
+                    "lifetime or re-initialise the CA."
+                )
+            key = ec.generate_private_key(ec.SECP256R1())
+            spiffe = self.spiffe_id(name)
+            sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(spiffe)]
+            sans += [x509.DNSName(d) for d in dns_names]
+            sans += [x509.IPAddress(ip) for ip in ips]
+            inter_ski = inter_cert.extensions.get_extension_for_class(
+                x509.SubjectKeyIdentifier
+            ).value
+            cert = (
+                x509.CertificateBuilder()
+                .subject_name(
+                    x509.Name(
+                        [
+                            x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.trust_domain),
+                            x509.NameAttribute(NameOID.COMMON_NAME, name),
+                        ]
+                    )
+                )
+                .issuer_name(inter_cert.subject)
+                .public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(start)
+                .not_valid_after(end)
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(
+                    x509.KeyUsage(
+                        digital_signature=True,
+                        content_commitment=False,
+                        key_encipherment=False,
+                        data_encipherment=False,
+                        key_agreement=False,
+                        key_cert_sign=False,
+                        crl_sign=False,
+                        encipher_only=False,
+                        decipher_only=False,
+                    ),
+                    critical=True,
+                )
+                .add_extension(
+                    x509.ExtendedKeyUsage(
+                        [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH]
+                    ),
+                    critical=False,
+                )
+                .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+                .add_extension(
+                    x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+                )
+                .add_extension(
+                    x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(inter_ski),
+                    critical=False,
+                )
+                .sign(inter_key, hashes.SHA256())
+            )
+            cert_path, key_path = self.paths(name)
+            # Key first: a reader that sees the new chain finds its key already there.
+            write_atomic(key_path, _key_pem(key), _PRIVATE_FILE)
+            write_atomic(cert_path, _cert_pem(cert, inter_cert), _PUBLIC_FILE)
+            fp = _fingerprint(cert)
+            index = self._read_index()
+            index["certificates"].append(
+                {
+                    "serial": cert.serial_number,
+                    "name": name,
+                    "not_before": _iso(cert.not_valid_before_utc),
+                    "not_after": _iso(cert.not_valid_after_utc),
+                    "fingerprint": fp,
+                    "revoked_at": None,
+                    "dns_names": dns_names,
+                    "ip_addresses": [str(ip) for ip in ips],
+                }
+            )
+            self._write_index(index)
+            return IssuedCertificate(
+                name=name,
+                spiffe_id=spiffe,
+                serial=cert.serial_number,
+                fingerprint=fp,
+                not_after=cert.not_valid_after_utc,
+                cert_path=cert_path,
+                key_path=key_path,
+            )
+
+    def renew(
+        self,
+        name: str,
+        *,
+        hours: float = 24,
+        dns_names: Iterable[str] | None = None,
+        ip_addresses: Iterable[str] | None = None,
+        not_before: dt.datetime | None = None,
+        not_after: dt.datetime | None = None,
+    ) -> IssuedCertificate:
+        """A fresh key and certificate for an already issued ``name``.
+
+        The previous certificate is not revoked: it stays valid until it expires, so
+        processes still presenting it keep working while they pick up the new files.
+        SANs default to those of the latest certificate of ``name``.
+        """
+        validate_name(name)
+        with self._locked():
+            self._require_initialized()
+            entries = [e for e in self._read_index()["certificates"] if e["name"] == name]
+        if not entries:
+            raise PKIError(f"{name!r} was never issued; use `issue`.")
+        last = entries[-1]
+        return self.issue(
+            name,
+            hours=hours,
+            dns_names=last.get("dns_names", ["localhost"]) if dns_names is None else dns_names,
+            ip_addresses=(
+                last.get("ip_addresses", ["127.0.0.1"]) if ip_addresses is None else ip_addresses
+            ),
+            not_before=not_before,
+            not_after=not_after,
+        )
+
+    # -- revocation ----------------------------------------------------------------
+    def revoke(self, name_or_serial: str | int) -> list[int]:
+        """Revoke every unexpired certificate of a name, or one serial; rewrites the CRL.
+
+        A serial is given as an int, a decimal string or a ``0x``-prefixed hex string.
+        Returns the serials revoked now.
+        """
+        with self._locked():
+            self._require_initialized()
+            index = self._read_index()
+            entries = index["certificates"]
+            now = _now()
+            by_name = (
+                isinstance(name_or_serial, str)
+                and NAME_RE.fullmatch(name_or_serial)
+                and any(e["name"] == name_or_serial for e in entries)
+            )
+            if by_name:
+                targets = [
+                    e
+                    for e in entries
+                    if e["name"] == name_or_serial
+                    and e["revoked_at"] is None
+                    and _parse_iso(e["not_after"]) > now
+                ]
+                if not targets:
+                    raise PKIError(
+                        f"{name_or_serial!r} has no unexpired, unrevoked certificate to revoke."
+                    )
+            else:
+                serial = _parse_serial(name_or_serial)
+                targets = [e for e in entries if e["serial"] == serial]
+                if not targets:
+                    raise PKIError(f"No certificate named or with serial {name_or_serial!r}.")
+                if targets[0]["revoked_at"] is not None:
+                    raise PKIError(
+                        f"Serial {serial:#x} was already revoked at {targets[0]['revoked_at']}."
+                    )
+            stamp = _iso(now)
+            for entry in targets:
+                entry["revoked_at"] = stamp
+            self._write_index(index)
+            self._write_crl_locked(days=7)
+            return [e["serial"] for e in targets]
+
+    def write_crl(self, *, days: int = 7) -> Path:
+        """(Re)write ``crl.pem``: the revoked serials, signed by the intermediate."""
+        if days <= 0:
+            raise PKIError("CRL validity must be positive")
+        with self._locked():
+            self._require_initialized()
+            return self._write_crl_locked(days=days)
+
+    def _write_crl_locked(self, *, days: int) -> Path:
+        inter_cert, inter_key = self.load_intermediate()
+        index = self._read_index()
+        index["crl_number"] = int(index.get("crl_number", 0)) + 1
+        now = _now()
+        inter_ski = inter_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(inter_cert.subject)
+            .last_update(now)
+            .next_update(now + dt.timedelta(days=days))
+            .add_extension(x509.CRLNumber(index["crl_number"]), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(inter_ski),
+                critical=False,
+            )
+        )
+        for entry in index["certificates"]:
+            if entry["revoked_at"] is None:
+                continue
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder()
+                .serial_number(entry["serial"])
+                .revocation_date(_parse_iso(entry["revoked_at"]))
+                .build()
+            )
+        crl = builder.sign(inter_key, hashes.SHA256())
+        self._write_index(index)
+        write_atomic(self.crl_path, crl.public_bytes(serialization.Encoding.PEM), _PUBLIC_FILE)
+        return self.crl_path
+
+
+def _ca_key_usage() -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=False,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _parse_serial(value: str | int) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    try:
+        if text.startswith("0x"):
+            return int(text[2:].replace(":", ""), 16)
+        if text.isdigit():
+            return int(text, 10)
+    except ValueError:
+        pass
+    raise PKIError(f"{value!r} is neither an issued name nor a serial (decimal, or hex with 0x).")

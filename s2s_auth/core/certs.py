@@ -1,0 +1,523 @@
+"""Verification of a presented client certificate chain (no DRF, no requests).
+
+:class:`PeerVerifier` answers "who is this peer?" for a chain (leaf first) presented
+over mTLS or in an ``x5c`` header: it checks validity, EKU clientAuth, the path to a
+configured trust anchor (with ``cryptography.x509.verification``; no path validation
+is written here), revocation against a CRL, and the SPIFFE ID in the trust domain.
+A rejection raises :class:`CertificateRejected` with a short reason ``code``:
+
+==========================  ======================================================
+``malformed_certificate``   the chain could not be parsed (or is empty/too long)
+``not_yet_valid``           now < leaf notBefore
+``expired``                 now > leaf notAfter
+``missing_client_auth_eku`` no EKU extension, or it lacks id-kp-clientAuth
+``untrusted_chain``         no valid path to a trust anchor (other CA, self-signed,
+                            wrong constraints, expired intermediate, ...)
+``trust_anchors_unavailable`` the anchors file is missing or unreadable
+``crl_unavailable``         no CRL file (or none for the leaf's issuer) and
+                            REQUIRE_CRL is on
+``crl_invalid``             the CRL file cannot be parsed, or its signature does
+                            not verify with the issuer's key
+``crl_stale``               the CRL's nextUpdate has passed
+``revoked``                 the leaf's serial is listed in the CRL
+``missing_spiffe_id``       no ``spiffe://`` URI SAN
+``bad_spiffe_id``           malformed SPIFFE ID, several of them, or a path other
+                            than ``/service/<name>``
+``foreign_trust_domain``    the SPIFFE ID's trust domain is not ours
+==========================  ======================================================
+
+Peers may present their leaf alone (``getpeercert(True)`` before Python 3.13 gives no
+chain): intermediates are then taken from the non-self-signed certificates of the
+anchors bundle and from ``intermediates_path`` (``intermediates.pem`` next to the
+anchors, written by ``s2s_pki``). They help build the path; they are never anchors.
+
+Anchors and the CRL are read once and re-read when the file changes (inode, size or
+mtime), so a new CRL takes effect without a restart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+from django.core.signals import setting_changed
+
+from s2s_auth.conf import s2s_settings
+
+__all__ = [
+    "INTERMEDIATES_FILE",
+    "MAX_CHAIN_LENGTH",
+    "CertificateRejected",
+    "PeerVerifier",
+    "VerifiedPeer",
+    "fingerprint",
+    "parse_pem_chain",
+    "peer_verifier",
+]
+
+#: Bundle of untrusted intermediates looked for next to the trust anchors file.
+INTERMEDIATES_FILE = "intermediates.pem"
+
+#: Longest chain accepted from a peer (leaf + intermediates).
+MAX_CHAIN_LENGTH = 8
+
+_SPIFFE_RE = re.compile(r"spiffe://([a-z0-9._-]+)(/[A-Za-z0-9._/-]*)?")
+_SERVICE_PATH_RE = re.compile(r"/service/([A-Za-z0-9][A-Za-z0-9._-]{0,62})")
+_PEM_CRL_RE = re.compile(rb"-----BEGIN X509 CRL-----.+?-----END X509 CRL-----", re.DOTALL)
+
+
+class CertificateRejected(Exception):
+    """A presented certificate chain was refused; ``code`` says why."""
+
+    def __init__(self, code: str, detail: str, *, fingerprint: str | None = None):
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+        self.fingerprint = fingerprint
+
+
+@dataclass(frozen=True)
+class VerifiedPeer:
+    spiffe_id: str
+    service_name: str
+    fingerprint: str  # sha256 hex of the leaf's DER
+    serial: int
+    not_after: dt.datetime
+    leaf: x509.Certificate = field(repr=False)
+    #: The validated path: leaf, intermediate(s), trust anchor.
+    chain: list[x509.Certificate] = field(default_factory=list, repr=False, compare=False)
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    """SHA-256 of the certificate's DER, lowercase hex (no colons)."""
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def parse_pem_chain(
+    data: bytes | str | Sequence[bytes | x509.Certificate],
+) -> list[x509.Certificate]:
+    """Parse a chain, leaf first: PEM text/bytes, one DER blob, or a list of DER blobs.
+
+    Raises ``CertificateRejected("malformed_certificate")`` when nothing parses.
+    """
+    try:
+        if isinstance(data, str):
+            data = data.encode("ascii")
+        if isinstance(data, bytes | bytearray | memoryview):
+            raw = bytes(data)
+            if b"-----BEGIN" in raw:
+                certs = x509.load_pem_x509_certificates(raw)
+            elif raw:
+                certs = [x509.load_der_x509_certificate(raw)]
+            else:
+                certs = []
+        else:
+            certs = []
+            for item in data:
+                if isinstance(item, x509.Certificate):
+                    certs.append(item)
+                elif b"-----BEGIN" in bytes(item):
+                    certs.extend(x509.load_pem_x509_certificates(bytes(item)))
+                else:
+                    certs.append(x509.load_der_x509_certificate(bytes(item)))
+    except (ValueError, TypeError, UnicodeError) as exc:
+        raise CertificateRejected(
+            "malformed_certificate", f"Could not parse the certificate: {exc}"
+        ) from None
+    if not certs:
+        raise CertificateRejected("malformed_certificate", "No certificate presented.")
+    if len(certs) > MAX_CHAIN_LENGTH:
+        raise CertificateRejected(
+            "malformed_certificate",
+            f"Chain of {len(certs)} certificates is longer than {MAX_CHAIN_LENGTH}.",
+        )
+    return certs
+
+
+T = TypeVar("T")
+
+
+class _CachedFile(Generic[T]):
+    """A file parsed once, re-parsed when its (inode, size, mtime) changes."""
+
+    def __init__(self, path: Path, parse: Callable[[bytes], T]):
+        self.path = Path(path)
+        self._parse = parse
+        self._lock = threading.Lock()
+        self._state: tuple[tuple[int, int, int], T] | None = None
+
+    @staticmethod
+    def _key(st: os.stat_result) -> tuple[int, int, int]:
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def get(self) -> T:
+        """The parsed content; FileNotFoundError if missing, parser errors propagate."""
+        key = self._key(os.stat(self.path))
+        state = self._state
+        if state is not None and state[0] == key:
+            return state[1]
+        with self._lock:
+            state = self._state
+            if state is not None and state[0] == key:
+                return state[1]
+            with open(self.path, "rb") as fh:  # key from the bytes actually read
+                key = self._key(os.fstat(fh.fileno()))
+                data = fh.read()
+            value = self._parse(data)
+            self._state = (key, value)
+            return value
+
+
+@dataclass
+class _Anchors:
+    certs: list[x509.Certificate]  # self-signed: the trust anchors
+    store: Store
+    helpers: list[x509.Certificate]  # other certificates of the bundle: intermediates
+
+
+def _self_signed(cert: x509.Certificate) -> bool:
+    if cert.issuer != cert.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(cert)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def _parse_anchors(data: bytes) -> _Anchors:
+    """Self-signed certificates of the bundle are anchors; any others are only helpers
+    for path building (untrusted intermediates), never anchors themselves."""
+    certs = x509.load_pem_x509_certificates(data)
+    roots = [c for c in certs if _self_signed(c)]
+    if not roots:
+        raise ValueError("no self-signed (root) certificate in the trust anchor bundle")
+    return _Anchors(certs=roots, store=Store(roots), helpers=[c for c in certs if c not in roots])
+
+
+def _parse_intermediates(data: bytes) -> list[x509.Certificate]:
+    return x509.load_pem_x509_certificates(data)
+
+
+class _CRLSet:
+    """The CRLs of a file (one per issuer), with memoised signature checks."""
+
+    def __init__(self, crls: list[x509.CertificateRevocationList]):
+        self.crls = crls
+        self._checked: dict[tuple[int, str], bool] = {}
+        self._lock = threading.Lock()
+
+    def for_issuer(self, issuer: x509.Certificate) -> tuple[list, list]:
+        """(CRLs of this issuer whose signature verifies, those whose signature doesn't)."""
+        good, bad = [], []
+        issuer_fp = fingerprint(issuer)
+        issuer_ski = _key_id(issuer, x509.SubjectKeyIdentifier)
+        for i, crl in enumerate(self.crls):
+            if crl.issuer != issuer.subject:
+                continue
+            crl_aki = _key_id(crl, x509.AuthorityKeyIdentifier)
+            if crl_aki and issuer_ski and crl_aki != issuer_ski:
+                continue  # same name, another key: some other CA's CRL
+            ok = self._checked.get((i, issuer_fp))
+            if ok is None:
+                try:
+                    ok = crl.is_signature_valid(issuer.public_key())
+                except (TypeError, ValueError):
+                    ok = False
+                with self._lock:
+                    self._checked[(i, issuer_fp)] = ok
+            (good if ok else bad).append(crl)
+        return good, bad
+
+
+def _key_id(obj, ext_class) -> bytes | None:
+    """SKI digest / AKI key identifier of a certificate or CRL, if present."""
+    try:
+        value = obj.extensions.get_extension_for_class(ext_class).value
+    except (x509.ExtensionNotFound, ValueError):
+        return None
+    return value.digest if ext_class is x509.SubjectKeyIdentifier else value.key_identifier
+
+
+def _parse_crls(data: bytes) -> _CRLSet:
+    blocks = _PEM_CRL_RE.findall(data)
+    if not blocks:  # a DER CRL
+        return _CRLSet([x509.load_der_x509_crl(data)])
+    return _CRLSet([x509.load_pem_x509_crl(b) for b in blocks])
+
+
+class PeerVerifier:
+    """Verifies client certificate chains against anchors, a CRL and a trust domain."""
+
+    def __init__(
+        self,
+        anchors_path: Path | str,
+        crl_path: Path | str,
+        trust_domain: str,
+        *,
+        require_crl: bool = True,
+        intermediates_path: Path | str | None = None,
+    ):
+        self.anchors_path = Path(anchors_path)
+        self.crl_path = Path(crl_path)
+        self.trust_domain = trust_domain
+        self.require_crl = require_crl
+        self._anchors = _CachedFile(self.anchors_path, _parse_anchors)
+        self._crls = _CachedFile(self.crl_path, _parse_crls)
+        self.intermediates_path = Path(intermediates_path) if intermediates_path else None
+        self._helpers = (
+            _CachedFile(self.intermediates_path, _parse_intermediates)
+            if self.intermediates_path
+            else None
+        )
+        self._recent: dict[tuple, tuple[float, VerifiedPeer]] = {}
+        self._recent_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (
+            f"PeerVerifier(anchors={str(self.anchors_path)!r}, crl={str(self.crl_path)!r}, "
+            f"trust_domain={self.trust_domain!r}, require_crl={self.require_crl})"
+        )
+
+    # -- the check, remembered ---------------------------------------------------------
+    RECENT_SECONDS = 30.0
+    RECENT_MAX = 4096
+
+    def verify_pem(self, pem: str | bytes) -> VerifiedPeer:
+        """:meth:`verify` for a PEM chain, reusing a recent success.
+
+        A keep-alive connection presents the same chain on every request: path
+        validation and the CRL lookup are redone only when the anchors, intermediates or
+        CRL file changed (a revocation takes effect on the next request), after
+        ``RECENT_SECONDS``, or when the certificate expired. Refusals are never reused.
+        """
+        data = pem.encode() if isinstance(pem, str) else bytes(pem)
+        key = (hashlib.sha256(data).digest(), self._files_state())
+        now = time.monotonic()
+        hit = self._recent.get(key)
+        if hit is not None and hit[0] > now and hit[1].not_after > dt.datetime.now(dt.UTC):
+            return hit[1]
+        peer = self.verify(data)
+        with self._recent_lock:
+            if len(self._recent) >= self.RECENT_MAX:
+                self._recent.clear()
+            self._recent[key] = (now + self.RECENT_SECONDS, peer)
+        return peer
+
+    def _files_state(self) -> tuple:
+        state = []
+        for path in (self.anchors_path, self.crl_path, self.intermediates_path):
+            try:
+                st = os.stat(path) if path else None
+            except OSError:
+                st = None
+            state.append((st.st_ino, st.st_size, st.st_mtime_ns) if st else None)
+        return tuple(state)
+
+    # -- the check -----------------------------------------------------------------
+    def verify(
+        self,
+        chain: bytes | str | Sequence[bytes | x509.Certificate],
+        *,
+        now: dt.datetime | None = None,
+    ) -> VerifiedPeer:
+        """Verify ``chain`` (leaf first) and return the peer's identity.
+
+        Raises :class:`CertificateRejected` with a reason code on any failure.
+        """
+        certs = parse_pem_chain(chain)
+        leaf, intermediates = certs[0], certs[1:]
+        fp = fingerprint(leaf)
+        if now is None:
+            now = dt.datetime.now(dt.UTC)
+        elif now.tzinfo is None:
+            now = now.replace(tzinfo=dt.UTC)
+
+        def reject(code: str, detail: str) -> CertificateRejected:
+            return CertificateRejected(code, detail, fingerprint=fp)
+
+        # Specific reasons first: the path builder would only say "no valid path".
+        if now < leaf.not_valid_before_utc:
+            raise reject(
+                "not_yet_valid",
+                f"Certificate is not valid before {leaf.not_valid_before_utc.isoformat()}.",
+            )
+        if now > leaf.not_valid_after_utc:
+            raise reject(
+                "expired", f"Certificate expired at {leaf.not_valid_after_utc.isoformat()}."
+            )
+        try:
+            eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        except x509.ExtensionNotFound:
+            eku = []
+        except ValueError as exc:  # duplicate/malformed extensions
+            raise reject("malformed_certificate", f"Bad extensions: {exc}") from None
+        if ExtendedKeyUsageOID.CLIENT_AUTH not in eku:
+            raise reject(
+                "missing_client_auth_eku",
+                "Certificate is not for client authentication (EKU clientAuth missing).",
+            )
+
+        # Path validation: cryptography's verifier (built per check: it fixes its time).
+        try:
+            anchors = self._anchors.get()
+        except (OSError, ValueError) as exc:
+            raise reject(
+                "trust_anchors_unavailable",
+                f"Trust anchors {self.anchors_path} unavailable: {exc}",
+            ) from None
+        try:
+            verifier = PolicyBuilder().store(anchors.store).time(now).build_client_verifier()
+            verified = verifier.verify(leaf, intermediates + anchors.helpers + self._known())
+        except VerificationError as exc:
+            raise reject("untrusted_chain", f"Certificate chain is not trusted: {exc}") from None
+        path = list(verified.chain)
+
+        self._check_revocation(leaf, path[1], now, reject)
+        spiffe, name = self._identity(leaf, reject)
+        return VerifiedPeer(
+            spiffe_id=spiffe,
+            service_name=name,
+            fingerprint=fp,
+            serial=leaf.serial_number,
+            not_after=leaf.not_valid_after_utc,
+            leaf=leaf,
+            chain=path,
+        )
+
+    def _known(self) -> list[x509.Certificate]:
+        """Untrusted intermediates from ``intermediates_path`` (missing file: none).
+
+        Needed when the peer's intermediate is not available, e.g. from
+        ``getpeercert(True)``, which returns the leaf only (Python < 3.13).
+        """
+        if self._helpers is None:
+            return []
+        try:
+            return self._helpers.get()
+        except (OSError, ValueError):
+            return []
+
+    def _check_revocation(
+        self,
+        leaf: x509.Certificate,
+        issuer: x509.Certificate,
+        now: dt.datetime,
+        reject: Callable[[str, str], CertificateRejected],
+    ) -> None:
+        try:
+            crl_set = self._crls.get()
+        except FileNotFoundError:
+            if self.require_crl:
+                raise reject(
+                    "crl_unavailable", f"CRL {self.crl_path} is missing (REQUIRE_CRL is on)."
+                ) from None
+            return
+        except OSError as exc:  # unreadable: fail closed
+            raise reject("crl_unavailable", f"CRL {self.crl_path} unreadable: {exc}") from None
+        except ValueError as exc:  # corrupt: fail closed even without REQUIRE_CRL
+            raise reject("crl_invalid", f"CRL {self.crl_path} cannot be parsed: {exc}") from None
+
+        good, bad = crl_set.for_issuer(issuer)
+        if not good:
+            if bad:
+                raise reject(
+                    "crl_invalid",
+                    f"CRL for {issuer.subject.rfc4514_string()} has an invalid signature.",
+                )
+            if self.require_crl:
+                raise reject(
+                    "crl_unavailable",
+                    f"No CRL from the certificate's issuer {issuer.subject.rfc4514_string()}.",
+                )
+            return
+        for crl in good:
+            next_update = crl.next_update_utc
+            if next_update is not None and now > next_update:
+                raise reject(
+                    "crl_stale",
+                    f"CRL of {issuer.subject.rfc4514_string()} is out of date "
+                    f"(nextUpdate {next_update.isoformat()}); run `s2s_pki crl`.",
+                )
+            revoked = crl.get_revoked_certificate_by_serial_number(leaf.serial_number)
+            if revoked is not None:
+                raise reject(
+                    "revoked",
+                    f"Certificate {leaf.serial_number:#x} was revoked at "
+                    f"{revoked.revocation_date_utc.isoformat()}.",
+                )
+
+    def _identity(
+        self, leaf: x509.Certificate, reject: Callable[[str, str], CertificateRejected]
+    ) -> tuple[str, str]:
+        try:
+            san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            uris = san.get_values_for_type(x509.UniformResourceIdentifier)
+        except x509.ExtensionNotFound:
+            uris = []
+        spiffe_ids = [u for u in uris if u[:9].lower() == "spiffe://"]
+        if not spiffe_ids:
+            raise reject("missing_spiffe_id", "Certificate has no spiffe:// URI SAN.")
+        if len(spiffe_ids) > 1:
+            raise reject(
+                "bad_spiffe_id", f"Certificate has {len(spiffe_ids)} SPIFFE IDs; one is allowed."
+            )
+        spiffe = spiffe_ids[0]
+        match = _SPIFFE_RE.fullmatch(spiffe)
+        if not match:
+            raise reject("bad_spiffe_id", f"Malformed SPIFFE ID {spiffe!r}.")
+        domain, path = match.group(1), match.group(2) or ""
+        if domain != self.trust_domain:
+            raise reject(
+                "foreign_trust_domain",
+                f"SPIFFE ID {spiffe!r} is not in trust domain {self.trust_domain!r}.",
+            )
+        service = _SERVICE_PATH_RE.fullmatch(path)
+        if not service:
+            raise reject(
+                "bad_spiffe_id", f"SPIFFE ID {spiffe!r} is not of the form /service/<name>."
+            )
+        return spiffe, service.group(1)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_verifier(
+    anchors_path: Path, crl_path: Path, trust_domain: str, require_crl: bool
+) -> PeerVerifier:
+    return PeerVerifier(
+        anchors_path,
+        crl_path,
+        trust_domain,
+        require_crl=require_crl,
+        intermediates_path=anchors_path.with_name(INTERMEDIATES_FILE),
+    )
+
+
+def peer_verifier() -> PeerVerifier:
+    """The :class:`PeerVerifier` of the current ``S2S_AUTH`` settings (cached)."""
+    conf = s2s_settings()
+    return _cached_verifier(
+        conf.trust_anchors_path, conf.crl_path, conf.TRUST_DOMAIN, bool(conf.REQUIRE_CRL)
+    )
+
+
+def _reload(*, setting, **kwargs):
+    if setting in ("S2S_AUTH", "BASE_DIR"):
+        _cached_verifier.cache_clear()
+
+
+setting_changed.connect(_reload)

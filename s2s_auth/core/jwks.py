@@ -1,0 +1,272 @@
+"""The identity service's JWK Set, fetched over HTTP(S) and cached in-process.
+
+One :class:`JWKSCache` per JWKS URL and process. It imports no DRF and knows nothing
+of requests to *this* service: the access-token adapter asks it for the key of a
+``kid`` and turns its errors into HTTP responses.
+
+Policy:
+
+* Keys are fetched with ``requests`` (``trust_env`` off, so ``REQUESTS_CA_BUNDLE`` and
+  proxy variables are ignored; no redirects; timeouts; a size limit). For ``https``
+  the server certificate must chain to our trust anchors (``S2S_AUTH["TRUST_ANCHORS"]``,
+  by default ``PKI_DIR/ca.pem``) when that file exists, else to the system store.
+* The set is parsed once per fetch with :class:`s2s_auth.core.jose.JWKSet`
+  (``skip_unusable=True``: ``use: enc``, other key types or algorithms are skipped; a
+  set with private key material or duplicate kids is refused as a whole and the
+  previous keys stay in use).
+* Fresh for ``JWKS_CACHE_SECONDS``; after that the next caller refreshes it while
+  other threads go on with the keys they have (only one fetch in flight).
+* An unknown ``kid`` triggers a re-fetch, but fetches are at least
+  ``JWKS_MIN_REFETCH_SECONDS`` apart, whatever their outcome: a flood of tokens with
+  random kids costs the issuer at most one request per interval.
+* When the issuer is unreachable the last good keys are kept (stale keys serve until
+  the issuer is back); with no keys ever fetched, :class:`JWKSUnavailable` is raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import requests
+from django.core.signals import setting_changed
+
+from s2s_auth.conf import s2s_settings
+from s2s_auth.core.jose import JWK, JWKSet, TokenError
+
+__all__ = [
+    "MAX_JWKS_BYTES",
+    "JWKSCache",
+    "JWKSUnavailable",
+    "clear_jwks_caches",
+    "jwks_cache",
+    "jwks_url",
+]
+
+logger = logging.getLogger("s2s_auth.core.jwks")
+
+#: Largest JWK Set accepted from the issuer.
+MAX_JWKS_BYTES = 65536
+
+
+class JWKSUnavailable(Exception):
+    """No keys to verify with: the issuer was never reached (or never sent a usable set)."""
+
+    code = "jwks_unavailable"
+
+    def __init__(self, detail: str, *, retry_after: float = 0):
+        self.detail = detail
+        self.retry_after = retry_after
+        super().__init__(f"{self.code}: {detail}")
+
+
+class JWKSCache:
+    """Thread-safe cache of one JWKS URL. ``fetch_count`` counts HTTP attempts."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        cache_seconds: float = 300,
+        min_refetch_seconds: float = 30,
+        verify: str | bool = True,
+        timeout: float | tuple[float, float] = (2.0, 5.0),
+        clock: Callable[[], float] = time.monotonic,
+        session_factory: Callable[[], requests.Session] | None = None,
+    ):
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise ValueError(f"JWKS URL must be http(s): {url!r}")
+        self.url = url
+        self.cache_seconds = float(cache_seconds)
+        self.min_refetch_seconds = float(min_refetch_seconds)
+        self.verify = verify
+        self.timeout = timeout
+        self._clock = clock
+        self._session_factory = session_factory or requests.Session
+        self._lock = threading.Lock()
+        self._keys: JWKSet | None = None
+        self._fetched_at = -math.inf  # last successful fetch
+        self._attempted_at = -math.inf  # last attempt, successful or not
+        self.fetch_count = 0
+        self.last_error: str | None = None
+
+    # -- public ----------------------------------------------------------------------
+    def key_for(self, kid: str | None) -> JWK:
+        """The key with this ``kid`` (``None``: the only key of a one-key set).
+
+        Raises ``TokenError("unknown_key")`` when the issuer does not publish it (after
+        at most one rate-limited re-fetch) and :class:`JWKSUnavailable` when no keys
+        were ever obtained.
+        """
+        keys = self.keys()
+        if _has(keys, kid):
+            return keys.get(kid)
+        with self._lock:
+            keys = self._keys
+            if not _has(keys, kid):  # another thread may have fetched it meanwhile
+                self._refresh_locked()
+                keys = self._keys
+        if keys is None:
+            raise self._unavailable()
+        return keys.get(kid)
+
+    def keys(self) -> JWKSet:
+        """The current key set, refreshed when older than ``cache_seconds``."""
+        keys = self._keys
+        if keys is not None:
+            if self._clock() - self._fetched_at < self.cache_seconds:
+                return keys
+            # Stale: one thread refreshes, the others verify with what we have.
+            if self._lock.acquire(blocking=False):
+                try:
+                    self._refresh_locked()
+                finally:
+                    self._lock.release()
+            return self._keys or keys
+        with self._lock:
+            if self._keys is None:
+                self._refresh_locked()
+            keys = self._keys
+        if keys is None:
+            raise self._unavailable()
+        return keys
+
+    # -- internals -------------------------------------------------------------------
+    def _unavailable(self) -> JWKSUnavailable:
+        wait = max(0.0, self._attempted_at + self.min_refetch_seconds - self._clock())
+        return JWKSUnavailable(
+            f"the issuer's keys could not be fetched ({self.last_error or 'not fetched yet'})",
+            retry_after=math.ceil(wait) or 1,
+        )
+
+    def _refresh_locked(self) -> None:
+        """Fetch now unless the last attempt is less than the minimum interval ago."""
+        now = self._clock()
+        if now - self._attempted_at < self.min_refetch_seconds:
+            return
+        self._attempted_at = now
+        self.fetch_count += 1
+        try:
+            keys = self._fetch()
+        except (requests.RequestException, TokenError, ValueError) as exc:
+            self.last_error = _describe(exc)
+            logger.warning(
+                "JWKS fetch from %s failed (%s); %s",
+                self.url,
+                self.last_error,
+                "keeping the previous keys" if self._keys is not None else "no keys cached",
+            )
+            return
+        self._keys = keys
+        self._fetched_at = self._clock()
+        self.last_error = None
+        logger.debug("JWKS fetched from %s: kids=%s", self.url, keys.kids)
+
+    def _fetch(self) -> JWKSet:
+        session = self._session_factory()
+        session.trust_env = False
+        try:
+            with session.get(
+                self.url,
+                timeout=self.timeout,
+                verify=self.verify,
+                allow_redirects=False,
+                stream=True,
+                headers={"Accept": "application/jwk-set+json, application/json"},
+            ) as response:
+                if response.status_code != 200:
+                    raise ValueError(f"HTTP {response.status_code}")
+                body = b""
+                for chunk in response.iter_content(8192):
+                    body += chunk
+                    if len(body) > MAX_JWKS_BYTES:
+                        raise ValueError(f"JWK Set larger than {MAX_JWKS_BYTES} bytes")
+        finally:
+            session.close()
+        keys = JWKSet.from_json(body, max_length=MAX_JWKS_BYTES, skip_unusable=True)
+        if not len(keys):
+            raise ValueError("the JWK Set holds no usable signature key")
+        return keys
+
+
+def _has(keys: JWKSet | None, kid: str | None) -> bool:
+    if keys is None:
+        return False
+    if kid is None:
+        return len(keys) == 1
+    return kid in keys
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, TokenError):
+        return f"invalid JWK Set: {exc.code}"
+    if isinstance(exc, requests.Timeout):
+        return "timeout"
+    if isinstance(exc, requests.ConnectionError):
+        return "connection failed"
+    return str(exc) or type(exc).__name__
+
+
+# ----------------------------------------------------------------- per-settings caches
+
+_caches: dict[tuple, JWKSCache] = {}
+_caches_lock = threading.Lock()
+
+
+def jwks_url() -> str | None:
+    """``JWKS_URL``, else ``<ACCESS_TOKEN_ISSUER>/.well-known/jwks.json``, else None."""
+    conf = s2s_settings()
+    if conf.JWKS_URL:
+        return conf.JWKS_URL
+    if conf.ACCESS_TOKEN_ISSUER:
+        return conf.ACCESS_TOKEN_ISSUER.rstrip("/") + "/.well-known/jwks.json"
+    return None
+
+
+def jwks_cache() -> JWKSCache:
+    """The process-wide cache for the configured JWKS URL (one per settings)."""
+    conf = s2s_settings()
+    url = jwks_url()
+    if not url:
+        raise ValueError("S2S_AUTH has neither JWKS_URL nor ACCESS_TOKEN_ISSUER")
+    verify: str | bool = True
+    if urlsplit(url).scheme == "https" and conf.trust_anchors_path.exists():
+        verify = str(conf.trust_anchors_path)
+    key = (
+        url,
+        verify,
+        float(conf.JWKS_CACHE_SECONDS),
+        float(conf.JWKS_MIN_REFETCH_SECONDS),
+        tuple(conf.CLIENT_TIMEOUT),
+    )
+    cache = _caches.get(key)
+    if cache is None:
+        with _caches_lock:
+            cache = _caches.get(key)
+            if cache is None:
+                cache = _caches[key] = JWKSCache(
+                    url,
+                    cache_seconds=key[2],
+                    min_refetch_seconds=key[3],
+                    verify=verify,
+                    timeout=key[4],
+                )
+    return cache
+
+
+def clear_jwks_caches() -> None:
+    """Forget every cached key set (tests; a settings change does it too)."""
+    with _caches_lock:
+        _caches.clear()
+
+
+def _reload(*, setting, **kwargs):
+    if setting in ("S2S_AUTH", "BASE_DIR"):
+        clear_jwks_caches()
+
+
+setting_changed.connect(_reload)

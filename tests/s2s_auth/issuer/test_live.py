@@ -1,0 +1,132 @@
+"""The issuer under a real server: gunicorn (two pre-forked workers) on a loopback
+port, its own SQLite database, the principal created with the real management
+command; JWKS, metadata and tokens fetched over HTTP."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from s2s_auth.core.jose import JWKSet, unverified_header, verify
+
+pytestmark = pytest.mark.live
+
+ROOT = Path(__file__).resolve().parents[3]
+SETTINGS = "tests.s2s_auth.settings"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def manage(env, *args) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args, f"--settings={SETTINGS}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture
+def live_issuer(tmp_path):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": SETTINGS,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'issuer.sqlite3'}",
+    }
+    manage(env, "migrate", "--noinput")
+    out = manage(env, "s2s_service", "add", "live", "--scope", "users:read")
+    secret = re.search(r"^client_secret: (\S+)$", out, re.M).group(1)
+    port = free_port()
+    log = open(tmp_path / "gunicorn.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers=2",
+            "--preload",
+            f"--bind=127.0.0.1:{port}",
+            "django.core.wsgi:get_wsgi_application()",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    session = requests.Session()
+    session.trust_env = False
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                session.get(f"{base}/.well-known/jwks.json", timeout=1)
+                break
+            except requests.ConnectionError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log.flush()
+                    pytest.fail((tmp_path / "gunicorn.log").read_text())
+                time.sleep(0.1)
+        yield base, session, secret
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+def test_tokens_over_http_verify_against_the_served_jwks(live_issuer):
+    base, session, secret = live_issuer
+    meta = session.get(f"{base}/.well-known/oauth-authorization-server", timeout=5).json()
+    assert meta["issuer"] == base
+    assert meta["token_endpoint"] == f"{base}/oauth/token"
+    tokens = []
+    for _ in range(10):  # spread over both workers
+        response = session.post(
+            meta["token_endpoint"],
+            data={"grant_type": "client_credentials"},
+            auth=("live", secret),
+            timeout=5,
+        )
+        assert response.status_code == 200, response.text
+        assert response.headers["Cache-Control"] == "no-store"
+        tokens.append(response.json()["access_token"])
+    response = session.get(meta["jwks_uri"], timeout=5)
+    assert "max-age" in response.headers["Cache-Control"]
+    key_set = JWKSet.from_dict(response.json())
+    assert len(key_set) == 1  # the workers share one key file
+    for token in tokens:
+        key = key_set.get(unverified_header(token)["kid"])
+        claims = verify(
+            token,
+            key,
+            audience="spiffe://fleamarket.local/service/users",
+            issuer=base,
+            typ="at+jwt",
+        ).claims
+        assert claims["client_id"] == "live"
+        assert claims["scope"] == "users:read"
+    wrong = session.post(
+        meta["token_endpoint"],
+        data={"grant_type": "client_credentials"},
+        auth=("live", secret + "x"),
+        timeout=5,
+    )
+    assert wrong.status_code == 401
+    assert wrong.json()["error"] == "invalid_client"
+    assert wrong.headers["WWW-Authenticate"].startswith("Basic")
