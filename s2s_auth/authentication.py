@@ -10,8 +10,9 @@ from s2s_auth.mechanisms.access_token import AccessTokenAuthentication, EndUserT
 from s2s_auth.mechanisms.api_key import APIKeyAuthentication
 from s2s_auth.mechanisms.base import ServiceAuthentication, identity_for
 from s2s_auth.mechanisms.http_signature import HTTPSignatureAuthentication
-from s2s_auth.mechanisms.mtls import MTLSAuthentication, verify_peer
+from s2s_auth.mechanisms.mtls import MTLSAuthentication
 from s2s_auth.mechanisms.service_jwt import ServiceJWTAuthentication
+from s2s_auth.tls.peer import verify_peer
 
 __all__ = [
     "APIKeyAuthentication",

@@ -39,8 +39,8 @@ from s2s_auth.core.jose import TokenError, new_jti, sign, unverified_header, ver
 from s2s_auth.issuer import ratelimit
 from s2s_auth.issuer.clients import active_secrets_of, match_secret
 from s2s_auth.issuer.keys import key_store
-from s2s_auth.mechanisms.mtls import verify_peer
 from s2s_auth.models import ServicePrincipal
+from s2s_auth.tls.peer import verify_peer
 from s2s_auth.tls.proxy_headers import ProxyHeaderError
 
 __all__ = [

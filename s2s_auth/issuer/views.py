@@ -29,8 +29,8 @@ from s2s_auth.issuer import oauth, ratelimit
 from s2s_auth.issuer.clients import AlreadyRegistered, register_service
 from s2s_auth.issuer.keys import key_store
 from s2s_auth.issuer.oauth import OAuthError
-from s2s_auth.mechanisms.mtls import verify_peer
 from s2s_auth.models import ServicePrincipal
+from s2s_auth.tls.peer import verify_peer
 from s2s_auth.tls.proxy_headers import ProxyHeaderError
 
 logger = logging.getLogger("s2s_auth.issuer")

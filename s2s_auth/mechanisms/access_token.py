@@ -61,7 +61,7 @@ from s2s_auth.core.jwks import JWKSUnavailable, jwks_cache, jwks_url
 from s2s_auth.errors import CredentialMissing, CredentialRejected
 from s2s_auth.identity import EndUser
 from s2s_auth.mechanisms.base import ServiceAuthentication, identity_for
-from s2s_auth.mechanisms.mtls import verify_peer
+from s2s_auth.tls.peer import verify_peer
 from s2s_auth.tls.proxy_headers import ProxyHeaderError
 
 __all__ = [

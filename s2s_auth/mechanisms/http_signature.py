@@ -18,7 +18,7 @@ from s2s_auth.core.certs import CertificateRejected, VerifiedPeer
 from s2s_auth.credentials.certificates import certificate_by_fingerprint
 from s2s_auth.errors import CredentialMissing, CredentialRejected
 from s2s_auth.mechanisms.base import ServiceAuthentication, identity_for
-from s2s_auth.mechanisms.mtls import verify_peer
+from s2s_auth.tls.peer import verify_peer
 from s2s_auth.tls.proxy_headers import ProxyHeaderError
 
 

@@ -26,7 +26,7 @@ from s2s_auth.core.wire import END_USER_CLAIM, SERVICE_JWT_KEYWORD, SERVICE_JWT_
 from s2s_auth.credentials.certificates import certificates_of
 from s2s_auth.errors import CredentialMissing, CredentialRejected
 from s2s_auth.mechanisms.base import ServiceAuthentication, identity_for
-from s2s_auth.mechanisms.mtls import verify_peer
+from s2s_auth.tls.peer import verify_peer
 from s2s_auth.tls.proxy_headers import ProxyHeaderError
 
 KEYWORD = SERVICE_JWT_KEYWORD
