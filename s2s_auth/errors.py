@@ -1,29 +1,27 @@
-"""The one place where s2s_auth's reason codes become HTTP errors.
+"""One exception family for every refusal, and the one place a reason becomes a status.
 
-Core modules raise their own errors (``CertificateRejected``, ``TokenError``,
-``SignatureError``), each with a snake_case ``code``. The DRF adapters turn them
-into one of two exceptions: ``CredentialMissing`` (401, with ``WWW-Authenticate``)
-when no usable credential was presented, ``CredentialRejected`` (403) when one was
-presented and is invalid or not allowed. Bodies are ``{"error": code, "detail": text}``.
+Core modules raise subclasses of :class:`S2SError` (``TokenError``,
+``CertificateRejected``, ``SignatureError``, ...), each with a snake_case ``code`` and a
+``detail`` for humans. The DRF adapters (``s2s_auth.mechanisms.base``) turn them into
+HTTP answers: 401 with ``WWW-Authenticate`` when no usable credential was presented,
+403 when one was presented and is invalid or not allowed, 503 when a dependency is
+down. Bodies are ``{"error": code, "detail": text}``.
+
+This module imports nothing of DRF, so the request-free core can raise these errors.
 """
 
 from __future__ import annotations
 
-from rest_framework import exceptions
-
-__all__ = ["CredentialMissing", "CredentialRejected", "exception_handler"]
+__all__ = ["S2SError", "exception_handler"]
 
 
-class CredentialMissing(exceptions.AuthenticationFailed):
+class S2SError(Exception):
+    """A refusal with a reason ``code`` (snake_case) and a ``detail`` for humans."""
+
     def __init__(self, code: str, detail: str):
-        super().__init__({"error": code, "detail": detail}, code=code)
-        self.reason = code
-
-
-class CredentialRejected(exceptions.PermissionDenied):
-    def __init__(self, code: str, detail: str):
-        super().__init__({"error": code, "detail": detail}, code=code)
-        self.reason = code
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
 
 
 def exception_handler(exc, context):
@@ -34,7 +32,8 @@ def exception_handler(exc, context):
     """
     # Imported here: rest_framework.views imports DEFAULT_AUTHENTICATION_CLASSES at
     # import time, so a module-level import would be circular when s2s_auth classes
-    # are listed there.
+    # are listed there; and the core imports this module without DRF.
+    from rest_framework import exceptions
     from rest_framework.views import exception_handler as drf_exception_handler
 
     response = drf_exception_handler(exc, context)

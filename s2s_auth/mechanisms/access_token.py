@@ -58,9 +58,13 @@ from s2s_auth.conf import s2s_settings
 from s2s_auth.core.certs import CertificateRejected, VerifiedPeer
 from s2s_auth.core.jose import TokenError, unverified_header, verify
 from s2s_auth.core.jwks import JWKSUnavailable, jwks_cache, jwks_url
-from s2s_auth.errors import CredentialMissing, CredentialRejected
 from s2s_auth.identity import EndUser
-from s2s_auth.mechanisms.base import ServiceAuthentication, identity_for
+from s2s_auth.mechanisms.base import (
+    CredentialMissing,
+    CredentialRejected,
+    ServiceAuthentication,
+    identity_for,
+)
 from s2s_auth.tls.peer import verify_peer
 from s2s_auth.tls.proxy_headers import ProxyHeaderError
 

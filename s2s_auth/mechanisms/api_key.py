@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from s2s_auth.conf import s2s_settings
 from s2s_auth.credentials.apikeys import APIKeyError, check_key
-from s2s_auth.errors import CredentialMissing, CredentialRejected
-from s2s_auth.mechanisms.base import ServiceAuthentication, identity_from_principal
+from s2s_auth.mechanisms.base import (
+    CredentialMissing,
+    CredentialRejected,
+    ServiceAuthentication,
+    identity_from_principal,
+)
 
 __all__ = ["APIKeyAuthentication"]
 

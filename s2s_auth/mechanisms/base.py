@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 from django.core.exceptions import ObjectDoesNotExist
+from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 
 from s2s_auth.audit import events
-from s2s_auth.errors import CredentialMissing, CredentialRejected
 from s2s_auth.identity import ServiceIdentity
 from s2s_auth.models import ServicePrincipal
+
+
+class CredentialMissing(exceptions.AuthenticationFailed):
+    """401: no usable credential was presented (DRF adds ``WWW-Authenticate``)."""
+
+    def __init__(self, code: str, detail: str):
+        super().__init__({"error": code, "detail": detail}, code=code)
+        self.reason = code
+
+
+class CredentialRejected(exceptions.PermissionDenied):
+    """403: a credential was presented and is invalid or not allowed."""
+
+    def __init__(self, code: str, detail: str):
+        super().__init__({"error": code, "detail": detail}, code=code)
+        self.reason = code
 
 
 def identity_for(spiffe_id: str, mechanism: str, *, end_user=None) -> ServiceIdentity:

@@ -16,8 +16,12 @@ from s2s_auth.conf import s2s_settings
 from s2s_auth.core import httpsig
 from s2s_auth.core.certs import CertificateRejected, VerifiedPeer
 from s2s_auth.credentials.certificates import certificate_by_fingerprint
-from s2s_auth.errors import CredentialMissing, CredentialRejected
-from s2s_auth.mechanisms.base import ServiceAuthentication, identity_for
+from s2s_auth.mechanisms.base import (
+    CredentialMissing,
+    CredentialRejected,
+    ServiceAuthentication,
+    identity_for,
+)
 from s2s_auth.tls.peer import verify_peer
 from s2s_auth.tls.proxy_headers import ProxyHeaderError
 

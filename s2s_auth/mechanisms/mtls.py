@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from s2s_auth.conf import s2s_settings
 from s2s_auth.core.certs import CertificateRejected
-from s2s_auth.errors import CredentialRejected
-from s2s_auth.mechanisms.base import ServiceAuthentication, identity_for
+from s2s_auth.mechanisms.base import CredentialRejected, ServiceAuthentication, identity_for
 from s2s_auth.tls.peer import verify_peer
 from s2s_auth.tls.proxy_headers import ProxyHeaderError
 

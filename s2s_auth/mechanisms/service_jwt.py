@@ -24,8 +24,12 @@ from s2s_auth.core import jose as tokens
 from s2s_auth.core.certs import CertificateRejected, VerifiedPeer, parse_pem_chain, peer_verifier
 from s2s_auth.core.wire import END_USER_CLAIM, SERVICE_JWT_KEYWORD, SERVICE_JWT_TYPE
 from s2s_auth.credentials.certificates import certificates_of
-from s2s_auth.errors import CredentialMissing, CredentialRejected
-from s2s_auth.mechanisms.base import ServiceAuthentication, identity_for
+from s2s_auth.mechanisms.base import (
+    CredentialMissing,
+    CredentialRejected,
+    ServiceAuthentication,
+    identity_for,
+)
 from s2s_auth.tls.peer import verify_peer
 from s2s_auth.tls.proxy_headers import ProxyHeaderError
 

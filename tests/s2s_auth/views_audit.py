@@ -19,9 +19,8 @@ from s2s_auth.audit import events
 from s2s_auth.conf import s2s_settings
 from s2s_auth.core import httpsig
 from s2s_auth.core import jose as tokens
-from s2s_auth.errors import CredentialMissing, CredentialRejected
 from s2s_auth.identity import ServiceIdentity
-from s2s_auth.mechanisms.base import ServiceAuthentication
+from s2s_auth.mechanisms.base import CredentialMissing, CredentialRejected, ServiceAuthentication
 from s2s_auth.models import ServicePrincipal
 from s2s_auth.permissions import HasScope, IsService
 
