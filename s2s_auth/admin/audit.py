@@ -127,7 +127,7 @@ class AuditRecordAdmin(_ReadOnlyAdmin):
             return "no self-signed credential stored"
         failure = audit.verify_credential(obj.credential, obj.signature_base, obj.certificate)
         if failure is None and obj.principal and obj.certificate:
-            failure = audit._certificate_names(obj.certificate, obj.principal)
+            failure = audit.certificate_names(obj.certificate, obj.principal)
         if failure is None:
             return format_html(
                 '<strong style="color: green">{}</strong>: {}',
@@ -138,8 +138,7 @@ class AuditRecordAdmin(_ReadOnlyAdmin):
 
     @admin.display(description="Record hash")
     def chain_check(self, obj: AuditRecord) -> str:
-        row = {name: getattr(obj, name) for name in (*audit.HASHED_FIELDS, "hash")}
-        if audit.compute_hash(row) == obj.hash:
+        if audit.compute_hash(audit.row_dict(obj)) == obj.hash:
             return "matches the content (run `s2s_audit verify` to walk the chains)"
         return format_html('<strong style="color: #ba2121">{}</strong>', "does NOT match")
 

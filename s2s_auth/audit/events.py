@@ -1,88 +1,83 @@
-"""Every authentication outcome goes through ``record()``: one keyword-only function.
+"""Every authentication outcome goes through :func:`record`: one function, one
+:class:`~s2s_auth.audit.decision.Decision`.
 
-It logs each decision (reason code, principal, certificate fingerprint — never a
-key, secret or token) and, when ``S2S_AUTH["AUDIT_ENABLED"]``, hands it to the audit
-log of non-repudiation (:mod:`s2s_auth.audit`).
+It logs each decision (reason code, principal, certificate fingerprint — never a key,
+secret or token) and, when ``S2S_AUTH["AUDIT_ENABLED"]``, stores it in the audit log
+(:func:`record_decision`): an accepted decision at once, in the current transaction; a
+refused one deferred to :class:`~s2s_auth.audit.middleware.AuditMiddleware` when it
+handles the request (DRF rolls the request's transaction back on a refusal).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
+from s2s_auth.audit import chain
+from s2s_auth.audit.decision import Decision
+from s2s_auth.audit.rows import build_row
 from s2s_auth.conf import s2s_settings
+
+__all__ = [
+    "DEFER_ACCEPTED_ATTR",
+    "PENDING_ATTR",
+    "WRITTEN_ATTR",
+    "Decision",
+    "record",
+    "record_decision",
+]
 
 logger = logging.getLogger("s2s_auth")
 
+# Attribute names on the (Django) request, set by AuditMiddleware.
+PENDING_ATTR = "_s2s_audit_pending"  # list of deferred rows (refusals, see below)
+WRITTEN_ATTR = "_s2s_audit_written"  # chain.Pending tokens of rows written for it
+# Set by the middleware on a read-only request: accepted rows are written after the
+# view too (there are no view writes to share a transaction with).
+DEFER_ACCEPTED_ATTR = "_s2s_audit_defer_accepted"
 
-def record(
-    request,
-    *,
-    mechanism: str,
-    outcome: str,
-    reason: str = "",
-    detail: str = "",
-    principal: str = "",
-    end_user: str = "",
-    fingerprint: str = "",
-    credential: str = "",
-    signature_base: str = "",
-    certificate_pem: str = "",
-    claims: dict[str, Any] | None = None,
-    credential_hash: str = "",
-) -> None:
-    """Log one authentication decision.
 
-    ``outcome`` is "accepted" or "refused". ``credential`` is the raw credential the
-    caller signed itself (a single-use JWT, an RFC 9421 signature) — stored for
-    non-repudiation, never logged; a bearer token is never passed here raw: pass its
-    ``claims`` instead, and its SHA-256 as ``credential_hash``
-    (:func:`s2s_auth.audit.credential_hash`). For an RFC 9421 signature ``credential`` is
-    the ``Signature`` field (or just the verified label's member) and ``signature_base``
-    the base it was verified over. ``certificate_pem`` is the certificate (chain, leaf
-    first) whose key verified it; missing intermediates are completed from the trust
-    anchors' ``intermediates.pem`` so that the record can be checked with the root alone.
-    """
+def record(request, decision: Decision) -> None:
+    """Log one authentication decision and, when auditing is on, store it."""
     method = getattr(request, "method", "")
     path = getattr(request, "path", "")
     remote = request.META.get("REMOTE_ADDR", "") if hasattr(request, "META") else ""
-    if outcome == "accepted":
+    if decision.accepted:
         logger.debug(
             "s2s accepted mechanism=%s principal=%s %s %s from %s fingerprint=%s",
-            mechanism,
-            principal,
+            decision.mechanism,
+            decision.principal,
             method,
             path,
             remote,
-            fingerprint or "-",
+            decision.fingerprint or "-",
         )
     else:
         logger.warning(
             "s2s refused mechanism=%s reason=%s principal=%s %s %s from %s fingerprint=%s: %s",
-            mechanism,
-            reason,
-            principal or "-",
+            decision.mechanism,
+            decision.reason,
+            decision.principal or "-",
             method,
             path,
             remote,
-            fingerprint or "-",
-            detail,
+            decision.fingerprint or "-",
+            decision.detail,
         )
     if s2s_settings().AUDIT_ENABLED:
-        from s2s_auth import audit
+        record_decision(request, decision)
 
-        audit.record_decision(
-            request,
-            mechanism=mechanism,
-            outcome=outcome,
-            reason=reason,
-            detail=detail,
-            principal=principal,
-            end_user=end_user,
-            fingerprint=fingerprint,
-            credential=credential,
-            signature_base=signature_base,
-            certificate_pem=certificate_pem,
-            claims=claims,
-            credential_hash=credential_hash,
-        )
+
+def record_decision(request, decision: Decision) -> None:
+    """Store one decision. Accepted: written now, in the current transaction. Refused
+    (or any, on a read-only request): deferred to the middleware when it handles this
+    request, else written now."""
+    row = build_row(request, decision)
+    pending = getattr(request, PENDING_ATTR, None) if request is not None else None
+    deferred = not decision.accepted or getattr(request, DEFER_ACCEPTED_ATTR, False)
+    if deferred and pending is not None:
+        pending.append(row)
+        return
+    _, token = chain.write(row)
+    written = getattr(request, WRITTEN_ATTR, None) if request is not None else None
+    if written is not None:
+        written.append(token)

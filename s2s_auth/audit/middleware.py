@@ -29,7 +29,10 @@ from __future__ import annotations
 from django.db import router, transaction
 from django.urls import Resolver404, get_resolver
 
-from s2s_auth import audit
+from s2s_auth.audit import chain
+from s2s_auth.audit.decision import ACCEPTED, REFUSED, Decision
+from s2s_auth.audit.events import DEFER_ACCEPTED_ATTR, PENDING_ATTR, WRITTEN_ATTR
+from s2s_auth.audit.rows import build_row
 from s2s_auth.conf import s2s_settings
 
 __all__ = ["AuditMiddleware", "is_s2s_view"]
@@ -62,8 +65,8 @@ def is_s2s_view(view_func) -> bool:
     return any(isinstance(c, type) and issubclass(c, ServiceAuthentication) for c in classes)
 
 
-def _refusal_from_response(request, response) -> dict:
-    """The fields of a refusal for a 401/403 that no mechanism recorded."""
+def _refusal_from_response(response) -> Decision:
+    """The refusal for a 401/403 that no mechanism recorded."""
     drf_request = (getattr(response, "renderer_context", None) or {}).get("request")
     user = getattr(drf_request, "_user", None) if drf_request is not None else None
     data = getattr(response, "data", None)
@@ -79,13 +82,17 @@ def _refusal_from_response(request, response) -> dict:
         detail = str(raw_detail)
     if not reason:
         reason = "not_authenticated" if response.status_code == 401 else "permission_denied"
-    fields = {"mechanism": "none", "outcome": "refused", "reason": reason, "detail": detail}
-    if getattr(user, "is_service", False):
-        fields["mechanism"] = getattr(user, "mechanism", "") or "none"
-        fields["principal"] = getattr(user, "spiffe_id", "")
-        end_user = getattr(user, "end_user", None)
-        fields["end_user"] = getattr(end_user, "id", "") if end_user else ""
-    return fields
+    if not getattr(user, "is_service", False):
+        return Decision(mechanism="none", outcome=REFUSED, reason=reason, detail=detail)
+    end_user = getattr(user, "end_user", None)
+    return Decision(
+        mechanism=getattr(user, "mechanism", "") or "none",
+        outcome=REFUSED,
+        reason=reason,
+        detail=detail,
+        principal=getattr(user, "spiffe_id", ""),
+        end_user=getattr(end_user, "id", "") if end_user else "",
+    )
 
 
 class AuditMiddleware:
@@ -107,8 +114,8 @@ class AuditMiddleware:
         alias = router.db_for_write(AuditRecord)
         pending: list[dict] = []
         written: list = []
-        setattr(request, audit.PENDING_ATTR, pending)
-        setattr(request, audit.WRITTEN_ATTR, written)
+        setattr(request, PENDING_ATTR, pending)
+        setattr(request, WRITTEN_ATTR, written)
         if request.method in READ_ONLY_METHODS:
             rows, unrecorded, response = self._read_only(request, pending)
         else:
@@ -119,13 +126,13 @@ class AuditMiddleware:
                         transaction.set_rollback(True, using=alias)
             finally:
                 # No more deferral: anything recorded from here on is written at once.
-                setattr(request, audit.PENDING_ATTR, None)
+                setattr(request, PENDING_ATTR, None)
             rows = pending
-            unrecorded = not pending and not audit.survived(written, alias)
+            unrecorded = not pending and not chain.survived(written, alias)
         if unrecorded and response.status_code in (401, 403):
-            rows.append(audit.build_row(request, **_refusal_from_response(request, response)))
+            rows.append(build_row(request, _refusal_from_response(response)))
         for row in rows:
-            audit.write_row(row)
+            chain.write(row)
         return response
 
     def _read_only(self, request, pending: list[dict]):
@@ -133,14 +140,14 @@ class AuditMiddleware:
         the view runs without one (on SQLite an open write transaction would hold the
         database lock for the whole request), and its records are written after it —
         the accepted one only if the view did not fail."""
-        setattr(request, audit.DEFER_ACCEPTED_ATTR, True)
+        setattr(request, DEFER_ACCEPTED_ATTR, True)
         try:
             response = self.get_response(request)
         finally:
-            setattr(request, audit.PENDING_ATTR, None)
-            setattr(request, audit.DEFER_ACCEPTED_ATTR, False)
-        refused = [row for row in pending if row["outcome"] != "accepted"]
-        accepted = [] if _failed(response) else [r for r in pending if r["outcome"] == "accepted"]
+            setattr(request, PENDING_ATTR, None)
+            setattr(request, DEFER_ACCEPTED_ATTR, False)
+        refused = [row for row in pending if row["outcome"] != ACCEPTED]
+        accepted = [] if _failed(response) else [r for r in pending if r["outcome"] == ACCEPTED]
         return refused + accepted, not refused and not accepted, response
 
 

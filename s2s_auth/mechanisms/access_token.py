@@ -522,10 +522,12 @@ class EndUserTokenAuthentication(BearerTokenAuthentication):
         )
         events.record(
             request,
-            mechanism=self.mechanism,
-            outcome="accepted",
-            end_user=user.id,
-            fingerprint=peer.fingerprint if peer else "",
-            claims=token.claims,
+            events.Decision(
+                mechanism=self.mechanism,
+                outcome="accepted",
+                end_user=user.id,
+                fingerprint=peer.fingerprint if peer else "",
+                claims=token.claims,
+            ),
         )
         return user

@@ -67,20 +67,24 @@ class ServiceAuthentication(BaseAuthentication):
     def refuse(self, request, exc: CredentialMissing | CredentialRejected, **evidence):
         events.record(
             request,
-            mechanism=self.mechanism,
-            outcome="refused",
-            reason=exc.reason,
-            detail=str(exc.detail.get("detail", "")),
-            **evidence,
+            events.Decision(
+                mechanism=self.mechanism,
+                outcome="refused",
+                reason=exc.reason,
+                detail=str(exc.detail.get("detail", "")),
+                **evidence,
+            ),
         )
         raise exc
 
     def accept(self, request, identity: ServiceIdentity, **evidence) -> None:
         events.record(
             request,
-            mechanism=self.mechanism,
-            outcome="accepted",
-            principal=identity.spiffe_id,
-            end_user=identity.end_user.id if identity.end_user else "",
-            **evidence,
+            events.Decision(
+                mechanism=self.mechanism,
+                outcome="accepted",
+                principal=identity.spiffe_id,
+                end_user=identity.end_user.id if identity.end_user else "",
+                **evidence,
+            ),
         )

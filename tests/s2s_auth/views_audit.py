@@ -165,12 +165,14 @@ class AccessTokenView(APIView):
         token, claims = request.data["token"], request.data["claims"]
         events.record(
             request,
-            mechanism="access_token",
-            outcome="accepted",
-            principal=claims["sub"],
-            claims=claims,
-            credential=token if request.query_params.get("misuse") else "",
-            credential_hash=audit.credential_hash(token),
+            events.Decision(
+                mechanism="access_token",
+                outcome="accepted",
+                principal=claims["sub"],
+                claims=claims,
+                credential=token if request.query_params.get("misuse") else "",
+                credential_hash=audit.credential_hash(token),
+            ),
         )
         return Response({"ok": True})
 

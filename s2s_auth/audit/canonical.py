@@ -1,0 +1,94 @@
+"""The bytes a record's hash covers, and the hashes the audit log keeps.
+
+Nothing here touches the database or a request: a third party re-implements this
+module from ``s2s_audit export --help`` to check an exported record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from typing import Any
+
+from django.utils import timezone
+
+__all__ = [
+    "EXPORT_FIELDS",
+    "GENESIS",
+    "HASHED_FIELDS",
+    "HASH_VERSION",
+    "canonical",
+    "compute_hash",
+    "credential_hash",
+    "iso_time",
+    "row_dict",
+]
+
+#: ``prev_hash`` of a chain's first row.
+GENESIS = "0" * 64
+#: Version of the canonical serialization, part of what is hashed.
+HASH_VERSION = 1
+#: The stored fields the hash covers (all but the surrogate ``id`` and ``hash`` itself).
+HASHED_FIELDS = (
+    "chain_id",
+    "seq",
+    "prev_hash",
+    "time",
+    "mechanism",
+    "principal",
+    "end_user",
+    "outcome",
+    "reason",
+    "detail",
+    "method",
+    "path",
+    "body_digest",
+    "client_address",
+    "credential",
+    "signature_base",
+    "credential_hash",
+    "claims",
+    "fingerprint",
+    "certificate",
+)
+#: Exported fields, in this order.
+EXPORT_FIELDS = ("id", "hash", *HASHED_FIELDS)
+
+
+def iso_time(value: dt.datetime) -> str:
+    """ISO 8601 in UTC with microseconds: how ``time`` is hashed and exported."""
+    if timezone.is_naive(value):
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def canonical(row: dict[str, Any]) -> bytes:
+    """The bytes a row's hash covers: sorted-key compact UTF-8 JSON of
+    :data:`HASHED_FIELDS` (``time`` as ISO 8601 UTC with microseconds, ``seq`` as an
+    integer, ``claims`` as a JSON object) plus ``"v": 1``."""
+    data = {name: row[name] for name in HASHED_FIELDS}
+    if isinstance(data["time"], dt.datetime):
+        data["time"] = iso_time(data["time"])
+    data["seq"] = int(data["seq"])
+    data["v"] = HASH_VERSION
+    return json.dumps(
+        data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def compute_hash(row: dict[str, Any]) -> str:
+    """A row's ``hash``: SHA-256 (hex) of :func:`canonical`."""
+    return hashlib.sha256(canonical(row)).hexdigest()
+
+
+def credential_hash(token: str | bytes) -> str:
+    """SHA-256 (hex) of a bearer token: what the audit log keeps instead of the token."""
+    if isinstance(token, str):
+        token = token.encode("utf-8")
+    return hashlib.sha256(token).hexdigest()
+
+
+def row_dict(record) -> dict[str, Any]:
+    """A stored :class:`~s2s_auth.models.AuditRecord` as the dict the functions here take."""
+    return {name: getattr(record, name) for name in (*HASHED_FIELDS, "hash", "id")}

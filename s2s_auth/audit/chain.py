@@ -1,0 +1,108 @@
+"""Per-writer hash chains: where the next row goes, written with one INSERT.
+
+Every writer — a (process, thread, database alias) — owns a chain with a random
+``chain_id`` and numbers its rows ``seq = 1, 2, 3, …``; each row stores the previous
+row's hash as ``prev_hash``. The head lives in memory (a thread-local) and advances
+only when the row's transaction **commits** (``transaction.on_commit``): a rolled-back
+row leaves no gap, the next row reuses its ``seq``. Rows written inside a still-open
+transaction are "pending": the next row of that transaction chains onto the newest
+pending row still alive, so nested savepoints work too. See :mod:`s2s_auth.audit` for
+what this trades.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import connections, router, transaction
+
+from s2s_auth.audit.canonical import GENESIS, compute_hash
+
+__all__ = ["Pending", "reset_writer_chains", "survived", "write"]
+
+
+class _Chain:
+    """A writer's chain: its id and committed head. Pending rows wait for a commit."""
+
+    def __init__(self):
+        self.pid = os.getpid()
+        self.chain_id = secrets.token_hex(16)
+        self.seq = 0
+        self.hash = GENESIS
+        self.pending: list[Pending] = []
+
+
+class Pending:
+    """A row written in an open transaction; called on commit (``on_commit``)."""
+
+    __slots__ = ("chain", "done", "hash", "seq")
+
+    def __init__(self, chain: _Chain, seq: int, hash: str):
+        self.chain, self.seq, self.hash, self.done = chain, seq, hash, False
+
+    def __call__(self) -> None:
+        self.done = True
+        if self.seq > self.chain.seq:
+            self.chain.seq, self.chain.hash = self.seq, self.hash
+
+
+_local = threading.local()
+
+
+def _chain(alias: str) -> _Chain:
+    chains = getattr(_local, "chains", None)
+    if chains is None:
+        chains = _local.chains = {}
+    chain = chains.get(alias)
+    if chain is None or chain.pid != os.getpid():  # a forked child starts its own chain
+        chain = chains[alias] = _Chain()
+    return chain
+
+
+def reset_writer_chains() -> None:
+    """Start new chains for this thread's next records (tests that empty the table)."""
+    _local.chains = {}
+
+
+def _alive(connection, token: Pending) -> bool:
+    """Is ``token`` still queued to run on commit (its row not rolled back)?"""
+    return any(entry[1] is token for entry in connection.run_on_commit)
+
+
+def _audit_alias() -> str:
+    from s2s_auth.models import AuditRecord
+
+    return router.db_for_write(AuditRecord)
+
+
+def write(row: dict[str, Any]):
+    """INSERT ``row`` (built by :func:`s2s_auth.audit.rows.build_row`) as the next
+    record of this writer's chain; return ``(record, Pending token)``."""
+    from s2s_auth.models import AuditRecord
+
+    alias = _audit_alias()
+    connection = connections[alias]
+    chain = _chain(alias)
+    if connection.in_atomic_block:
+        chain.pending = [p for p in chain.pending if not p.done and _alive(connection, p)]
+    else:
+        chain.pending = []
+    head = chain.pending[-1] if chain.pending else chain
+    row = {**row, "chain_id": chain.chain_id, "seq": head.seq + 1, "prev_hash": head.hash}
+    row["hash"] = compute_hash(row)
+    record = AuditRecord(**row)
+    record.save(using=alias, force_insert=True)
+    token = Pending(chain, row["seq"], row["hash"])
+    chain.pending.append(token)
+    transaction.on_commit(token, using=alias)  # runs now when in autocommit
+    return record, token
+
+
+def survived(tokens: Iterable[Pending], alias: str | None = None) -> bool:
+    """Did any of these rows commit, or are they still alive in an open transaction?"""
+    connection = connections[alias or _audit_alias()]
+    return any(t.done or _alive(connection, t) for t in tokens)

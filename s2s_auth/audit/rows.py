@@ -1,0 +1,152 @@
+"""From a request and a :class:`~s2s_auth.audit.decision.Decision` to the stored fields
+of a row (everything but the chain fields, which :mod:`s2s_auth.audit.chain` adds).
+
+Values are cut to their column's length and cleaned the way the database will give
+them back (no NUL, JSON round-tripped), so that the hash computed before the INSERT
+still matches the row read afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import threading
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from django.core.exceptions import RequestDataTooBig
+from django.http.request import RawPostDataException
+from django.utils import timezone
+
+from s2s_auth.audit.decision import Decision
+from s2s_auth.conf import s2s_settings
+from s2s_auth.core import httpsig
+
+__all__ = ["build_row", "certificate_chain"]
+
+_MAX_LENGTHS = {
+    "mechanism": 32,
+    "principal": 255,
+    "end_user": 255,
+    "reason": 64,
+    "method": 16,
+    "body_digest": 128,
+    "client_address": 64,
+    "credential_hash": 64,
+    "fingerprint": 64,
+}
+_MAX_DETAIL = 2000
+_MAX_PATH = 4000
+
+
+def _clean(value: Any, limit: int | None = None) -> str:
+    text = "" if value is None else str(value)
+    text = text.replace("\x00", "\ufffd")  # PostgreSQL text cannot hold NUL
+    return text[:limit] if limit else text
+
+
+def _clean_json(value: Any) -> Any:
+    """``value`` as it will come back from the JSON column (so the hash stays valid)."""
+    if value is None:
+        return {}
+    text = json.dumps(value, default=str, ensure_ascii=False, allow_nan=False)
+    return json.loads(text.replace("\\u0000", "\\ufffd"))
+
+
+def _body_digest(request) -> str:
+    cached = getattr(request, "_s2s_audit_body_digest", None)
+    if cached is not None:
+        return cached
+    try:
+        body = request.body
+    except (RawPostDataException, RequestDataTooBig, AttributeError, OSError):
+        return ""  # consumed as a stream, too large, or not an HTTP request
+    digest = httpsig.content_digest(body or b"")
+    with contextlib.suppress(AttributeError):  # exotic request objects
+        request._s2s_audit_body_digest = digest
+    return digest
+
+
+_intermediates_lock = threading.Lock()
+_intermediates_cache: dict[str, tuple[tuple[int, int], list[x509.Certificate]]] = {}
+
+
+def _known_intermediates() -> list[x509.Certificate]:
+    """CA certificates that are not self-signed: from the trust anchors bundle and the
+    ``intermediates.pem`` next to it (cached by mtime; missing files: none)."""
+    from s2s_auth.core.certs import INTERMEDIATES_FILE
+
+    anchors = s2s_settings().trust_anchors_path
+    found: list[x509.Certificate] = []
+    for path in (anchors, anchors.with_name(INTERMEDIATES_FILE)):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        key = (stat.st_mtime_ns, stat.st_size)
+        with _intermediates_lock:
+            cached = _intermediates_cache.get(str(path))
+        if cached is None or cached[0] != key:
+            try:
+                certs = x509.load_pem_x509_certificates(path.read_bytes())
+            except (OSError, ValueError):
+                certs = []
+            cached = (key, [c for c in certs if c.issuer != c.subject])
+            with _intermediates_lock:
+                _intermediates_cache[str(path)] = cached
+        found.extend(cached[1])
+    return found
+
+
+def _fingerprint(certificate: x509.Certificate) -> str:
+    """SHA-256 (hex) of the DER certificate; to become ``s2s_auth.core.x509.fingerprint``."""
+    return hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def certificate_chain(pem: str | bytes) -> tuple[str, str]:
+    """(PEM of the certificates only, leaf first, completed with known intermediates;
+    fingerprint of the leaf). Anything but certificates (a key!) is dropped."""
+    if not pem:
+        return "", ""
+    data = pem.encode("ascii", "replace") if isinstance(pem, str) else bytes(pem)
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError:
+        return "", ""
+    known = _known_intermediates()
+    while len(certs) < 8 and certs[-1].issuer != certs[-1].subject:
+        issuer = next((c for c in known if c.subject == certs[-1].issuer), None)
+        if issuer is None or issuer in certs:
+            break
+        certs.append(issuer)
+    text = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs).decode("ascii")
+    return text, _fingerprint(certs[0])
+
+
+def build_row(request, decision: Decision) -> dict[str, Any]:
+    """The stored fields of one decision (everything but the chain fields)."""
+    meta = getattr(request, "META", None) or {}
+    certificate, leaf_fingerprint = certificate_chain(decision.certificate_pem)
+    return {
+        "time": timezone.now(),
+        "mechanism": _clean(decision.mechanism, _MAX_LENGTHS["mechanism"]),
+        "principal": _clean(decision.principal, _MAX_LENGTHS["principal"]),
+        "end_user": _clean(decision.end_user, _MAX_LENGTHS["end_user"]),
+        "outcome": decision.outcome,
+        "reason": _clean(decision.reason, _MAX_LENGTHS["reason"]),
+        "detail": _clean(decision.detail, _MAX_DETAIL),
+        "method": _clean(getattr(request, "method", ""), _MAX_LENGTHS["method"]),
+        "path": _clean(getattr(request, "path", ""), _MAX_PATH),
+        "body_digest": _body_digest(request) if request is not None else "",
+        "client_address": _clean(meta.get("REMOTE_ADDR", ""), _MAX_LENGTHS["client_address"]),
+        "credential": _clean(decision.credential),
+        "signature_base": _clean(decision.signature_base),
+        "credential_hash": _clean(decision.credential_hash, _MAX_LENGTHS["credential_hash"]),
+        "claims": _clean_json(decision.claims),
+        "fingerprint": _clean(
+            decision.fingerprint or leaf_fingerprint, _MAX_LENGTHS["fingerprint"]
+        ),
+        "certificate": certificate,
+    }

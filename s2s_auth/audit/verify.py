@@ -1,0 +1,183 @@
+"""Verification of the whole log: every row on its own, then every chain.
+
+:func:`verify_all` (``s2s_audit verify``) recomputes each row's hash, re-verifies every
+accepted record's stored evidence (:mod:`s2s_auth.audit.evidence`), then walks every
+chain from ``seq = 1`` or its checkpoint, and checks externally anchored heads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+from s2s_auth.audit.canonical import GENESIS, HASHED_FIELDS, compute_hash, credential_hash
+from s2s_auth.audit.decision import ACCEPTED
+from s2s_auth.audit.evidence import AnchorCheck, certificate_names, verify_credential
+
+__all__ = ["Problem", "Summary", "check_row", "heads", "verify_all"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """The first broken record: its ``id`` (None for a missing one) and why."""
+
+    record_id: int | None
+    chain_id: str
+    seq: int | None
+    why: str
+
+    def __str__(self) -> str:
+        where = f"record {self.record_id}" if self.record_id is not None else "a missing record"
+        return f"{where} (chain {self.chain_id}, seq {self.seq}): {self.why}"
+
+
+@dataclasses.dataclass
+class Summary:
+    """What :func:`verify_all` checked, and every chain's newest ``(seq, hash)``."""
+
+    records: int = 0
+    chains: int = 0
+    signatures: int = 0
+    checkpoints: int = 0
+    heads: dict[str, tuple[int, str]] = dataclasses.field(default_factory=dict)
+
+
+def check_row(row: dict[str, Any], anchors: AnchorCheck | None = None) -> str | None:
+    """A row's own integrity: its hash; for an accepted record the stored credential
+    (verifies with the stored certificate), the certificate (names the principal,
+    chains to ``anchors`` at the record's time). None when fine, else why not."""
+    expected = compute_hash(row)
+    if expected != row["hash"]:
+        return f"hash mismatch: content hashes to {expected}, stored {row['hash']}"
+    if row["outcome"] != ACCEPTED:
+        return None
+    if row["credential"]:
+        failure = verify_credential(row["credential"], row["signature_base"], row["certificate"])
+        if failure:
+            return failure
+    if row["certificate"]:
+        if row["principal"]:
+            failure = certificate_names(row["certificate"], row["principal"])
+            if failure:
+                return failure
+        if anchors is not None:
+            return anchors(row["certificate"], row["time"])
+    return None
+
+
+def _records(using: str | None = None, batch: int = 2000) -> Iterator[dict[str, Any]]:
+    from s2s_auth.models import AuditRecord
+
+    queryset = AuditRecord.objects.using(using) if using else AuditRecord.objects.all()
+    yield from (
+        queryset.order_by("chain_id", "seq", "id")
+        .values("id", "hash", *HASHED_FIELDS)
+        .iterator(chunk_size=batch)
+    )
+
+
+def verify_all(
+    *,
+    using: str | None = None,
+    anchors: AnchorCheck | None = None,
+    anchored_heads: dict[str, tuple[int, str]] | None = None,
+) -> tuple[Problem | None, Summary]:
+    """Check every record and every chain; return (first problem or None, summary).
+
+    First each row on its own (:func:`check_row`), reporting the failing row with the
+    lowest ``id`` (so an edited row is the one named even when it also breaks its
+    chain); a self-signed credential stored in two accepted records is a failure too (the
+    replay cache refuses a second use, so one of them is forged). Then every chain is
+    walked from ``seq = 1`` or from its checkpoint. With ``anchored_heads``
+    (``{chain_id: (seq, hash)}`` from ``s2s_audit heads``), each such head must still be
+    there unchanged, or lie before the chain's checkpoint.
+    """
+    from s2s_auth.models import AuditCheckpoint
+
+    checkpoints_qs = AuditCheckpoint.objects.using(using) if using else AuditCheckpoint.objects
+    checkpoints = {c.chain_id: (c.seq, c.hash) for c in checkpoints_qs.all()}
+    summary = Summary(checkpoints=len(checkpoints))
+    own: Problem | None = None
+    link: Problem | None = None
+    chain_id, expect_seq, expect_prev, prev_id = None, 0, GENESIS, None
+    stored: dict[str, dict[int, str]] = {}
+    want = anchored_heads or {}
+    seen_credentials: dict[str, int] = {}
+
+    for row in _records(using):
+        summary.records += 1
+        failure = check_row(row, anchors)
+        if not failure and row["outcome"] == ACCEPTED and row["credential"]:
+            digest = credential_hash(row["credential"])
+            first = seen_credentials.setdefault(digest, row["id"])
+            if first != row["id"]:
+                failure = f"its credential was already accepted in record {first} (a replay)"
+        if failure and (own is None or row["id"] < own.record_id):
+            own = Problem(row["id"], row["chain_id"], row["seq"], failure)
+        if row["outcome"] == ACCEPTED and row["credential"] and not failure:
+            summary.signatures += 1
+        if row["chain_id"] != chain_id:
+            chain_id = row["chain_id"]
+            summary.chains += 1
+            start_seq, start_hash = checkpoints.get(chain_id, (0, GENESIS))
+            expect_seq, expect_prev, prev_id = start_seq + 1, start_hash, None
+        if link is None:
+            if row["seq"] != expect_seq:
+                before = f"after record {prev_id}" if prev_id else "at the start of the chain"
+                link = Problem(
+                    row["id"],
+                    chain_id,
+                    row["seq"],
+                    f"sequence gap {before}: expected seq {expect_seq}, found {row['seq']} "
+                    "(a record was deleted or inserted)",
+                )
+            elif row["prev_hash"] != expect_prev:
+                link = Problem(
+                    row["id"],
+                    chain_id,
+                    row["seq"],
+                    f"prev_hash {row['prev_hash']} does not match the hash {expect_prev} of the "
+                    f"previous record{f' {prev_id}' if prev_id else ''} (a record was replaced)",
+                )
+        expect_seq, expect_prev, prev_id = row["seq"] + 1, row["hash"], row["id"]
+        summary.heads[chain_id] = (row["seq"], row["hash"])
+        if chain_id in want:
+            stored.setdefault(chain_id, {})[row["seq"]] = row["hash"]
+
+    if own is not None:
+        return own, summary
+    if link is not None:
+        return link, summary
+    for anchored_chain, (seq, expected_hash) in sorted(want.items()):
+        checkpoint_seq, checkpoint_hash = checkpoints.get(anchored_chain, (0, GENESIS))
+        if seq < checkpoint_seq:
+            continue  # pruned past it
+        if seq == checkpoint_seq:
+            actual = checkpoint_hash
+        else:
+            actual = stored.get(anchored_chain, {}).get(seq)
+        if actual != expected_hash:
+            why = (
+                "the anchored head is missing: the chain's tail was deleted"
+                if actual is None
+                else f"the anchored head has hash {expected_hash}, the stored one {actual}"
+            )
+            return Problem(None, anchored_chain, seq, why), summary
+    return None, summary
+
+
+def heads(using: str | None = None) -> dict[str, tuple[int, str]]:
+    """Every chain's newest stored (or checkpointed) ``(seq, hash)``."""
+    from s2s_auth.models import AuditCheckpoint, AuditRecord
+
+    result: dict[str, tuple[int, str]] = {}
+    for c in (AuditCheckpoint.objects.using(using) if using else AuditCheckpoint.objects).all():
+        result[c.chain_id] = (c.seq, c.hash)
+    queryset = AuditRecord.objects.using(using) if using else AuditRecord.objects.all()
+    for chain_id, seq, hash_ in (
+        queryset.order_by("chain_id", "-seq").values_list("chain_id", "seq", "hash").iterator()
+    ):
+        if chain_id not in result or result[chain_id][0] < seq:
+            result[chain_id] = (seq, hash_)
+    return result

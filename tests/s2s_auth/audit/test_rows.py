@@ -1,0 +1,119 @@
+"""What a stored row holds: the evidence, the certificate chain, never a key or a bearer token.
+
+Real database, real certificates from the session CA, real signatures; nothing mocked.
+"""
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import jwt
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from django.db import connection
+from django.test import RequestFactory
+
+from s2s_auth import audit
+from s2s_auth.audit import Decision, events
+from s2s_auth.core import httpsig
+from s2s_auth.core import jose as tokens
+from s2s_auth.models import AuditRecord
+from tests.s2s_auth.audit.helpers import (
+    TABLE,
+    WRITE_URL,
+    jwt_post,
+    mint,
+    verify_command,
+)
+
+# ------------------------------------------------------------------ accepted records
+
+
+def test_signed_jwt_accepted_record_holds_the_evidence_and_verifies(
+    transactional_db, client, caller, ca
+):
+    token = mint(caller)
+    body = b'{"x": 1}'
+    response = jwt_post(client, caller, body=body, token=token)
+    assert response.status_code == 200, response.content
+
+    record = AuditRecord.objects.get()
+    assert record.outcome == "accepted"
+    assert record.mechanism == "test_jwt"
+    assert record.principal == caller.spiffe_id
+    assert record.credential == token
+    assert record.claims["jti"] == jwt.decode(token, options={"verify_signature": False})["jti"]
+    assert (record.method, record.path) == ("POST", WRITE_URL)
+    assert record.client_address == "127.0.0.1"
+    assert record.body_digest == httpsig.content_digest(body)
+    assert record.body_digest.startswith("sha-256=:")
+    assert record.certificate == caller.chain_pem.replace("\r", "")
+    leaf = x509.load_pem_x509_certificate(caller.chain_pem.encode())
+    assert record.fingerprint == leaf.fingerprint(hashes.SHA256()).hex()
+    assert (record.seq, record.prev_hash) == (1, audit.GENESIS)
+
+    output = verify_command("--anchors", str(ca.ca_path))
+    assert "OK: 1 records in 1 chains, 1 signatures verified" in output
+    assert "certificate paths checked" in output
+
+
+def test_a_leaf_alone_is_stored_with_its_intermediate(transactional_db, client, caller):
+    assert jwt_post(client, caller, pem=caller.leaf_pem).status_code == 200
+    stored = x509.load_pem_x509_certificates(AuditRecord.objects.get().certificate.encode())
+    assert [c.subject for c in stored] == [
+        c.subject for c in x509.load_pem_x509_certificates(caller.chain_pem.encode())
+    ]
+
+
+def test_private_key_material_in_certificate_pem_is_never_stored(transactional_db, caller):
+    key_pem = caller.key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    request = RequestFactory().get("/x")
+    events.record(
+        request,
+        Decision(
+            mechanism="mtls",
+            outcome="accepted",
+            principal=caller.spiffe_id,
+            certificate_pem=caller.chain_pem + key_pem,
+        ),
+    )
+    record = AuditRecord.objects.get()
+    assert "PRIVATE KEY" not in record.certificate
+    assert record.certificate.count("BEGIN CERTIFICATE") == 2
+
+
+# ------------------------------------------------------------------ access tokens
+
+
+@pytest.mark.parametrize("misuse", [False, True])
+def test_access_token_claims_are_stored_without_the_raw_token(
+    transactional_db, client, caller, misuse
+):
+    now = int(time.time())
+    claims = {"iss": "https://users.local", "sub": caller.spiffe_id, "scope": "users:read"}
+    claims.update(iat=now, exp=now + 600, jti=tokens.new_jti())
+    token = tokens.sign(claims, caller.key, typ="at+jwt")
+    response = client.post(
+        "/audit-test/access-token" + ("?misuse=1" if misuse else ""),
+        data={"token": token, "claims": claims},
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+    record = AuditRecord.objects.get()
+    assert record.claims == claims
+    assert record.credential == ""
+    assert record.credential_hash == hashlib.sha256(token.encode()).hexdigest()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM {TABLE}")
+        stored = " ".join(str(value) for row in cursor.fetchall() for value in row)
+    signature = token.rsplit(".", 1)[1]
+    assert token not in stored
+    assert signature not in stored
+    verify_command("--no-anchors")
