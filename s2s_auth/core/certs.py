@@ -350,6 +350,12 @@ class PeerVerifier:
         def reject(code: str, detail: str) -> CertificateRejected:
             return CertificateRejected(code, detail, fingerprint=fp)
 
+        try:  # extensions parse lazily: a duplicate one must be a refusal, not a 500
+            for cert in certs:
+                _ = cert.extensions
+        except (ValueError, x509.DuplicateExtension) as exc:
+            raise reject("malformed_certificate", f"Bad extensions: {exc}") from None
+
         # Specific reasons first: the path builder would only say "no valid path".
         if now < leaf.not_valid_before_utc:
             raise reject(
@@ -364,8 +370,6 @@ class PeerVerifier:
             eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
         except x509.ExtensionNotFound:
             eku = []
-        except ValueError as exc:  # duplicate/malformed extensions
-            raise reject("malformed_certificate", f"Bad extensions: {exc}") from None
         if ExtendedKeyUsageOID.CLIENT_AUTH not in eku:
             raise reject(
                 "missing_client_auth_eku",

@@ -1,0 +1,34 @@
+"""A certificate whose extensions do not parse is a refusal with a reason, never a 500.
+
+cryptography parses extensions lazily, and a duplicate extension raises
+``DuplicateExtension``, which is not a ``ValueError`` (found by the mechanism fuzzer).
+"""
+
+from __future__ import annotations
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from s2s_auth.core.certs import CertificateRejected
+
+KEY_USAGE_OID = bytes.fromhex("0603551d0f")  # 2.5.29.15
+EXTENDED_KEY_USAGE_OID = bytes.fromhex("0603551d25")  # 2.5.29.37
+
+
+def with_duplicate_key_usage(cert: x509.Certificate) -> bytes:
+    """The DER of ``cert`` with its EKU extension relabelled as a second KeyUsage."""
+    der = cert.public_bytes(serialization.Encoding.DER)
+    assert der.count(EXTENDED_KEY_USAGE_OID) == 1 and KEY_USAGE_OID in der
+    return der.replace(EXTENDED_KEY_USAGE_OID, KEY_USAGE_OID)
+
+
+def test_duplicate_extension_is_malformed_certificate(ca, peer_verifier_for):
+    issued = ca.issue("peer-dup-ext")
+    leaf = x509.load_pem_x509_certificates(issued.cert_path.read_bytes())[0]
+    broken = x509.load_der_x509_certificate(with_duplicate_key_usage(leaf))
+    with pytest.raises(x509.DuplicateExtension):
+        _ = broken.extensions  # the premise: this is what used to escape as a 500
+    with pytest.raises(CertificateRejected) as info:
+        peer_verifier_for(ca).verify([broken])
+    assert info.value.code == "malformed_certificate"
