@@ -187,7 +187,8 @@ def _base_lines(base: str) -> dict[str, str]:
 
 
 def _algorithm(params_value: str, public_key) -> str:
-    _, params = http_sf.parse(params_value.encode("ascii"), tltype="item")
+    # An inner list of the covered components, with the parameters: a one-member List.
+    ((_, params),) = http_sf.parse(params_value.encode("ascii"), tltype="list")
     alg = params.get("alg")
     if isinstance(alg, str):
         return alg
