@@ -93,10 +93,12 @@ def check_links(records: Iterable[dict[str, Any]]) -> int:
         by_place[place] = record
     links = 0
     for (chain, seq), record in by_place.items():
-        previous = by_place.get((chain, seq - 1))
-        expected = GENESIS if seq == 1 else previous["hash"] if previous else None
-        if expected is None:
-            continue
+        if seq == 1:
+            expected = GENESIS
+        elif (chain, seq - 1) in by_place:
+            expected = by_place[(chain, seq - 1)]["hash"]
+        else:
+            continue  # the previous record is not in this selection (or was pruned)
         if record["prev_hash"] != expected:
             raise EvidenceError(f"record {record['id']} does not link to seq {seq - 1}")
         links += 1
