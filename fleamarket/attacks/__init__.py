@@ -3,8 +3,10 @@
     from fleamarket.attacks import main
     main(output=None)  # docs/threat-matrix.md and bench/threats.json; exit status
 
-See :mod:`.catalogue` (attacks and mechanism profiles), :mod:`.runner` (the live runs)
-and :mod:`.report` (the matrix).
+See :mod:`.catalogue` (attacks and mechanism profiles), :mod:`.runner` (the live runs:
+:mod:`.lab` and its :mod:`.cast`, one module per profile in :mod:`.profiles`, the
+crafted credentials in :mod:`.forge`), :mod:`.evidence` (the audit proof, checked as a
+third party with nothing but ca.pem) and :mod:`.report` (the matrix).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from fleamarket.processes import ROOT
 
 from .catalogue import ATTACKS, PROFILES
 from .report import JSON_NAME, MATRIX_NAME, write
-from .runner import Cell, Probe, Run, run
+from .results import Cell, Probe, Run
+from .runner import run
 
 __all__ = ["ATTACKS", "PROFILES", "Cell", "Probe", "Run", "main", "output_paths", "run"]
 

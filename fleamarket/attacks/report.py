@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 from .catalogue import ATTACKS, PROFILES, attack, profile
-from .runner import Cell, Run
+from .results import Cell, Run
 
 MATRIX_NAME = "threat-matrix.md"
 JSON_NAME = "threats.json"

@@ -14,8 +14,9 @@ import pytest
 
 from fleamarket.attacks import output_paths
 from fleamarket.attacks.catalogue import ATTACK_IDS, ATTACKS, PROFILE_IDS, PROFILES
+from fleamarket.attacks.profiles import MECHANISMS
 from fleamarket.attacks.report import to_json, to_markdown
-from fleamarket.attacks.runner import MECHANISMS, Cell, Probe, Run
+from fleamarket.attacks.results import Cell, Probe, Run
 from fleamarket.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
