@@ -61,7 +61,7 @@ def _signature_params_alg(signature_base: str) -> str | None:
     if not last.startswith(prefix):
         return None
     try:
-        _, params = http_sf.parse(last[len(prefix) :].encode("ascii"), tltype="item")
+        ((_, params),) = http_sf.parse(last[len(prefix) :].encode("ascii"), tltype="list")
     except Exception:  # malformed: no alg to read
         return None
     alg = params.get("alg")

@@ -37,3 +37,16 @@ def test_rfc9421_signature_and_base_are_stored_and_reverified(transactional_db, 
     message = verify_fails("--no-anchors")
     assert f"record {record.id}" in message
     assert "does not verify" in message
+
+
+def test_signature_params_alg_is_read_from_the_inner_list():
+    """The ``@signature-params`` line is an inner list: its ``alg`` decides the verifier,
+    not a guess from the key type (an RSA key could be PSS or v1.5)."""
+    from s2s_auth.audit.evidence import _signature_params_alg
+
+    base = (
+        '"@method": GET\n"@signature-params": ("@method");created=1;keyid="k";alg="rsa-v1_5-sha256"'
+    )
+    assert _signature_params_alg(base) == "rsa-v1_5-sha256"
+    assert _signature_params_alg('"@signature-params": ("@method");created=1') is None
+    assert _signature_params_alg('"@signature-params": (unterminated') is None
