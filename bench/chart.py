@@ -76,7 +76,7 @@ def bar_chart(
     axes.set_title(subtitle, loc="left", fontsize=8, color="#5a5a5a")
     figure.suptitle(title, x=0.01, ha="left", fontweight="bold")
     path.parent.mkdir(parents=True, exist_ok=True)
-    # No software/date metadata: the same figures give the same file.
+    # No version or date inside: the same figures give the same PNG.
     metadata = {"Software": None} if path.suffix == ".png" else {"Creator": None, "Date": None}
     figure.savefig(path, dpi=100, metadata=metadata)
     return True
