@@ -4,7 +4,7 @@
 deployment does, ``cases`` says what each case sends, ``load`` drives the load from
 separate client processes, ``micro`` measures in-process token validation) and
 ``report`` writes ``bench/results.json``, ``docs/benchmarks.md`` and
-``docs/benchmarks.png``.
+``docs/benchmarks.png`` (``chart``: with matplotlib, the optional ``bench`` extra).
 """
 
 from __future__ import annotations
@@ -59,6 +59,10 @@ def main(args) -> int:
         value = "-" if row["value"] is None else f"{row['value']:.2f}"
         print(f"  target {state:<6} {value:>8}  {row['target']}")
     print("\nwrote " + ", ".join(results["files"].values()))
+    if "chart" not in results["files"]:
+        from .chart import CHART_NEEDS_EXTRA
+
+        print(f"no chart: {CHART_NEEDS_EXTRA}")
     if bad:
         print(f"cases with failures or errors: {', '.join(bad)}")
         return 1

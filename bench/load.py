@@ -20,11 +20,12 @@ import importlib
 import multiprocessing
 import socket
 import ssl
-import statistics
 import time
 import traceback
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
+
+from .stats import latency_figures
 
 #: Request authentications a client can add (``ClientSpec.auth``).
 AUTH_KINDS = (
@@ -304,13 +305,6 @@ def _client(spec: ClientSpec, ready, go, window, results) -> None:
         results.put({"failed": f"{type(exc).__name__}: {exc}"})
 
 
-def percentile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return 0.0
-    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
-    return sorted_values[index]
-
-
 def run_load(spec: ClientSpec, *, clients: int, duration: float, warmup: float) -> dict:
     """Drive ``clients`` processes against ``spec`` for ``duration`` seconds."""
     preload()
@@ -342,16 +336,14 @@ def run_load(spec: ClientSpec, *, clients: int, duration: float, warmup: float) 
     failed = [p["failed"] for p in parts if "failed" in p]
     if failed:
         raise RuntimeError(f"client failed: {failed[0]}")
-    latencies = sorted(x for p in parts for x in p["latencies"])
+    latencies = [x for p in parts for x in p["latencies"]]
     count = sum(p["count"] for p in parts)
     errors = sum(p["errors"] for p in parts)
     return {
         "requests": count,
         "errors": errors,
         "rps": count / duration,
-        "p50_ms": percentile(latencies, 0.50) * 1000,
-        "p99_ms": percentile(latencies, 0.99) * 1000,
-        "mean_ms": (statistics.fmean(latencies) * 1000) if latencies else 0.0,
+        **latency_figures(latencies),
         "resumed": sum(p["resumed"] for p in parts),
         "reconnects": sum(p["reconnects"] for p in parts),
         "first_error": next((p["first_error"] for p in parts if p["first_error"]), ""),

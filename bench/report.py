@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .png import bar_chart
+from .chart import CHART_NEEDS_EXTRA, write_chart
+
+#: The chart's file, beside the page that shows it.
+CHART_NAME = "benchmarks.png"
 
 #: (case, field, threshold, what): field "ratio" (to the baseline of the same run),
 #: "ratio_versus" (to the case's ``versus``) or "rps" (absolute).
@@ -40,56 +43,32 @@ def evaluate_targets(results: dict) -> list[dict]:
     return rows
 
 
-def default_paths(root: Path) -> dict[str, Path]:
-    return {
-        "json": root / "bench" / "results.json",
-        "markdown": root / "docs" / "benchmarks.md",
-        "chart": root / "docs" / "benchmarks.png",
-    }
-
-
 def output_paths(output: Path) -> dict[str, Path]:
+    """Where a run with ``--output DIR`` writes: all three files in DIR."""
     return {
         "json": output / "results.json",
         "markdown": output / "benchmarks.md",
-        "chart": output / "benchmarks.png",
+        "chart": output / CHART_NAME,
     }
 
 
-def write_reports(results: dict, output: Path | dict) -> dict:
-    paths = output if isinstance(output, dict) else output_paths(output)
+def default_paths(root: Path) -> dict[str, Path]:
+    """Where a run of the repository writes: the page and chart in docs/, the figures in bench/."""
+    return {**output_paths(root / "docs"), "json": root / "bench" / "results.json"}
+
+
+def write_reports(results: dict, output: Path | dict) -> dict[str, Path]:
+    """Write the JSON, the chart and the page; returns the files written (no chart
+    without matplotlib, and the page says so)."""
+    paths = dict(output) if isinstance(output, dict) else output_paths(output)
     for path in paths.values():
         path.parent.mkdir(parents=True, exist_ok=True)
     paths["json"].write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
-    write_chart(results, paths["chart"])
-    paths["markdown"].write_text(markdown(results, chart_name=paths["chart"].name))
+    if not write_chart(results, paths["chart"]):
+        del paths["chart"]
+    chart_name = paths["chart"].name if "chart" in paths else None
+    paths["markdown"].write_text(markdown(results, chart_name=chart_name))
     return paths
-
-
-def _target_of(results: dict, case: str) -> tuple[float | None, bool | None]:
-    for row in results.get("targets", []):
-        if row["case"] == case and row["measure"] == "ratio":
-            return row["threshold"], row["met"]
-    return None, None
-
-
-def write_chart(results: dict, path: Path) -> None:
-    bars = []
-    for key, entry in results["cases"].items():
-        if "ratio" not in entry:
-            continue
-        target, met = _target_of(results, key)
-        bars.append((key, entry["ratio"], target, met))
-    bar_chart(
-        path,
-        "Throughput / plain-HTTP baseline (same run)",
-        bars,
-        subtitle=(
-            f"{results['date']}  {results['mode']} run, {results['duration_s']:g} s per case, "
-            f"{results['machine'].get('nproc')} CPUs shared by server and load generator. "
-            "Green: target met, red: missed, black tick: target."
-        ),
-    )
 
 
 def _fmt(value, digits=2) -> str:
@@ -100,7 +79,9 @@ def _fmt(value, digits=2) -> str:
     return str(value)
 
 
-def markdown(results: dict, chart_name: str = "benchmarks.png") -> str:
+def markdown(results: dict, chart_name: str | None = CHART_NAME) -> str:
+    """The page: how the run was made, every case's figures, the targets; ``chart_name``
+    None when no chart was drawn."""
     m, v = results["machine"], results["versions"]
     cases = results["cases"]
     base = cases.get(results["baseline"], {})
@@ -118,6 +99,10 @@ def markdown(results: dict, chart_name: str = "benchmarks.png") -> str:
         "python -m fleamarket bench --quick          # ~1 s per case: proves the harness works",
         "python -m fleamarket bench --cases mtls,https --duration 20",
         "```",
+        "",
+        "The chart is drawn by matplotlib, the optional `bench` extra",
+        "(`pip install 's2s-auth[bench]'`, or `requirements-dev.txt`); without it the run",
+        "writes this page and `results.json` and leaves the chart out.",
         "",
         "## Run",
         "",
@@ -145,7 +130,9 @@ def markdown(results: dict, chart_name: str = "benchmarks.png") -> str:
         f"({_fmt(base.get('rps_first'), 0)} and {_fmt(base.get('rps_last'), 0)} req/s, "
         f"drift {_pct(base.get('drift'))}), the ratios use the mean.",
         "",
-        f"![ratios to the baseline]({chart_name})",
+        f"![ratios to the baseline]({chart_name})"
+        if chart_name
+        else f"No chart: {CHART_NEEDS_EXTRA}.",
         "",
         "## Results",
         "",
