@@ -86,7 +86,7 @@ class SecretBackend(Protocol):
 
 _secret_backend: SecretBackend | None = None
 
-NO_SECRET_BACKEND = (
+NO_BACKEND_MESSAGE = (
     "Client secrets need a secret backend: add 's2s_auth.issuer' (or an app that "
     "calls register_secret_backend()) to INSTALLED_APPS."
 )
@@ -108,7 +108,7 @@ def secret_backend() -> SecretBackend | None:
 
 def _require_backend() -> SecretBackend:
     if _secret_backend is None:
-        raise PrincipalError(NO_SECRET_BACKEND)
+        raise PrincipalError(NO_BACKEND_MESSAGE)
     return _secret_backend
 
 

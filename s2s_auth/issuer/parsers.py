@@ -50,9 +50,7 @@ class BoundedJSONParser(JSONParser):
         except RecursionError:
             raise ParseError("The JSON is nested too deeply.", code="too_deep") from None
         except UnicodeEncodeError:
-            raise ParseError(
-                "The JSON holds a lone surrogate.", code="invalid_encoding"
-            ) from None
+            raise ParseError("The JSON holds a lone surrogate.", code="invalid_encoding") from None
         except ParseError as exc:
             raise ParseError("The body is not valid JSON.", code="malformed_json") from exc
         return data

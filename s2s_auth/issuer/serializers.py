@@ -91,7 +91,8 @@ class TokenRequestSerializer(serializers.Serializer):
                 continue
             if len(values) > 1:
                 raise serializers.ValidationError(
-                    {api_settings.NON_FIELD_ERRORS_KEY: [f"Parameter {name[:50]!r} is repeated."]}, code="repeated"
+                    {api_settings.NON_FIELD_ERRORS_KEY: [f"Parameter {name[:50]!r} is repeated."]},
+                    code="repeated",
                 )
             flat[name] = values[0]
         return flat
@@ -100,7 +101,7 @@ class TokenRequestSerializer(serializers.Serializer):
 class ServiceTokenSerializer(serializers.Serializer):
     """``POST /api/v1/account/service-token``: the token endpoint's grant as JSON."""
 
-    serviceName = StrictCharField()  # noqa: N815 - the wire name
+    serviceName = StrictCharField()
     password = StrictCharField()
     scope = _optional(allow_blank=True)
     audience = _optional(allow_blank=True)
@@ -114,7 +115,7 @@ class RegisterServiceSerializer(serializers.Serializer):
     ``peer`` in the context) names the service.
     """
 
-    serviceName = _optional()  # noqa: N815 - the wire name
+    serviceName = _optional()
     password = _optional()
 
     def validate(self, attrs):

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - fixtures imported from test_issuer are used as parameters
 """s2s_service: client secrets (add, rotate-secret, list), API keys; the admin pages."""
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from django.utils import timezone
 from s2s_auth.issuer.models import ClientSecret
 from s2s_auth.models import ServicePrincipal
 
-from .test_oauth import ads, assert_error, issuer_conf, post_token  # noqa: F401
+from .support import assert_error, post_token
 
 
 def run(*args) -> str:
