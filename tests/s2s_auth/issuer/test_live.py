@@ -138,7 +138,7 @@ def test_tokens_over_http_verify_against_the_served_jwks(live_issuer):
 
 def test_the_token_limit_holds_across_worker_processes(live_issuer):
     """Each new connection may land on either worker; together they admit the limit."""
-    base, session, secret = live_issuer
+    base, _, secret = live_issuer
     statuses = []
     for _ in range(3 * TOKEN_LIMIT):
         with requests.Session() as fresh:  # a new connection each time
