@@ -5,6 +5,7 @@ Django's test client re-raises a view's exception, so a 500 fails these tests.""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 
@@ -109,6 +110,22 @@ def test_hostile_token_requests_are_refused_with_a_reason(client, ads, case):
 )
 def test_odd_bytes_in_a_form_are_a_4xx(client, ads, body):
     assert_refused(send(client, "/oauth/token", body, FORM))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"\xff\xfe:\x00", b"a%00b:%ED%A0%80", b"ads", b":", b"\xed\xa0\x80:x", b"a" * 5000 + b":x"],
+)
+def test_odd_basic_credentials_are_a_4xx(client, ads, raw):
+    header = "Basic " + base64.b64encode(raw).decode("ascii")
+    response = client.generic(
+        "POST",
+        "/oauth/token",
+        b"grant_type=client_credentials",
+        content_type=FORM,
+        HTTP_AUTHORIZATION=header,
+    )
+    assert_refused(response)
 
 
 @pytest.mark.parametrize(
