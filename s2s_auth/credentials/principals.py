@@ -1,7 +1,15 @@
-"""Service-principal administration, shared by the management command and the admin."""
+"""Service-principal administration, shared by the management command and the admin.
+
+Client secrets go through a :class:`SecretBackend` that an optional app registers
+(``s2s_auth.issuer`` does): the core never imports that app.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Protocol, runtime_checkable
+
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from s2s_auth.conf import spiffe_id
@@ -24,8 +32,6 @@ def ensure_principal(
     name: str, scopes: list[str] | tuple[str, ...] = ()
 ) -> tuple[ServicePrincipal, bool]:
     """Create the principal if missing (enabled, with these scopes); grant scopes otherwise."""
-    from django.core.exceptions import ValidationError
-
     try:
         validate_service_name(name)
         validate_scopes(" ".join(scopes))
@@ -57,46 +63,68 @@ def set_enabled(name: str, enabled: bool) -> ServicePrincipal:
     return principal
 
 
-# --- client secrets (s2s_auth.issuer, when installed) ------------------------------
+# --- client secrets: a backend an optional app installs ------------------------------
+#
+# The core stores no client secrets itself. An app that does (``s2s_auth.issuer``)
+# registers a backend from its ``AppConfig.ready()``; the core never imports that app,
+# the way ``django.contrib.auth`` finds its backends rather than knowing them.
 
 
-def issuer_installed() -> bool:
-    from django.apps import apps
+@runtime_checkable
+class SecretBackend(Protocol):
+    """Where client secrets of principals live (generated, shown once, stored hashed)."""
 
-    return apps.is_installed("s2s_auth.issuer")
+    def create(self, principal: ServicePrincipal) -> str:
+        """A new secret for ``principal``; returns the secret itself, once."""
+
+    def rotate(self, principal: ServicePrincipal, *, grace: dt.timedelta) -> str:
+        """A new secret; the previous ones stay valid for ``grace`` at most."""
+
+    def active_count(self, principal: ServicePrincipal) -> int:
+        """How many secrets of ``principal`` are valid now."""
 
 
-def _require_issuer() -> None:
-    if not issuer_installed():
-        raise PrincipalError("Client secrets need 's2s_auth.issuer' in INSTALLED_APPS.")
+_secret_backend: SecretBackend | None = None
+
+NO_BACKEND_MESSAGE = (
+    "Client secrets need a secret backend: add 's2s_auth.issuer' (or an app that "
+    "calls register_secret_backend()) to INSTALLED_APPS."
+)
+
+
+def register_secret_backend(backend: SecretBackend | None) -> SecretBackend | None:
+    """Install ``backend`` (None removes it); returns the one it replaces."""
+    global _secret_backend
+    if backend is not None and not isinstance(backend, SecretBackend):
+        raise TypeError(f"{backend!r} does not implement SecretBackend.")
+    previous, _secret_backend = _secret_backend, backend
+    return previous
+
+
+def secret_backend() -> SecretBackend | None:
+    """The installed backend, None when no app stores client secrets."""
+    return _secret_backend
+
+
+def _require_backend() -> SecretBackend:
+    if _secret_backend is None:
+        raise PrincipalError(NO_BACKEND_MESSAGE)
+    return _secret_backend
 
 
 def create_client_secret(name: str) -> str:
-    """A new generated 256-bit secret for ``name``; returned once, stored as an HMAC."""
-    _require_issuer()
-    from s2s_auth.issuer.clients import create_secret
-
-    _, secret = create_secret(get_principal(name))
-    return secret
+    """A new generated secret for ``name``, returned once."""
+    return _require_backend().create(get_principal(name))
 
 
 def rotate_client_secret(name: str, *, grace_hours: float = 24) -> str:
     """A new secret for ``name``; the old ones stay valid ``grace_hours`` at most."""
-    import datetime as dt
-
-    _require_issuer()
-    from s2s_auth.issuer.clients import rotate_secret
-
+    backend = _require_backend()
     if grace_hours < 0:
         raise PrincipalError("--grace-hours must not be negative.")
-    _, secret = rotate_secret(get_principal(name), grace=dt.timedelta(hours=grace_hours))
-    return secret
+    return backend.rotate(get_principal(name), grace=dt.timedelta(hours=grace_hours))
 
 
 def active_secret_count(principal: ServicePrincipal) -> int | None:
-    """How many client secrets of ``principal`` are valid now (None: no issuer)."""
-    if not issuer_installed():
-        return None
-    from s2s_auth.issuer.models import ClientSecret
-
-    return ClientSecret.objects.active().filter(principal=principal).count()
+    """How many client secrets of ``principal`` are valid now (None: no backend)."""
+    return None if _secret_backend is None else _secret_backend.active_count(principal)

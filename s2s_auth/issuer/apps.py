@@ -6,3 +6,10 @@ class IssuerConfig(AppConfig):
     label = "s2s_issuer"
     verbose_name = "Identity service"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        # The core finds our client secrets through this registry; it never imports us.
+        from s2s_auth.credentials.principals import register_secret_backend
+        from s2s_auth.issuer.clients import ClientSecretBackend
+
+        register_secret_backend(ClientSecretBackend())

@@ -30,6 +30,7 @@ from s2s_auth.models import ServiceCertificate, ServicePrincipal, validate_servi
 __all__ = [
     "SECRET_SALT",
     "AlreadyRegistered",
+    "ClientSecretBackend",
     "active_secrets_of",
     "check_secret",
     "create_secret",
@@ -89,6 +90,19 @@ def rotate_secret(
     active.filter(expires_at__isnull=True).update(expires_at=until)
     active.filter(expires_at__gt=until).update(expires_at=until)
     return create_secret(principal)
+
+
+class ClientSecretBackend:
+    """The issuer's client secrets as the core's ``SecretBackend`` (installed in ready())."""
+
+    def create(self, principal: ServicePrincipal) -> str:
+        return create_secret(principal)[1]
+
+    def rotate(self, principal: ServicePrincipal, *, grace: dt.timedelta) -> str:
+        return rotate_secret(principal, grace=grace)[1]
+
+    def active_count(self, principal: ServicePrincipal) -> int:
+        return ClientSecret.objects.active().filter(principal=principal).count()
 
 
 def check_secret(principal: ServicePrincipal, presented: str) -> bool:

@@ -36,9 +36,9 @@ from django.urls import reverse
 from s2s_auth.conf import s2s_settings, spiffe_id
 from s2s_auth.core.certs import CertificateRejected, VerifiedPeer, parse_pem_chain, peer_verifier
 from s2s_auth.core.jose import TokenError, new_jti, sign, unverified_header, verify
-from s2s_auth.issuer import ratelimit
 from s2s_auth.issuer.clients import active_secrets_of, match_secret
 from s2s_auth.issuer.keys import key_store
+from s2s_auth.issuer.throttling import TokenRateThrottle, retry_after
 from s2s_auth.models import ServicePrincipal
 from s2s_auth.tls.peer import verify_peer
 from s2s_auth.tls.proxy_headers import ProxyHeaderError
@@ -153,10 +153,10 @@ def connection_peer(request) -> VerifiedPeer | None:
 
 
 def check_rate(client_id: str) -> None:
-    limit = int(s2s_settings().TOKEN_RATE_LIMIT_PER_MINUTE)
-    retry_after = ratelimit.hit("token", client_id, limit, 60)
-    if retry_after is not None:
-        raise rate_limited(retry_after, client_id)
+    """Count a token request of ``client_id`` before its credential is checked."""
+    throttle = TokenRateThrottle(client_id)
+    if not throttle.allow_request(None, None):
+        raise rate_limited(retry_after(throttle), client_id)
 
 
 def _principal(name: str, *, basic: bool) -> ServicePrincipal:

@@ -1,17 +1,21 @@
-"""HTTP endpoints of the identity service (plain Django views: RFC 6749 bodies).
+"""HTTP endpoints of the identity service (DRF views answering in RFC 6749 terms).
 
 * ``POST /oauth/token`` — client credentials grant (form-encoded only).
 * ``POST /api/v1/account/service-token`` — the same, as JSON ``serviceName``/``password``.
 * ``POST /api/v1/account/register/service`` — self-registration, no scopes.
 * ``POST /api/v1/auth/login`` — end-user login, a short-lived user token.
 * ``GET /.well-known/jwks.json`` and ``/.well-known/oauth-authorization-server``.
+
+Bodies are parsed by :mod:`~s2s_auth.issuer.parsers`, validated by
+:mod:`~s2s_auth.issuer.serializers` and rate limited by
+:mod:`~s2s_auth.issuer.throttling`; every refusal is an RFC 6749 §5.2 body
+(:mod:`~s2s_auth.issuer.endpoint`).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 from typing import Any
 from urllib.parse import unquote_plus
@@ -19,93 +23,28 @@ from urllib.parse import unquote_plus
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
 from django.http import JsonResponse
-from django.utils.decorators import method_decorator
-from django.views import View
-from django.views.decorators.csrf import csrf_exempt
 
 from s2s_auth.conf import s2s_settings
 from s2s_auth.core.certs import CertificateRejected
-from s2s_auth.issuer import oauth, ratelimit
+from s2s_auth.issuer import oauth
 from s2s_auth.issuer.clients import AlreadyRegistered, register_service
+from s2s_auth.issuer.endpoint import IssuerAPIView, client_ip, token_response
 from s2s_auth.issuer.keys import key_store
 from s2s_auth.issuer.oauth import OAuthError
+from s2s_auth.issuer.parsers import BoundedFormParser
+from s2s_auth.issuer.serializers import (
+    TOKEN_PARAMS,
+    LoginSerializer,
+    RegisterServiceSerializer,
+    ServiceTokenSerializer,
+    TokenRequestSerializer,
+)
+from s2s_auth.issuer.throttling import LoginRateThrottle, RegistrationRateThrottle
 from s2s_auth.models import ServicePrincipal
 from s2s_auth.tls.peer import verify_peer
 from s2s_auth.tls.proxy_headers import ProxyHeaderError
 
 logger = logging.getLogger("s2s_auth.issuer")
-
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-MAX_JSON_BODY = 16384
-#: Parameters that must never be repeated or sent in the URL.
-TOKEN_PARAMS = (
-    "grant_type",
-    "scope",
-    "client_id",
-    "client_secret",
-    "client_assertion",
-    "client_assertion_type",
-    "audience",
-)
-
-
-def error_response(exc: OAuthError) -> JsonResponse:
-    response = JsonResponse(
-        {"error": exc.error, "error_description": exc.description}, status=exc.status
-    )
-    for name, value in {**NO_STORE, **exc.headers}.items():
-        response[name] = value
-    return response
-
-
-def token_response(body: dict[str, Any]) -> JsonResponse:
-    response = JsonResponse(body)
-    for name, value in NO_STORE.items():
-        response[name] = value
-    return response
-
-
-def _refused(request, exc: OAuthError, mechanism: str) -> JsonResponse:
-    """Log a refusal (never a credential) and answer it."""
-    logger.warning(
-        "issuer refused %s %s from %s: %s (%s) client=%s",
-        mechanism,
-        request.path,
-        client_ip(request) or "-",
-        exc.error,
-        exc.description,
-        exc.principal or "-",
-    )
-    return error_response(exc)
-
-
-def client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR", "")
-
-
-def read_json(request) -> dict[str, Any]:
-    if request.content_type != "application/json":
-        raise OAuthError("invalid_request", "The body must be application/json.")
-    if len(request.body) > MAX_JSON_BODY:
-        raise OAuthError("invalid_request", "The body is too large.")
-    try:
-        data = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
-        raise OAuthError("invalid_request", "The body is not valid JSON.") from None
-    if not isinstance(data, dict):
-        raise OAuthError("invalid_request", "The body must be a JSON object.")
-    return data
-
-
-def _string(data: dict[str, Any], name: str, *, required: bool = True) -> str | None:
-    value = data.get(name)
-    if value is None:
-        if required:
-            raise OAuthError("invalid_request", f"Missing {name}.")
-        return None
-    if not isinstance(value, str):
-        raise OAuthError("invalid_request", f"{name} must be a string.")
-    return value
 
 
 def _audiences(resource: list[str], audience: str | None) -> list[str] | None:
@@ -130,63 +69,34 @@ def parse_basic(header: str) -> tuple[str, str]:
     return unquote_plus(client_id), unquote_plus(secret)
 
 
-@method_decorator(csrf_exempt, name="dispatch")
-class TokenView(View):
+class TokenView(IssuerAPIView):
     """RFC 6749 §4.4 client credentials grant with RFC 7523 / RFC 8705 client auth."""
 
-    http_method_names = ["post", "options"]
-
-    def http_method_not_allowed(self, request, *args, **kwargs):
-        response = error_response(
-            OAuthError("invalid_request", "The token endpoint takes POST.", status=405)
-        )
-        response["Allow"] = "POST"
-        return response
+    http_method_names = ["post"]
+    parser_classes = (BoundedFormParser,)
+    mechanism = "oauth"
 
     def post(self, request):
-        method = "oauth"
-        try:
-            params = self.parameters(request)
-            method, principal, conn_peer = self.authenticate_client(request, params)
-            if params["grant_type"] not in oauth.GRANT_TYPES:
-                raise OAuthError(
-                    "unsupported_grant_type",
-                    f"Grant type {params['grant_type'][:50]!r} is not supported.",
-                )
-            oauth.ensure_enabled(principal)
-            peer = oauth.bind_peer(principal, conn_peer)
-            scopes = oauth.select_scopes(principal, params.get("scope"))
-            audiences = _audiences(params["resource"], params.get("audience"))
-            body = oauth.mint_service_token(
-                request,
-                principal,
-                scopes=scopes,
-                audiences=audiences,
-                peer=peer,
-                method=method,
-            )
-        except OAuthError as exc:
-            return _refused(request, exc, method)
-        return token_response(body)
-
-    def parameters(self, request) -> dict[str, Any]:
-        if request.content_type != "application/x-www-form-urlencoded":
-            raise OAuthError(
-                "invalid_request", "The body must be application/x-www-form-urlencoded."
-            )
-        if any(name in request.GET for name in (*TOKEN_PARAMS, "resource")):
+        if any(name in request.query_params for name in (*TOKEN_PARAMS, "resource")):
             raise OAuthError("invalid_request", "Parameters belong in the body, not the URL.")
-        form = request.POST
-        params: dict[str, Any] = {"resource": form.getlist("resource")}
-        for name, values in form.lists():
-            if name == "resource":
-                continue
-            if len(values) > 1:
-                raise OAuthError("invalid_request", f"Parameter {name} is repeated.")
-            params[name] = values[0]
-        if not params.get("grant_type"):
-            raise OAuthError("invalid_request", "Missing grant_type.")
-        return params
+        params = self.validated(TokenRequestSerializer)
+        self.mechanism, principal, conn_peer = self.authenticate_client(request, params)
+        if params["grant_type"] not in oauth.GRANT_TYPES:
+            raise OAuthError(
+                "unsupported_grant_type",
+                f"Grant type {params['grant_type'][:50]!r} is not supported.",
+            )
+        oauth.ensure_enabled(principal)
+        peer = oauth.bind_peer(principal, conn_peer)
+        body = oauth.mint_service_token(
+            request,
+            principal,
+            scopes=oauth.select_scopes(principal, params.get("scope")),
+            audiences=_audiences(params["resource"], params.get("audience")),
+            peer=peer,
+            method=self.mechanism,
+        )
+        return token_response(body)
 
     def authenticate_client(self, request, params):
         header = request.META.get("HTTP_AUTHORIZATION")
@@ -239,48 +149,35 @@ class TokenView(View):
         return method, principal, conn_peer
 
 
-@method_decorator(csrf_exempt, name="dispatch")
-class ServiceTokenView(View):
+class ServiceTokenView(IssuerAPIView):
     """``{"serviceName", "password"}`` as JSON → the token endpoint's response.
 
     Optional ``scope`` (space-separated), ``resource`` (list) / ``audience``.
     """
 
     http_method_names = ["post"]
+    mechanism = "service_token_json"
 
     def post(self, request):
-        try:
-            data = read_json(request)
-            name = _string(data, "serviceName")
-            password = _string(data, "password")
-            scope = _string(data, "scope", required=False)
-            audience = _string(data, "audience", required=False)
-            resource = data.get("resource", [])
-            if isinstance(resource, str):
-                resource = [resource]
-            if not isinstance(resource, list) or not all(isinstance(r, str) for r in resource):
-                raise OAuthError("invalid_request", "resource must be a list of strings.")
-            principal = oauth.authenticate_secret(name, password, basic=False)
-            oauth.ensure_enabled(principal)
-            peer = oauth.bind_peer(principal, oauth.connection_peer(request))
-            body = oauth.mint_service_token(
-                request,
-                principal,
-                scopes=oauth.select_scopes(principal, scope),
-                audiences=_audiences(resource, audience),
-                peer=peer,
-                method="service_token_json",
-            )
-        except OAuthError as exc:
-            return _refused(request, exc, "service_token_json")
+        data = self.validated(ServiceTokenSerializer)
+        principal = oauth.authenticate_secret(data["serviceName"], data["password"], basic=False)
+        oauth.ensure_enabled(principal)
+        peer = oauth.bind_peer(principal, oauth.connection_peer(request))
+        body = oauth.mint_service_token(
+            request,
+            principal,
+            scopes=oauth.select_scopes(principal, data.get("scope")),
+            audiences=_audiences(data["resource"], data.get("audience")),
+            peer=peer,
+            method=self.mechanism,
+        )
         return token_response(body)
 
 
 # ------------------------------------------------------------- accounts and users
 
 
-@method_decorator(csrf_exempt, name="dispatch")
-class RegisterServiceView(View):
+class RegisterServiceView(IssuerAPIView):
     """Self-registration of a service account, which starts with *no* scopes.
 
     With a password (at least MIN_PASSWORD_LENGTH characters) and/or a TLS client
@@ -289,40 +186,32 @@ class RegisterServiceView(View):
     """
 
     http_method_names = ["post"]
+    throttle_classes = (RegistrationRateThrottle,)
+    mechanism = "register"
 
     def post(self, request):
+        if not s2s_settings().REGISTRATION_OPEN:
+            raise OAuthError("access_denied", "Registration is closed.", status=403)
+        request.data  # noqa: B018 - a malformed body is refused before the certificate
         try:
-            if not s2s_settings().REGISTRATION_OPEN:
-                raise OAuthError("access_denied", "Registration is closed.", status=403)
-            retry = ratelimit.hit(
-                "register",
-                client_ip(request),
-                int(s2s_settings().REGISTRATION_RATE_LIMIT_PER_HOUR),
-                3600,
-            )
-            if retry is not None:
-                raise oauth.rate_limited(retry)
-            data = read_json(request)
-            try:
-                peer = verify_peer(request)
-            except (CertificateRejected, ProxyHeaderError) as exc:
-                raise OAuthError(
-                    "invalid_request", f"TLS client certificate refused: {exc}", status=403
-                ) from exc
-            name = _string(data, "serviceName", required=peer is None)
-            if name is None:
-                name = peer.service_name
-            password = _string(data, "password", required=peer is None)
-            try:
-                principal = register_service(name, password=password, peer=peer)
-            except ValidationError as exc:
-                raise OAuthError("invalid_request", " ".join(exc.messages)) from None
-            except AlreadyRegistered:
-                raise OAuthError(
-                    "already_registered", f"Service {name!r} is already registered.", status=409
-                ) from None
-        except OAuthError as exc:
-            return _refused(request, exc, "register")
+            peer = verify_peer(request)
+        except (CertificateRejected, ProxyHeaderError) as exc:
+            raise OAuthError(
+                "invalid_request", f"TLS client certificate refused: {exc}", status=403
+            ) from exc
+        data = self.validated(RegisterServiceSerializer, peer=peer)
+        name = data.get("serviceName")
+        if name is None:
+            name = peer.service_name
+        password = data.get("password")
+        try:
+            principal = register_service(name, password=password, peer=peer)
+        except ValidationError as exc:
+            raise OAuthError("invalid_request", " ".join(exc.messages)) from None
+        except AlreadyRegistered:
+            raise OAuthError(
+                "already_registered", f"Service {name!r} is already registered.", status=409
+            ) from None
         logger.info(
             "registered service %s from %s (certificate: %s)",
             principal.name,
@@ -345,34 +234,24 @@ class RegisterServiceView(View):
         return response
 
 
-@method_decorator(csrf_exempt, name="dispatch")
-class LoginView(View):
+class LoginView(IssuerAPIView):
     """End-user login: ``{"username", "password"}`` → a user access token."""
 
     http_method_names = ["post"]
+    mechanism = "login"
 
     def post(self, request):
-        try:
-            data = read_json(request)
-            username = _string(data, "username")
-            password = _string(data, "password")
-            retry = ratelimit.hit(
-                "login",
-                f"{username.casefold()}|{client_ip(request)}",
-                int(s2s_settings().LOGIN_RATE_LIMIT_PER_MINUTE),
-                60,
+        data = self.validated(LoginSerializer)
+        self.throttle(LoginRateThrottle.for_user(request, data["username"]))
+        user = authenticate(request, username=data["username"], password=data["password"])
+        if user is None or not user.is_active:
+            raise OAuthError(
+                "invalid_grant",
+                "Invalid username or password.",
+                status=401,
+                headers={"WWW-Authenticate": 'Bearer realm="login"'},
             )
-            if retry is not None:
-                raise oauth.rate_limited(retry)
-            user = authenticate(request, username=username, password=password)
-            if user is None or not user.is_active:
-                raise OAuthError("invalid_grant", "Invalid username or password.", status=401)
-            body = oauth.mint_user_token(request, user)
-        except OAuthError as exc:
-            if exc.status == 401:
-                exc.headers.setdefault("WWW-Authenticate", 'Bearer realm="login"')
-            return _refused(request, exc, "login")
-        return token_response(body)
+        return token_response(oauth.mint_user_token(request, user))
 
 
 # ---------------------------------------------------------------------- discovery
@@ -384,17 +263,19 @@ def _cacheable(data: dict[str, Any]) -> JsonResponse:
     return response
 
 
-class JWKSView(View):
+class JWKSView(IssuerAPIView):
     http_method_names = ["get", "head"]
+    mechanism = "jwks"
 
     def get(self, request):
         return _cacheable(key_store().jwks())
 
 
-class MetadataView(View):
+class MetadataView(IssuerAPIView):
     """RFC 8414 authorization server metadata."""
 
     http_method_names = ["get", "head"]
+    mechanism = "metadata"
 
     def get(self, request):
         conf = s2s_settings()

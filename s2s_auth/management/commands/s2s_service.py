@@ -68,12 +68,15 @@ class Command(BaseCommand):
         verb = "registered" if created else "already registered"
         self.stdout.write(self.style.SUCCESS(f"{principal.name} {verb}: {principal.spiffe_id}"))
         self.stdout.write(f"scopes: {principal.scopes or '(none)'}")
+        has_secrets = services.secret_backend() is not None
         if not created or no_secret:
-            if not created and not no_secret and services.issuer_installed():
+            if not created and not no_secret and has_secrets:
                 self.stdout.write("no new secret (use rotate-secret for one)")
             return
-        if services.issuer_installed():
+        if has_secrets:
             self._print_secret(principal.name, services.create_client_secret(principal.name))
+        else:
+            self.stdout.write("no client secret: no secret backend is installed")
 
     def do_grant(self, name, scopes, **_):
         principal = services.set_scopes(name, grant=scopes)

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - fixtures imported from test_issuer are used as parameters
 """s2s_service: client secrets (add, rotate-secret, list), API keys; the admin pages."""
 
 from __future__ import annotations
@@ -12,10 +11,11 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.utils import timezone
 
+from s2s_auth.credentials import principals
 from s2s_auth.issuer.models import ClientSecret
 from s2s_auth.models import ServicePrincipal
 
-from .test_oauth import ads, assert_error, issuer_conf, post_token  # noqa: F401
+from .support import assert_error, post_token
 
 
 def run(*args) -> str:
@@ -79,6 +79,27 @@ def test_rotate_secret_with_zero_grace_invalidates_at_once(client, issuer_conf, 
 def test_rotate_secret_of_unknown_service(issuer_conf, db):
     with pytest.raises(CommandError):
         run("rotate-secret", "ghost")
+
+
+@pytest.fixture
+def no_secret_backend():
+    """A project without the issuer: no app has registered a secret backend."""
+    previous = principals.register_secret_backend(None)
+    yield
+    principals.register_secret_backend(previous)
+
+
+def test_without_a_secret_backend_secrets_are_a_clear_error(issuer_conf, db, no_secret_backend):
+    out = run("add", "svc", "--scope", "users:read")
+    assert "client_secret" not in out
+    assert "no secret backend" in out
+    assert not ClientSecret.objects.exists()
+    with pytest.raises(CommandError, match="INSTALLED_APPS"):
+        run("rotate-secret", "svc")
+    listing = run("list")
+    assert "svc" in listing and "secrets=" not in listing
+    with pytest.raises(principals.PrincipalError, match="secret backend"):
+        principals.create_client_secret("svc")
 
 
 def test_grant_revoke_disable_enable(client, issuer_conf, db):

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - fixtures imported from test_issuer are used as parameters
 """Signing keys: files, parse-once, rotation with overlap, pruning, s2s_keys."""
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from s2s_auth.issuer import keys as keys_module
 from s2s_auth.issuer.keys import KeyStore, key_store, retention
 from s2s_auth.issuer.models import SigningKey
 
-from .test_oauth import ads, check_token, issuer_conf, jwks, post_token, spiffe  # noqa: F401
+from .support import check_token, jwks, post_token, spiffe
 
 
 def get_token(client, ads_client) -> str:

@@ -1,6 +1,7 @@
 """The issuer under a real server: gunicorn (two pre-forked workers) on a loopback
-port, its own SQLite database, the principal created with the real management
-command; JWKS, metadata and tokens fetched over HTTP."""
+port, its own SQLite database, a cache the workers share, the principal created with
+the real management command; JWKS, metadata and tokens fetched over HTTP, and the
+token rate limit holding across both workers."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from s2s_auth.core.jose import JWKSet, unverified_header, verify
 pytestmark = pytest.mark.live
 
 ROOT = Path(__file__).resolve().parents[3]
-SETTINGS = "tests.s2s_auth.settings"
+SETTINGS = "tests.s2s_auth.issuer.live_settings"
+TOKEN_LIMIT = 12
 
 
 def free_port() -> int:
@@ -48,6 +50,8 @@ def live_issuer(tmp_path):
         **os.environ,
         "DJANGO_SETTINGS_MODULE": SETTINGS,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'issuer.sqlite3'}",
+        "S2S_TEST_CACHE_DIR": str(tmp_path / "cache"),
+        "S2S_TEST_TOKEN_LIMIT": str(TOKEN_LIMIT),
     }
     manage(env, "migrate", "--noinput")
     out = manage(env, "s2s_service", "add", "live", "--scope", "users:read")
@@ -130,3 +134,24 @@ def test_tokens_over_http_verify_against_the_served_jwks(live_issuer):
     assert wrong.status_code == 401
     assert wrong.json()["error"] == "invalid_client"
     assert wrong.headers["WWW-Authenticate"].startswith("Basic")
+
+
+def test_the_token_limit_holds_across_worker_processes(live_issuer):
+    """Each new connection may land on either worker; together they admit the limit."""
+    base, _, secret = live_issuer
+    statuses = []
+    for _ in range(3 * TOKEN_LIMIT):
+        with requests.Session() as fresh:  # a new connection each time
+            fresh.trust_env = False
+            response = fresh.post(
+                f"{base}/oauth/token",
+                data={"grant_type": "client_credentials"},
+                auth=("live", secret),
+                timeout=5,
+            )
+        statuses.append(response.status_code)
+        if response.status_code == 429:
+            assert response.json()["error"] == "slow_down"
+            assert 1 <= int(response.headers["Retry-After"]) <= 60
+    assert statuses.count(200) == TOKEN_LIMIT, statuses
+    assert set(statuses[TOKEN_LIMIT:]) == {429}

@@ -1,120 +1,31 @@
-"""The identity service over Django's test client: the token endpoint (every client
-authentication method and every RFC 6749 §5.2 error), the JSON service-token
-endpoint, registration, end-user login and discovery."""
+"""The token endpoint and the OAuth logic behind it (s2s_auth.issuer.oauth): every
+client authentication method, every RFC 6749 §5.2 error, audiences and scopes."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import time
-from urllib.parse import quote_plus, urlencode
 
 import pytest
-from cryptography.hazmat.primitives.serialization import Encoding
-from django.contrib.auth import get_user_model
-from django.core.cache import cache
+from django.utils.crypto import salted_hmac
 
-from s2s_auth.core.jose import JWKSet, TokenError, new_jti, sign, unverified_header, verify
+from s2s_auth.core.jose import TokenError, new_jti, sign, unverified_header, verify
 from s2s_auth.credentials import principals as services
 from s2s_auth.issuer.models import ClientSecret
-from s2s_auth.models import ServiceCertificate, ServicePrincipal
 
-ISSUER = "https://issuer.test"
-TOKEN_URL = f"{ISSUER}/oauth/token"
-TD = "fleamarket.local"
-ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-FORM = "application/x-www-form-urlencoded"
-
-
-def spiffe(name: str) -> str:
-    return f"spiffe://{TD}/service/{name}"
-
-
-@pytest.fixture
-def issuer_conf(ca, settings, tmp_path):
-    """S2S_AUTH for the issuer: the session CA, a fresh key directory, a fixed issuer."""
-    conf = {
-        "SERVICE_NAME": "users",
-        "PKI_DIR": str(ca.directory),
-        "SIGNING_KEYS_DIR": str(tmp_path / "keys"),
-        "ISSUER": ISSUER,
-    }
-    settings.S2S_AUTH = conf
-    cache.clear()
-    yield conf
-    cache.clear()
-
-
-@pytest.fixture
-def ads(issuer_conf, db):
-    """A client "ads" with two scopes and a generated secret: (name, secret)."""
-    services.ensure_principal("ads", ["users:read", "users:notify"])
-    return "ads", services.create_client_secret("ads")
-
-
-def basic(client_id: str, secret: str) -> str:
-    raw = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
-    return "Basic " + base64.b64encode(raw).decode("ascii")
-
-
-def post_token(client, data, *, auth=None, content_type=FORM, query="", **extra):
-    if auth is not None:
-        extra["HTTP_AUTHORIZATION"] = basic(*auth)
-    body = urlencode(data, doseq=True) if content_type == FORM else data
-    return client.post("/oauth/token" + query, data=body, content_type=content_type, **extra)
-
-
-def jwks(client) -> JWKSet:
-    response = client.get("/.well-known/jwks.json")
-    assert response.status_code == 200
-    return JWKSet.from_dict(response.json())
-
-
-def check_token(client, token: str, audience, **kwargs):
-    """The token verifies with s2s_auth.core.jose.verify against the published JWKS."""
-    header = unverified_header(token)
-    assert header["typ"] == "at+jwt"
-    assert header["alg"] == "ES256"
-    key = jwks(client).get(header["kid"])
-    return verify(token, key, audience=audience, issuer=ISSUER, typ="at+jwt", **kwargs).claims
-
-
-def assert_error(response, status: int, error: str):
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["error"] == error
-    assert set(body) == {"error", "error_description"}
-    assert response["Cache-Control"] == "no-store"
-    assert response["Pragma"] == "no-cache"
-    return body
-
-
-def x5c(chain) -> list[str]:
-    return [base64.b64encode(c.public_bytes(Encoding.DER)).decode("ascii") for c in chain]
-
-
-def assertion(leaf, client_id: str, *, aud=TOKEN_URL, lifetime=60, key=None, chain=None, **extra):
-    now = int(time.time())
-    claims = {
-        "iss": client_id,
-        "sub": client_id,
-        "aud": aud,
-        "iat": now,
-        "exp": now + lifetime,
-        "jti": new_jti(),
-        **extra,
-    }
-    return sign(claims, key or leaf.key, headers={"x5c": x5c(chain or leaf.chain)})
-
-
-def pem(leaf) -> str:
-    return leaf.chain_pem.decode("ascii")
-
-
-def x5t(leaf) -> str:
-    digest = hashlib.sha256(leaf.cert.public_bytes(Encoding.DER)).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
+from .support import (
+    ASSERTION_TYPE,
+    ISSUER,
+    TOKEN_URL,
+    assert_error,
+    assertion,
+    check_token,
+    jwks,
+    pem,
+    post_token,
+    spiffe,
+    x5t,
+)
 
 # ------------------------------------------------------------- client secrets
 
@@ -153,8 +64,6 @@ def test_client_secret_post_issues_a_token(client, ads):
 
 
 def test_secret_is_stored_as_keyed_hmac_only(ads):
-    from django.utils.crypto import salted_hmac
-
     name, secret = ads
     row = ClientSecret.objects.get(principal__name=name)
     assert row.algorithm == "hmac-sha256"
@@ -380,12 +289,6 @@ def test_issuer_is_derived_from_the_request_without_setting(client, ads, setting
 # ------------------------------------------------------------- private_key_jwt
 
 
-@pytest.fixture
-def pk_client(ca, make_leaf, issuer_conf, db):
-    services.ensure_principal("pkjwt", ["users:read"])
-    return make_leaf(ca, "pkjwt")
-
-
 def pkjwt_request(client, token, **data):
     return post_token(
         client,
@@ -480,12 +383,6 @@ def test_assertion_with_jwk_header_is_refused(client, pk_client):
 # ------------------------------------------------------------- tls_client_auth
 
 
-@pytest.fixture
-def tls_client(ca, make_leaf, issuer_conf, db):
-    services.ensure_principal("mtlsclient", ["users:read"])
-    return make_leaf(ca, "mtlsclient")
-
-
 def test_tls_client_auth_issues_a_certificate_bound_token(client, tls_client):
     response = post_token(
         client,
@@ -540,275 +437,3 @@ def test_secret_over_mtls_with_certificate_of_another_service(client, ads, ca, m
         SSL_CLIENT_CERT=pem(make_leaf(ca, "someone-else")),
     )
     assert_error(response, 401, "invalid_client")
-
-
-# ------------------------------------------------------------------ rate limit
-
-
-def test_token_requests_are_rate_limited_per_client(client, ads, settings):
-    settings.S2S_AUTH = {**settings.S2S_AUTH, "TOKEN_RATE_LIMIT_PER_MINUTE": 3}
-    for _ in range(3):
-        assert post_token(client, {"grant_type": "client_credentials"}, auth=ads).status_code == 200
-    response = post_token(client, {"grant_type": "client_credentials"}, auth=ads)
-    assert_error(response, 429, "slow_down")
-    assert 1 <= int(response["Retry-After"]) <= 60
-    # failed attempts count too (brute force), other clients are not affected
-    services.ensure_principal("other", ["users:read"])
-    other = services.create_client_secret("other")
-    assert (
-        post_token(client, {"grant_type": "client_credentials"}, auth=("other", other)).status_code
-        == 200
-    )
-
-
-# ------------------------------------------------------- JSON service-token endpoint
-
-
-def service_token(client, data, **extra):
-    return client.post(
-        "/api/v1/account/service-token", data=data, content_type="application/json", **extra
-    )
-
-
-def test_service_token_json_endpoint(client, ads):
-    name, secret = ads
-    response = service_token(client, {"serviceName": name, "password": secret})
-    assert response.status_code == 200, response.content
-    assert response["Cache-Control"] == "no-store"
-    claims = check_token(client, response.json()["access_token"], spiffe("users"))
-    assert claims["client_id"] == "ads"
-
-
-def test_service_token_json_scope_and_resource(client, ads):
-    name, secret = ads
-    response = service_token(
-        client,
-        {"serviceName": name, "password": secret, "scope": "users:read", "resource": "ads"},
-    )
-    claims = check_token(client, response.json()["access_token"], spiffe("ads"))
-    assert claims["scope"] == "users:read"
-
-
-@pytest.mark.parametrize(
-    "data,status,error",
-    [
-        ({"serviceName": "ads", "password": "wrong-wrong-wrong-wrong"}, 401, "invalid_client"),
-        ({"serviceName": "nobody", "password": "wrong-wrong-wrong-wrong"}, 401, "invalid_client"),
-        ({"serviceName": "ads"}, 400, "invalid_request"),
-        ({"serviceName": "ads", "password": 5}, 400, "invalid_request"),
-        (["ads"], 400, "invalid_request"),
-    ],
-)
-def test_service_token_json_errors(client, ads, data, status, error):
-    assert_error(service_token(client, data), status, error)
-
-
-def test_service_token_json_needs_json(client, ads):
-    response = client.post("/api/v1/account/service-token", data={"serviceName": "ads"})
-    assert_error(response, 400, "invalid_request")
-
-
-# --------------------------------------------------------------- registration
-
-
-def register(client, data, **extra):
-    return client.post(
-        "/api/v1/account/register/service", data=data, content_type="application/json", **extra
-    )
-
-
-STRONG = "correct-horse-battery-staple-42"
-
-
-def test_register_with_password_creates_principal_without_scopes(client, issuer_conf, db):
-    response = register(client, {"serviceName": "newsvc", "password": STRONG})
-    assert response.status_code == 201, response.content
-    assert response.json() == {
-        "serviceName": "newsvc",
-        "clientId": "newsvc",
-        "spiffeId": spiffe("newsvc"),
-        "scopes": [],
-        "credentials": ["password"],
-    }
-    principal = ServicePrincipal.objects.get(name="newsvc")
-    assert principal.scopes == ""
-    assert principal.enabled
-    row = ClientSecret.objects.get(principal=principal)
-    assert row.algorithm == "django" and STRONG not in row.digest
-    # no scope: no token; after a maintainer grants one, the password works
-    creds = {"serviceName": "newsvc", "password": STRONG}
-    assert_error(service_token(client, creds), 400, "invalid_scope")
-    services.set_scopes("newsvc", grant=["users:read"])
-    response = service_token(client, creds)
-    assert response.status_code == 200
-    response = post_token(client, {"grant_type": "client_credentials"}, auth=("newsvc", STRONG))
-    assert response.status_code == 200
-
-
-def test_register_existing_name_is_409(client, ads):
-    response = register(client, {"serviceName": "ads", "password": STRONG})
-    assert response.status_code == 409
-    assert response.json()["error"] == "already_registered"
-    assert ServicePrincipal.objects.get(name="ads").scopes == "users:notify users:read"
-
-
-@pytest.mark.parametrize(
-    "data",
-    [
-        {"serviceName": "weak", "password": "short-pass"},  # < 16 characters
-        {"serviceName": "weak", "password": "aaaaaaaaaaaaaaaaaaaa"},  # one character
-        {"serviceName": "weak", "password": "weak-weak-weak-weak-123"},  # contains the name
-        {"serviceName": "Not_Valid", "password": STRONG},
-        {"serviceName": "weak"},
-        {"password": STRONG},
-        {"serviceName": "weak", "password": ["x"]},
-    ],
-)
-def test_register_refuses_bad_input(client, issuer_conf, db, data):
-    assert_error(register(client, data), 400, "invalid_request")
-    assert not ServicePrincipal.objects.exists()
-
-
-def test_register_is_rate_limited_per_ip(client, issuer_conf, db, settings):
-    settings.S2S_AUTH = {**settings.S2S_AUTH, "REGISTRATION_RATE_LIMIT_PER_HOUR": 2}
-    assert register(client, {"serviceName": "one", "password": STRONG}).status_code == 201
-    assert register(client, {"serviceName": "two", "password": STRONG}).status_code == 201
-    response = register(client, {"serviceName": "three", "password": STRONG})
-    assert_error(response, 429, "slow_down")
-    assert int(response["Retry-After"]) > 0
-    assert not ServicePrincipal.objects.filter(name="three").exists()
-    other_ip = register(
-        client, {"serviceName": "three", "password": STRONG}, REMOTE_ADDR="10.0.0.9"
-    )
-    assert other_ip.status_code == 201
-
-
-def test_register_can_be_closed(client, issuer_conf, db, settings):
-    settings.S2S_AUTH = {**settings.S2S_AUTH, "REGISTRATION_OPEN": False}
-    assert_error(register(client, {"serviceName": "x", "password": STRONG}), 403, "access_denied")
-
-
-def test_register_with_certificate(client, issuer_conf, db, ca, make_leaf):
-    leaf = make_leaf(ca, "certsvc")
-    response = register(client, {"serviceName": "certsvc"}, SSL_CLIENT_CERT=pem(leaf))
-    assert response.status_code == 201, response.content
-    assert response.json()["credentials"] == ["certificate"]
-    principal = ServicePrincipal.objects.get(name="certsvc")
-    assert principal.scopes == ""
-    stored = ServiceCertificate.objects.get(principal=principal)
-    assert stored.fingerprint == hashlib.sha256(leaf.cert.public_bytes(Encoding.DER)).hexdigest()
-    services.set_scopes("certsvc", grant=["users:read"])
-    response = post_token(client, {"grant_type": "client_credentials"}, SSL_CLIENT_CERT=pem(leaf))
-    assert response.status_code == 200, response.content
-
-
-def test_register_with_certificate_of_another_name_is_refused(
-    client, issuer_conf, db, ca, make_leaf
-):
-    leaf = make_leaf(ca, "certsvc")
-    response = register(client, {"serviceName": "payments"}, SSL_CLIENT_CERT=pem(leaf))
-    assert_error(response, 400, "invalid_request")
-    assert not ServicePrincipal.objects.exists()
-
-
-def test_register_with_rogue_certificate_is_refused(client, issuer_conf, db, rogue_ca, make_leaf):
-    leaf = make_leaf(rogue_ca, "certsvc")
-    response = register(client, {"serviceName": "certsvc"}, SSL_CLIENT_CERT=pem(leaf))
-    assert_error(response, 403, "invalid_request")
-    assert not ServicePrincipal.objects.exists()
-
-
-# --------------------------------------------------------------------- login
-
-
-@pytest.fixture
-def alice(db, issuer_conf):
-    return get_user_model().objects.create_user("alice", password="alice-password-1")
-
-
-def login(client, data, **extra):
-    return client.post("/api/v1/auth/login", data=data, content_type="application/json", **extra)
-
-
-def test_login_returns_a_user_token(client, alice):
-    response = login(client, {"username": "alice", "password": "alice-password-1"})
-    assert response.status_code == 200, response.content
-    assert response["Cache-Control"] == "no-store"
-    body = response.json()
-    assert body["expires_in"] == 900
-    claims = check_token(client, body["access_token"], "fleamarket")
-    assert claims["sub"] == str(alice.pk)
-    assert claims["username"] == "alice"
-    assert claims["scope"] == "ads:read ads:write"
-    assert claims["exp"] - claims["iat"] == 900
-    assert claims["client_id"] == "users"
-
-
-def test_bad_login_does_not_say_which_part_was_wrong(client, alice):
-    wrong_password = login(client, {"username": "alice", "password": "nope"})
-    unknown_user = login(client, {"username": "mallory", "password": "alice-password-1"})
-    assert_error(wrong_password, 401, "invalid_grant")
-    assert_error(unknown_user, 401, "invalid_grant")
-    assert wrong_password.json() == unknown_user.json()
-
-
-def test_inactive_user_cannot_log_in(client, alice):
-    alice.is_active = False
-    alice.save()
-    assert_error(
-        login(client, {"username": "alice", "password": "alice-password-1"}), 401, "invalid_grant"
-    )
-
-
-def test_login_bad_input(client, alice):
-    assert_error(login(client, {"username": "alice"}), 400, "invalid_request")
-    assert_error(login(client, "not json"), 400, "invalid_request")
-
-
-def test_login_is_rate_limited_per_username_and_ip(client, alice, settings):
-    settings.S2S_AUTH = {**settings.S2S_AUTH, "LOGIN_RATE_LIMIT_PER_MINUTE": 2}
-    for _ in range(2):
-        assert login(client, {"username": "alice", "password": "bad"}).status_code == 401
-    # even the right password is refused now, from this IP
-    response = login(client, {"username": "alice", "password": "alice-password-1"})
-    assert_error(response, 429, "slow_down")
-    assert "Retry-After" in response
-    other_ip = login(
-        client, {"username": "alice", "password": "alice-password-1"}, REMOTE_ADDR="10.1.1.1"
-    )
-    assert other_ip.status_code == 200
-
-
-# ------------------------------------------------------------------ discovery
-
-
-def test_jwks_document(client, issuer_conf):
-    response = client.get("/.well-known/jwks.json")
-    assert response.status_code == 200
-    assert "max-age=" in response["Cache-Control"]
-    keys = response.json()["keys"]
-    assert len(keys) == 1
-    key = keys[0]
-    assert key["kty"] == "EC" and key["crv"] == "P-256"
-    assert key["use"] == "sig" and key["alg"] == "ES256"
-    assert key["kid"]
-    assert "d" not in key
-
-
-def test_authorization_server_metadata(client, ads):
-    response = client.get("/.well-known/oauth-authorization-server")
-    assert response.status_code == 200
-    meta = response.json()
-    assert meta["issuer"] == ISSUER
-    assert meta["token_endpoint"] == TOKEN_URL
-    assert meta["jwks_uri"] == f"{ISSUER}/.well-known/jwks.json"
-    assert meta["grant_types_supported"] == ["client_credentials"]
-    assert set(meta["token_endpoint_auth_methods_supported"]) == {
-        "client_secret_basic",
-        "client_secret_post",
-        "private_key_jwt",
-        "tls_client_auth",
-    }
-    assert "ES256" in meta["token_endpoint_auth_signing_alg_values_supported"]
-    assert meta["tls_client_certificate_bound_access_tokens"] is True
-    assert {"users:read", "users:notify"} <= set(meta["scopes_supported"])

@@ -1,0 +1,151 @@
+"""Request bodies of the identity service, validated by DRF serializers.
+
+Fields are strict: a string must be a JSON string (DRF's ``CharField`` would turn
+``5`` into ``"5"``), secrets are not trimmed, NUL and surrogate characters are
+refused. :func:`first_error` turns DRF's error dict into one RFC 6749
+``error_description``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import QueryDict
+from rest_framework import serializers
+from rest_framework.settings import api_settings
+
+__all__ = [
+    "LoginSerializer",
+    "RegisterServiceSerializer",
+    "ServiceTokenSerializer",
+    "StrictCharField",
+    "TokenRequestSerializer",
+    "first_error",
+]
+
+
+class StrictCharField(serializers.CharField):
+    """A string as sent: no coercion of numbers, no trimming."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StringListField(serializers.ListField):
+    """A list of strings, or one string standing for a list of one."""
+
+    child = StrictCharField()
+
+    def to_internal_value(self, data):
+        return super().to_internal_value([data] if isinstance(data, str) else data)
+
+
+def _optional(**kwargs) -> StrictCharField:
+    return StrictCharField(required=False, allow_null=True, **kwargs)
+
+
+#: Token endpoint parameters (RFC 6749 §3.2: none of them may be repeated).
+TOKEN_PARAMS = (
+    "grant_type",
+    "scope",
+    "client_id",
+    "client_secret",
+    "client_assertion",
+    "client_assertion_type",
+    "audience",
+)
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    """``POST /oauth/token`` form parameters; ``resource`` (RFC 8707) may repeat.
+
+    Present-but-empty values stay (``client_secret=`` is a failed client
+    authentication, not a malformed request); absent ones are left out.
+    """
+
+    grant_type = StrictCharField()
+    scope = StrictCharField(required=False, allow_blank=True)
+    client_id = StrictCharField(required=False, allow_blank=True)
+    client_secret = StrictCharField(required=False, allow_blank=True)
+    client_assertion = StrictCharField(required=False, allow_blank=True)
+    client_assertion_type = StrictCharField(required=False, allow_blank=True)
+    audience = StrictCharField(required=False, allow_blank=True)
+    resource = serializers.ListField(child=StrictCharField(), required=False, default=list)
+
+    def to_internal_value(self, data):
+        if isinstance(data, QueryDict):
+            data = self._single_values(data)
+        return super().to_internal_value(data)
+
+    @staticmethod
+    def _single_values(form: QueryDict) -> dict[str, Any]:
+        flat: dict[str, Any] = {"resource": form.getlist("resource")}
+        for name, values in form.lists():
+            if name == "resource":
+                continue
+            if len(values) > 1:
+                raise serializers.ValidationError(
+                    {api_settings.NON_FIELD_ERRORS_KEY: [f"Parameter {name[:50]!r} is repeated."]},
+                    code="repeated",
+                )
+            flat[name] = values[0]
+        return flat
+
+
+class ServiceTokenSerializer(serializers.Serializer):
+    """``POST /api/v1/account/service-token``: the token endpoint's grant as JSON."""
+
+    serviceName = StrictCharField()
+    password = StrictCharField()
+    scope = _optional(allow_blank=True)
+    audience = _optional(allow_blank=True)
+    resource = StringListField(required=False, default=list)
+
+
+class RegisterServiceSerializer(serializers.Serializer):
+    """``POST /api/v1/account/register/service``.
+
+    Name and password may be left out only when a TLS client certificate (the
+    ``peer`` in the context) names the service.
+    """
+
+    serviceName = _optional()
+    password = _optional()
+
+    def validate(self, attrs):
+        if self.context.get("peer") is None:
+            for name in ("serviceName", "password"):
+                if attrs.get(name) is None:
+                    raise serializers.ValidationError({name: [f"Missing {name}."]}, code="required")
+        return attrs
+
+
+class LoginSerializer(serializers.Serializer):
+    """``POST /api/v1/auth/login``: an end user's credentials."""
+
+    username = StrictCharField()
+    password = StrictCharField()
+
+
+def first_error(errors: Any, field: str = "") -> str:
+    """One sentence for ``error_description`` from DRF's error structure."""
+    if isinstance(errors, dict):
+        name, value = next(iter(errors.items()))
+        if isinstance(name, int):  # an item of a list field: name the field
+            return first_error(value, field)
+        return first_error(value, "" if name == api_settings.NON_FIELD_ERRORS_KEY else str(name))
+    if isinstance(errors, list):
+        return first_error(errors[0], field) if errors else "Invalid request."
+    code = getattr(errors, "code", "")
+    if field and code in ("required", "null", "blank"):
+        return f"Missing {field}."
+    if field and code == "invalid":
+        return f"{field} must be a string."
+    text = str(errors)
+    return text if field in text else f"{field}: {text}"

@@ -1,0 +1,155 @@
+"""Rate limits (s2s_auth.issuer.throttling): DRF throttles on Django's cache, keyed per
+client, per (username, IP) and per IP, on a clock the tests drive."""
+
+from __future__ import annotations
+
+from django.core.cache import cache
+
+from s2s_auth.credentials import principals as services
+from s2s_auth.issuer.throttling import (
+    LoginRateThrottle,
+    RegistrationRateThrottle,
+    TokenRateThrottle,
+    retry_after,
+)
+from s2s_auth.models import ServicePrincipal
+
+from .support import STRONG, assert_error, login, post_token, register
+
+GRANT = {"grant_type": "client_credentials"}
+
+
+def limit(settings, **values):
+    settings.S2S_AUTH = {**settings.S2S_AUTH, **values}
+
+
+# ------------------------------------------------------------------ /oauth/token
+
+
+def test_token_requests_are_limited_per_client(client, ads, settings, throttle_clock):
+    limit(settings, TOKEN_RATE_LIMIT_PER_MINUTE=3)
+    name, secret = ads
+    assert post_token(client, GRANT, auth=(name, secret + "x")).status_code == 401  # counts too
+    for _ in range(2):
+        assert post_token(client, GRANT, auth=ads).status_code == 200
+    response = post_token(client, GRANT, auth=ads)
+    assert_error(response, 429, "slow_down")
+    assert response["Retry-After"] == "60"
+    # other clients are not affected
+    services.ensure_principal("other", ["users:read"])
+    other = services.create_client_secret("other")
+    assert post_token(client, GRANT, auth=("other", other)).status_code == 200
+
+
+def test_token_limit_is_a_sliding_window(client, ads, settings, throttle_clock):
+    limit(settings, TOKEN_RATE_LIMIT_PER_MINUTE=2)
+    assert post_token(client, GRANT, auth=ads).status_code == 200
+    throttle_clock.advance(40)
+    assert post_token(client, GRANT, auth=ads).status_code == 200
+    throttle_clock.advance(10)
+    response = post_token(client, GRANT, auth=ads)
+    assert_error(response, 429, "slow_down")
+    assert response["Retry-After"] == "10"  # when the first request leaves the window
+    throttle_clock.advance(10)
+    assert post_token(client, GRANT, auth=ads).status_code == 200
+    assert post_token(client, GRANT, auth=ads).status_code == 429
+
+
+def test_refused_requests_do_not_extend_the_wait(client, ads, settings, throttle_clock):
+    limit(settings, TOKEN_RATE_LIMIT_PER_MINUTE=1)
+    assert post_token(client, GRANT, auth=ads).status_code == 200
+    for _ in range(5):
+        throttle_clock.advance(11)
+        assert post_token(client, GRANT, auth=ads).status_code == 429
+    throttle_clock.advance(5)
+    assert post_token(client, GRANT, auth=ads).status_code == 200
+
+
+def test_the_limit_is_read_when_the_request_comes(client, ads, settings, throttle_clock):
+    limit(settings, TOKEN_RATE_LIMIT_PER_MINUTE=1)
+    assert post_token(client, GRANT, auth=ads).status_code == 200
+    assert post_token(client, GRANT, auth=ads).status_code == 429
+    limit(settings, TOKEN_RATE_LIMIT_PER_MINUTE=0)  # off
+    assert post_token(client, GRANT, auth=ads).status_code == 200
+    limit(settings, TOKEN_RATE_LIMIT_PER_MINUTE=5)
+    assert post_token(client, GRANT, auth=ads).status_code == 200
+
+
+def test_the_history_lives_in_djangos_cache(issuer_conf, settings, throttle_clock):
+    """What one worker counted, another (a new throttle, the same cache) sees."""
+    limit(settings, TOKEN_RATE_LIMIT_PER_MINUTE=2)
+    assert TokenRateThrottle("svc").allow_request(None, None)
+    throttle_clock.advance(1)
+    assert TokenRateThrottle("svc").allow_request(None, None)
+    refused = TokenRateThrottle("svc")
+    assert not refused.allow_request(None, None)
+    assert retry_after(refused) == 59
+    assert refused.key.startswith("s2s:throttle:token:")
+    assert cache.get(refused.key) == [throttle_clock.now, throttle_clock.now - 1]
+    cache.clear()
+    assert TokenRateThrottle("svc").allow_request(None, None)
+
+
+def test_keys_are_hashed_so_any_client_id_fits(issuer_conf, settings, throttle_clock):
+    limit(settings, TOKEN_RATE_LIMIT_PER_MINUTE=1)
+    for ident in ("a b\n", "\ud800", "x" * 5000):
+        throttle = TokenRateThrottle(ident)
+        assert throttle.allow_request(None, None)
+        assert len(throttle.key) < 100
+        assert not TokenRateThrottle(ident).allow_request(None, None)
+
+
+# ------------------------------------------------------------------ registration
+
+
+def test_register_is_limited_per_ip(client, issuer_conf, db, settings, throttle_clock):
+    limit(settings, REGISTRATION_RATE_LIMIT_PER_HOUR=2)
+    assert register(client, {"serviceName": "one", "password": STRONG}).status_code == 201
+    assert register(client, {"serviceName": "bad"}).status_code == 400  # counts too
+    response = register(client, {"serviceName": "three", "password": STRONG})
+    assert_error(response, 429, "slow_down")
+    assert response["Retry-After"] == "3600"
+    assert not ServicePrincipal.objects.filter(name="three").exists()
+    # a forwarded-for header is anyone's to write: it does not make a new key
+    spoofed = register(
+        client, {"serviceName": "three", "password": STRONG}, HTTP_X_FORWARDED_FOR="10.9.9.9"
+    )
+    assert spoofed.status_code == 429
+    other_ip = register(
+        client, {"serviceName": "three", "password": STRONG}, REMOTE_ADDR="10.0.0.9"
+    )
+    assert other_ip.status_code == 201
+    throttle_clock.advance(3600)
+    assert register(client, {"serviceName": "four", "password": STRONG}).status_code == 201
+
+
+def test_registration_throttle_is_keyed_by_peer_address(rf, issuer_conf, settings):
+    request = rf.post("/", REMOTE_ADDR="192.0.2.7", HTTP_X_FORWARDED_FOR="198.51.100.1")
+    assert RegistrationRateThrottle().get_ident(request) == "192.0.2.7"
+
+
+# ------------------------------------------------------------------------ login
+
+
+def test_login_is_limited_per_username_and_ip(client, alice, settings, throttle_clock):
+    limit(settings, LOGIN_RATE_LIMIT_PER_MINUTE=2)
+    for _ in range(2):
+        assert login(client, {"username": "alice", "password": "bad"}).status_code == 401
+    # even the right password is refused now, from this IP, under any spelling
+    for username in ("alice", "ALICE"):
+        response = login(client, {"username": username, "password": "alice-password-1"})
+        assert_error(response, 429, "slow_down")
+        assert response["Retry-After"] == "60"
+    other_ip = login(
+        client, {"username": "alice", "password": "alice-password-1"}, REMOTE_ADDR="10.1.1.1"
+    )
+    assert other_ip.status_code == 200
+    other_user = login(client, {"username": "bob", "password": "whatever"})
+    assert_error(other_user, 401, "invalid_grant")
+    throttle_clock.advance(60)
+    assert login(client, {"username": "alice", "password": "alice-password-1"}).status_code == 200
+
+
+def test_login_throttle_key_is_username_and_address(rf, issuer_conf):
+    request = rf.post("/", REMOTE_ADDR="192.0.2.7")
+    assert LoginRateThrottle.for_user(request, "Alice").ident == "alice|192.0.2.7"
