@@ -134,7 +134,7 @@ def parse_pem_chain(
                     certs.extend(x509.load_pem_x509_certificates(bytes(item)))
                 else:
                     certs.append(x509.load_der_x509_certificate(bytes(item)))
-    except (ValueError, TypeError, UnicodeError) as exc:
+    except (ValueError, TypeError, UnicodeError, x509.InvalidVersion) as exc:
         raise CertificateRejected(
             "malformed_certificate", f"Could not parse the certificate: {exc}"
         ) from None

@@ -32,3 +32,18 @@ def test_duplicate_extension_is_malformed_certificate(ca, peer_verifier_for):
     with pytest.raises(CertificateRejected) as info:
         peer_verifier_for(ca).verify([broken])
     assert info.value.code == "malformed_certificate"
+
+
+def test_invalid_version_is_malformed_certificate(ca):
+    """``InvalidVersion`` is not a ValueError either: a chain with an X.509 "v4" is refused."""
+    from s2s_auth.core.certs import parse_pem_chain
+
+    issued = ca.issue("peer-bad-version")
+    leaf = x509.load_pem_x509_certificates(issued.cert_path.read_bytes())[0]
+    der = leaf.public_bytes(serialization.Encoding.DER)
+    v3 = bytes.fromhex("a003020102")  # [0] EXPLICIT INTEGER 2 (v3)
+    assert der.count(v3) == 1
+    bad = der.replace(v3, bytes.fromhex("a003020103"))
+    with pytest.raises(CertificateRejected) as info:
+        parse_pem_chain([bad])
+    assert info.value.code == "malformed_certificate"
