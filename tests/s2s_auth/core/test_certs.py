@@ -13,14 +13,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from django.test import override_settings
 
-from s2s_auth.core.certs import (
-    CertificateRejected,
-    PeerVerifier,
-    VerifiedPeer,
-    fingerprint,
-    parse_pem_chain,
-    peer_verifier,
-)
+from s2s_auth.core.certs import PeerVerifier, VerifiedPeer, peer_verifier
+from s2s_auth.core.x509 import CertificateRejected, fingerprint, parse_pem_chain
 
 UTC = dt.UTC
 

@@ -31,10 +31,10 @@ from http_message_signatures.algorithms import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from s2s_auth.client.auth import HTTPSignatureAuth
 from s2s_auth.core import httpsig
 from s2s_auth.core.httpsig import (
     REASON_CODES,
-    HTTPSignatureAuth,
     MemoryNonceStore,
     SignatureError,
     SignatureVerifier,
@@ -848,7 +848,6 @@ def test_exported_names():
         "DEFAULT_COMPONENTS",
         "REASON_CODES",
         "SUPPORTED_ALGORITHMS",
-        "HTTPSignatureAuth",
         "MemoryNonceStore",
         "SignatureError",
         "SignatureVerifier",

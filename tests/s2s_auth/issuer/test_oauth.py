@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 
-from s2s_auth.core.jose import JWKSet, TokenError, new_jti, sign, unverified_header, verify
+from s2s_auth.core.jose import TokenError, new_jti, sign, unverified_header, verify
+from s2s_auth.core.jwk import JWKSet
 from s2s_auth.credentials import principals as services
 from s2s_auth.issuer.models import ClientSecret
 from s2s_auth.models import ServiceCertificate, ServicePrincipal
