@@ -91,12 +91,12 @@ def is_spiffe_id(value: object) -> bool:
 def parse_spiffe_id(value: object) -> tuple[str, str]:
     """``(trust_domain, path)`` of a well-formed SPIFFE ID, else :class:`SpiffeIDError`.
 
-    The path is ``""`` or ``/segment[/segment...]``.
+    The path is ``""`` or ``/segment[/segment...]`` (no empty, ``.`` or ``..`` segment).
     """
     if not isinstance(value, str) or len(value) > MAX_SPIFFE_ID_LENGTH:
         raise SpiffeIDError("A SPIFFE ID is a string of at most 2048 characters.")
     match = _SPIFFE_ID_RE.fullmatch(value)
-    if match is None:
+    if match is None or {".", ".."} & set(match.group(2).split("/")):
         raise SpiffeIDError(f"Malformed SPIFFE ID {value[:100]!r}.")
     return match.group(1), match.group(2)
 

@@ -74,7 +74,7 @@ def x5c_decode(value: object) -> list[x509.Certificate]:
     """The certificates of an ``x5c`` header value, leaf first.
 
     Raises ``TokenError("malformed_token")`` when the value is not a list of 1 to
-    :data:`MAX_CHAIN_LENGTH` non-empty standard-base64 strings, and
+    :data:`MAX_CHAIN_LENGTH` non-empty, canonical standard-base64 strings, and
     ``CertificateRejected("malformed_certificate")`` when an entry is not a DER
     certificate. Nothing is verified here: that is the ``PeerVerifier``'s job.
     """
@@ -87,9 +87,13 @@ def x5c_decode(value: object) -> list[x509.Certificate]:
         if not isinstance(item, str) or not item:
             raise TokenError("malformed_token", "x5c entries must be non-empty strings")
         try:
-            ders.append(base64.b64decode(item, validate=True))
+            decoded = base64.b64decode(item, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise TokenError("malformed_token", "x5c is not standard base64") from exc
+        # One encoding per certificate: no stray padding, no non-zero trailing bits.
+        if base64.b64encode(decoded).decode("ascii") != item:
+            raise TokenError("malformed_token", "x5c is not canonical base64")
+        ders.append(decoded)
     certs = []
     for der in ders:
         try:
