@@ -23,7 +23,7 @@ from urllib.parse import quote
 import requests
 
 from fleamarket import devdata
-from fleamarket.deployment import Deployment
+from fleamarket.deployment import TRUST_DOMAIN, Deployment
 from s2s_auth.client.auth import (
     ServiceCredentials,
     ServiceJWTAuth,
@@ -32,6 +32,7 @@ from s2s_auth.client.auth import (
 )
 from s2s_auth.core.ca import CertificateAuthority
 from s2s_auth.core.jose import sign
+from s2s_auth.identity import spiffe_id
 
 BERLIN = {"lat": "52.52", "lon": "13.405", "radius_km": "10"}
 PREVIEWS = "/api/v1/users/previews"
@@ -222,7 +223,7 @@ class Walk:
             typ="at+jwt",
         )
         session = self.session("ads")
-        audience = "spiffe://fleamarket.local/service/users"
+        audience = spiffe_id("users", TRUST_DOMAIN)
         session.auth = ServiceJWTAuth(self.credentials("ads"), audience, send_x5c=False)
         with end_user_context(forged):
             response = self.previews(session)

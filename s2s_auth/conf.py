@@ -15,6 +15,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
+from s2s_auth.identity import spiffe_id
+
 DEFAULTS: dict[str, object] = {
     # Trust domain of the SPIFFE IDs this deployment issues and accepts:
     # spiffe://<TRUST_DOMAIN>/service/<name>.
@@ -111,11 +113,6 @@ DEFAULTS: dict[str, object] = {
     # --- Audit log --------------------------------------------------------------------
     "AUDIT_ENABLED": True,
 }
-
-
-def spiffe_id(name: str, trust_domain: str | None = None) -> str:
-    """The SPIFFE ID of service ``name`` in the trust domain."""
-    return f"spiffe://{trust_domain or s2s_settings().TRUST_DOMAIN}/service/{name}"
 
 
 class S2SSettings:

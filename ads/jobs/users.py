@@ -34,7 +34,8 @@ from django.core.signals import setting_changed
 
 from s2s_auth.client import ServiceClient, mtls_client, per_thread_client
 from s2s_auth.client.token_manager import BearerTokenAuth, TokenEndpointError, TokenManager
-from s2s_auth.conf import s2s_settings, spiffe_id
+from s2s_auth.conf import s2s_settings
+from s2s_auth.identity import spiffe_id
 
 __all__ = [
     "UsersServiceError",

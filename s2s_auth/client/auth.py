@@ -1,14 +1,13 @@
 """``requests`` auth hooks a service uses to present credentials to another.
 
 Each is a tiny ``AuthBase``: ``ServiceJWTAuth`` mints a fresh self-signed JWT per
-request; ``HTTPSignatureAuth`` (from ``s2s_auth.core.httpsig``) signs the request;
-``ChainAuth`` applies several in order. ``ServiceCredentials`` loads this service's
-key and certificate once.
+request; ``HTTPSignatureAuth`` signs the request (RFC 9421, with
+:func:`s2s_auth.core.httpsig.sign_request`); ``ChainAuth`` applies several in order.
+``ServiceCredentials`` loads this service's key and certificate once.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import time
 from collections.abc import Iterator
@@ -21,11 +20,12 @@ import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from s2s_auth.conf import s2s_settings, spiffe_id
+from s2s_auth.conf import s2s_settings
 from s2s_auth.core import jose as tokens
-from s2s_auth.core.certs import fingerprint
-from s2s_auth.core.httpsig import HTTPSignatureAuth
+from s2s_auth.core.httpsig import algorithm_for_key, sign_request
 from s2s_auth.core.wire import END_USER_CLAIM, SERVICE_JWT_KEYWORD, SERVICE_JWT_TYPE
+from s2s_auth.core.x509 import fingerprint, spiffe_uris, x5c_encode
+from s2s_auth.identity import is_spiffe_id, spiffe_id
 
 __all__ = [
     "ChainAuth",
@@ -64,12 +64,7 @@ class ServiceCredentials:
         cert_path, key_path = Path(cert_path), Path(key_path)
         chain = tuple(x509.load_pem_x509_certificates(cert_path.read_bytes()))
         key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-        san = chain[0].extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        ids = [
-            u
-            for u in san.get_values_for_type(x509.UniformResourceIdentifier)
-            if u.startswith("spiffe://")
-        ]
+        ids = spiffe_uris(chain[0])
         if len(ids) != 1:
             raise ValueError(f"{cert_path} does not carry exactly one SPIFFE ID")
         return cls(ids[0], key, chain, cert_path, key_path)
@@ -90,10 +85,7 @@ class ServiceCredentials:
     @property
     def x5c(self) -> list[str]:
         """The chain as RFC 7515 ``x5c``: standard base64 of each DER certificate."""
-        return [
-            base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
-            for cert in self.chain
-        ]
+        return x5c_encode(self.chain)
 
 
 class ServiceJWTAuth(requests.auth.AuthBase):
@@ -113,7 +105,7 @@ class ServiceJWTAuth(requests.auth.AuthBase):
         send_x5c: bool = True,
     ):
         self.credentials = credentials
-        self.audience = audience if audience.startswith("spiffe://") else spiffe_id(audience)
+        self.audience = audience if is_spiffe_id(audience) else spiffe_id(audience)
         self.lifetime = lifetime
         self._headers = {"x5c": credentials.x5c} if send_x5c else None
         self._kid = credentials.fingerprint
@@ -142,6 +134,34 @@ class ServiceJWTAuth(requests.auth.AuthBase):
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request.headers["Authorization"] = f"{SERVICE_JWT_KEYWORD} {self.token()}"
         return request
+
+
+class HTTPSignatureAuth(requests.auth.AuthBase):
+    """Signs every request (RFC 9421) with :func:`~s2s_auth.core.httpsig.sign_request`.
+
+    ``options`` are ``sign_request``'s keyword arguments (``components``, ``label``,
+    ``nonce``, ...); ``created`` and the nonce are fresh for every request. Disable
+    redirects on the session: ``requests`` keeps these headers on a redirect, and the
+    signature (bound to the original URL) would only be refused there.
+    """
+
+    _OPTIONS = frozenset(
+        {"components", "label", "nonce", "created", "expires", "tag", "include_alg"}
+    )
+
+    def __init__(self, key_id: str, private_key: Any, **options: Any):
+        unknown = set(options) - self._OPTIONS
+        if unknown:
+            raise TypeError(f"unknown HTTPSignatureAuth option(s): {', '.join(sorted(unknown))}")
+        algorithm_for_key(private_key)  # fail at configuration, not at the first request
+        self.key_id = key_id
+        self.private_key = private_key
+        self.options = options
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return sign_request(
+            request, key_id=self.key_id, private_key=self.private_key, **self.options
+        )
 
 
 def signature_auth(credentials: ServiceCredentials) -> HTTPSignatureAuth:

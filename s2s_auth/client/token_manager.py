@@ -27,7 +27,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
@@ -46,6 +45,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from s2s_auth.core.jose import new_jti, sign
+from s2s_auth.core.x509 import x5c_encode
 
 __all__ = ["AUTH_METHODS", "BearerTokenAuth", "TokenEndpointError", "TokenManager"]
 
@@ -351,11 +351,7 @@ class TokenManager:
             "exp": now + 60,
             "jti": new_jti(),
         }
-        x5c = [
-            base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode("ascii")
-            for cert in chain
-        ]
-        return sign(claims, key, typ="JWT", headers={"x5c": x5c})
+        return sign(claims, key, typ="JWT", headers={"x5c": x5c_encode(chain)})
 
     def _fetch_once(self) -> _Token:
         session = self._session_for_process()

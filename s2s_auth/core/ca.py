@@ -18,27 +18,31 @@ Layout of ``directory``::
 Each service certificate carries the SPIFFE ID ``spiffe://<trust-domain>/service/<name>``
 as URI SAN, DNS and IP SANs, and EKU clientAuth + serverAuth, so the same certificate
 serves for TLS servers and clients. Every file is written atomically (temp file in the
-same directory + ``os.replace``); private keys are created with mode 0600 from the start.
+same directory + ``os.replace``, :mod:`s2s_auth.core.files`); private keys are created
+with mode 0600 from the start. The certificates and CRLs themselves are built by
+:mod:`s2s_auth.core.issuance`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import ipaddress
 import json
 import os
-import re
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from s2s_auth.core import issuance
+from s2s_auth.core.files import PRIVATE_DIR, PRIVATE_FILE, PUBLIC_FILE, write_atomic
+from s2s_auth.core.x509 import fingerprint
+from s2s_auth.identity import SERVICE_NAME_RE, spiffe_id
 
 try:  # advisory cross-process lock for index updates (POSIX only)
     import fcntl
@@ -54,14 +58,11 @@ __all__ = [
     "validate_name",
 ]
 
-#: A service name: a DNS label (lowercase letters, digits, inner hyphens), 1-63 chars.
-NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+#: A service name (:data:`s2s_auth.identity.SERVICE_NAME_RE`); match with ``fullmatch``.
+NAME_RE = SERVICE_NAME_RE
 #: Names whose files would collide with the CA's own files in the PKI directory.
 RESERVED_NAMES = frozenset({"ca", "crl"})
 
-_PRIVATE_FILE = 0o600
-_PUBLIC_FILE = 0o644
-_PRIVATE_DIR = 0o700
 _BACKDATE = dt.timedelta(minutes=1)
 
 
@@ -101,56 +102,12 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _fingerprint(cert: x509.Certificate) -> str:
-    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
-
-
 def _iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat()
 
 
 def _parse_iso(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value)
-
-
-def write_atomic(path: Path, data: bytes, mode: int) -> None:
-    """Write ``data`` to ``path`` atomically; the file is created with ``mode``.
-
-    The temp file is created by ``os.open(..., mode)`` (never chmod'ed afterwards), so
-    a private key is never readable by others, not even for a moment.
-    """
-    directory = path.parent
-    for _ in range(100):
-        tmp = directory / f".{path.name}.{os.urandom(6).hex()}.tmp"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        except FileExistsError:  # pragma: no cover - 48 random bits
-            continue
-        break
-    else:  # pragma: no cover
-        raise PKIError(f"Could not create a temporary file in {directory}")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def _cert_pem(*certs: x509.Certificate) -> bytes:
-    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
 
 
 class CertificateAuthority:
@@ -204,7 +161,7 @@ class CertificateAuthority:
         return self.directory / f"{name}.pem", self.directory / f"{name}.key"
 
     def spiffe_id(self, name: str) -> str:
-        return f"spiffe://{self.trust_domain}/service/{validate_name(name)}"
+        return spiffe_id(validate_name(name), self.trust_domain)
 
     @property
     def initialized(self) -> bool:
@@ -271,7 +228,7 @@ class CertificateAuthority:
             if fcntl is None:  # pragma: no cover
                 yield
                 return
-            fd = os.open(self.private_dir / ".lock", os.O_RDWR | os.O_CREAT, _PRIVATE_FILE)
+            fd = os.open(self.private_dir / ".lock", os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 yield
@@ -279,10 +236,10 @@ class CertificateAuthority:
                 os.close(fd)  # releases the flock
 
     def _ensure_private_dir(self) -> None:
-        self.directory.mkdir(mode=_PRIVATE_DIR, parents=True, exist_ok=True)
-        self.private_dir.mkdir(mode=_PRIVATE_DIR, exist_ok=True)
+        self.directory.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+        self.private_dir.mkdir(mode=PRIVATE_DIR, exist_ok=True)
         if self.private_dir.stat().st_mode & 0o077:  # existed with a looser mode
-            os.chmod(self.private_dir, _PRIVATE_DIR)
+            os.chmod(self.private_dir, PRIVATE_DIR)
 
     def _read_index(self) -> dict:
         try:
@@ -296,7 +253,7 @@ class CertificateAuthority:
 
     def _write_index(self, index: dict) -> None:
         data = json.dumps(index, indent=2, sort_keys=True).encode() + b"\n"
-        write_atomic(self.index_path, data, _PRIVATE_FILE)
+        write_atomic(self.index_path, data, PRIVATE_FILE)
 
     def certificates(self) -> list[dict]:
         """The registry of issued certificates (a copy of the index entries)."""
@@ -325,62 +282,21 @@ class CertificateAuthority:
             root_after = now + dt.timedelta(days=root_days)
             inter_after = min(now + dt.timedelta(days=intermediate_days), root_after)
 
-            root_key = ec.generate_private_key(ec.SECP256R1())
-            root_name = x509.Name(
-                [
-                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.trust_domain),
-                    x509.NameAttribute(NameOID.COMMON_NAME, f"{self.trust_domain} Root CA"),
-                ]
-            )
-            root_ski = x509.SubjectKeyIdentifier.from_public_key(root_key.public_key())
-            root = (
-                x509.CertificateBuilder()
-                .subject_name(root_name)
-                .issuer_name(root_name)
-                .public_key(root_key.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(not_before)
-                .not_valid_after(root_after)
-                .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
-                .add_extension(_ca_key_usage(), critical=True)
-                .add_extension(root_ski, critical=False)
-                .sign(root_key, hashes.SHA256())
-            )
-
-            inter_key = ec.generate_private_key(ec.SECP256R1())
-            inter_name = x509.Name(
-                [
-                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.trust_domain),
-                    x509.NameAttribute(NameOID.COMMON_NAME, f"{self.trust_domain} Intermediate CA"),
-                ]
-            )
-            intermediate = (
-                x509.CertificateBuilder()
-                .subject_name(inter_name)
-                .issuer_name(root_name)
-                .public_key(inter_key.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(not_before)
-                .not_valid_after(inter_after)
-                .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-                .add_extension(_ca_key_usage(), critical=True)
-                .add_extension(
-                    x509.SubjectKeyIdentifier.from_public_key(inter_key.public_key()),
-                    critical=False,
-                )
-                .add_extension(
-                    x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski),
-                    critical=False,
-                )
-                .sign(root_key, hashes.SHA256())
+            root_key = issuance.new_key()
+            root = issuance.root_ca(self.trust_domain, root_key, not_before, root_after)
+            inter_key = issuance.new_key()
+            intermediate = issuance.intermediate_ca(
+                self.trust_domain, inter_key, root, root_key, not_before, inter_after
             )
 
             # Keys first, then the certificates, the trust anchor last: a crash
             # midway leaves no ca.pem that points at a missing key.
-            write_atomic(self.root_key_path, _key_pem(root_key), _PRIVATE_FILE)
-            write_atomic(self.intermediate_key_path, _key_pem(inter_key), _PRIVATE_FILE)
-            write_atomic(self.intermediate_path, _cert_pem(intermediate), _PUBLIC_FILE)
-            write_atomic(self.intermediates_bundle_path, _cert_pem(intermediate), _PUBLIC_FILE)
+            write_atomic(self.root_key_path, issuance.key_pem(root_key), PRIVATE_FILE)
+            write_atomic(self.intermediate_key_path, issuance.key_pem(inter_key), PRIVATE_FILE)
+            write_atomic(self.intermediate_path, issuance.certs_pem(intermediate), PUBLIC_FILE)
+            write_atomic(
+                self.intermediates_bundle_path, issuance.certs_pem(intermediate), PUBLIC_FILE
+            )
             self._write_index(
                 {
                     "version": 1,
@@ -389,7 +305,7 @@ class CertificateAuthority:
                     "certificates": [],
                 }
             )
-            write_atomic(self.ca_path, _cert_pem(root), _PUBLIC_FILE)
+            write_atomic(self.ca_path, issuance.certs_pem(root), PUBLIC_FILE)
             self._write_crl_locked(days=7)
             return root
 
@@ -445,65 +361,24 @@ class CertificateAuthority:
                     f"{inter_cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC); shorten the "
                     "lifetime or re-initialise the CA."
                 )
-            key = ec.generate_private_key(ec.SECP256R1())
+            key = issuance.new_key()
             spiffe = self.spiffe_id(name)
-            sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(spiffe)]
-            sans += [x509.DNSName(d) for d in dns_names]
-            sans += [x509.IPAddress(ip) for ip in ips]
-            inter_ski = inter_cert.extensions.get_extension_for_class(
-                x509.SubjectKeyIdentifier
-            ).value
-            cert = (
-                x509.CertificateBuilder()
-                .subject_name(
-                    x509.Name(
-                        [
-                            x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.trust_domain),
-                            x509.NameAttribute(NameOID.COMMON_NAME, name),
-                        ]
-                    )
-                )
-                .issuer_name(inter_cert.subject)
-                .public_key(key.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(start)
-                .not_valid_after(end)
-                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                .add_extension(
-                    x509.KeyUsage(
-                        digital_signature=True,
-                        content_commitment=False,
-                        key_encipherment=False,
-                        data_encipherment=False,
-                        key_agreement=False,
-                        key_cert_sign=False,
-                        crl_sign=False,
-                        encipher_only=False,
-                        decipher_only=False,
-                    ),
-                    critical=True,
-                )
-                .add_extension(
-                    x509.ExtendedKeyUsage(
-                        [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH]
-                    ),
-                    critical=False,
-                )
-                .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-                .add_extension(
-                    x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
-                )
-                .add_extension(
-                    x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(inter_ski),
-                    critical=False,
-                )
-                .sign(inter_key, hashes.SHA256())
+            cert = issuance.service_certificate(
+                self.trust_domain,
+                name,
+                spiffe,
+                key.public_key(),
+                inter_cert,
+                inter_key,
+                sans=[*map(x509.DNSName, dns_names), *map(x509.IPAddress, ips)],
+                not_before=start,
+                not_after=end,
             )
             cert_path, key_path = self.paths(name)
             # Key first: a reader that sees the new chain finds its key already there.
-            write_atomic(key_path, _key_pem(key), _PRIVATE_FILE)
-            write_atomic(cert_path, _cert_pem(cert, inter_cert), _PUBLIC_FILE)
-            fp = _fingerprint(cert)
+            write_atomic(key_path, issuance.key_pem(key), PRIVATE_FILE)
+            write_atomic(cert_path, issuance.certs_pem(cert, inter_cert), PUBLIC_FILE)
+            fp = fingerprint(cert)
             index = self._read_index()
             index["certificates"].append(
                 {
@@ -620,45 +495,21 @@ class CertificateAuthority:
         index = self._read_index()
         index["crl_number"] = int(index.get("crl_number", 0)) + 1
         now = _now()
-        inter_ski = inter_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-        builder = (
-            x509.CertificateRevocationListBuilder()
-            .issuer_name(inter_cert.subject)
-            .last_update(now)
-            .next_update(now + dt.timedelta(days=days))
-            .add_extension(x509.CRLNumber(index["crl_number"]), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(inter_ski),
-                critical=False,
-            )
+        crl = issuance.build_crl(
+            inter_cert,
+            inter_key,
+            number=index["crl_number"],
+            revoked=[
+                (e["serial"], _parse_iso(e["revoked_at"]))
+                for e in index["certificates"]
+                if e["revoked_at"] is not None
+            ],
+            last_update=now,
+            next_update=now + dt.timedelta(days=days),
         )
-        for entry in index["certificates"]:
-            if entry["revoked_at"] is None:
-                continue
-            builder = builder.add_revoked_certificate(
-                x509.RevokedCertificateBuilder()
-                .serial_number(entry["serial"])
-                .revocation_date(_parse_iso(entry["revoked_at"]))
-                .build()
-            )
-        crl = builder.sign(inter_key, hashes.SHA256())
         self._write_index(index)
-        write_atomic(self.crl_path, crl.public_bytes(serialization.Encoding.PEM), _PUBLIC_FILE)
+        write_atomic(self.crl_path, crl.public_bytes(serialization.Encoding.PEM), PUBLIC_FILE)
         return self.crl_path
-
-
-def _ca_key_usage() -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=False,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=True,
-        crl_sign=True,
-        encipher_only=False,
-        decipher_only=False,
-    )
 
 
 def _parse_serial(value: str | int) -> int:

@@ -4,7 +4,8 @@
 over mTLS or in an ``x5c`` header: it checks validity, EKU clientAuth, the path to a
 configured trust anchor (with ``cryptography.x509.verification``; no path validation
 is written here), revocation against a CRL, and the SPIFFE ID in the trust domain.
-A rejection raises :class:`CertificateRejected` with a short reason ``code``:
+A rejection raises :class:`~s2s_auth.core.x509.CertificateRejected` with a short
+reason ``code``:
 
 ==========================  ======================================================
 ``malformed_certificate``   the chain could not be parsed (or is empty/too long)
@@ -21,8 +22,8 @@ A rejection raises :class:`CertificateRejected` with a short reason ``code``:
 ``crl_stale``               the CRL's nextUpdate has passed
 ``revoked``                 the leaf's serial is listed in the CRL
 ``missing_spiffe_id``       no ``spiffe://`` URI SAN
-``bad_spiffe_id``           malformed SPIFFE ID, several of them, or a path other
-                            than ``/service/<name>``
+``bad_spiffe_id``           malformed SPIFFE ID, several of them, or a path that
+                            names no service (:func:`s2s_auth.identity.name_from_path`)
 ``foreign_trust_domain``    the SPIFFE ID's trust domain is not ours
 ==========================  ======================================================
 
@@ -51,43 +52,25 @@ from typing import Generic, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 from django.core.signals import setting_changed
 
 from s2s_auth.conf import s2s_settings
+from s2s_auth.core.x509 import CertificateRejected, fingerprint, parse_pem_chain, spiffe_uris
+from s2s_auth.identity import SpiffeIDError, name_from_path, parse_spiffe_id
 
 __all__ = [
     "INTERMEDIATES_FILE",
-    "MAX_CHAIN_LENGTH",
-    "CertificateRejected",
     "PeerVerifier",
     "VerifiedPeer",
-    "fingerprint",
-    "parse_pem_chain",
     "peer_verifier",
 ]
 
 #: Bundle of untrusted intermediates looked for next to the trust anchors file.
 INTERMEDIATES_FILE = "intermediates.pem"
 
-#: Longest chain accepted from a peer (leaf + intermediates).
-MAX_CHAIN_LENGTH = 8
-
-_SPIFFE_RE = re.compile(r"spiffe://([a-z0-9._-]+)(/[A-Za-z0-9._/-]*)?")
-_SERVICE_PATH_RE = re.compile(r"/service/([A-Za-z0-9][A-Za-z0-9._-]{0,62})")
 _PEM_CRL_RE = re.compile(rb"-----BEGIN X509 CRL-----.+?-----END X509 CRL-----", re.DOTALL)
-
-
-class CertificateRejected(Exception):
-    """A presented certificate chain was refused; ``code`` says why."""
-
-    def __init__(self, code: str, detail: str, *, fingerprint: str | None = None):
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
-        self.fingerprint = fingerprint
 
 
 @dataclass(frozen=True)
@@ -100,52 +83,6 @@ class VerifiedPeer:
     leaf: x509.Certificate = field(repr=False)
     #: The validated path: leaf, intermediate(s), trust anchor.
     chain: list[x509.Certificate] = field(default_factory=list, repr=False, compare=False)
-
-
-def fingerprint(cert: x509.Certificate) -> str:
-    """SHA-256 of the certificate's DER, lowercase hex (no colons)."""
-    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
-
-
-def parse_pem_chain(
-    data: bytes | str | Sequence[bytes | x509.Certificate],
-) -> list[x509.Certificate]:
-    """Parse a chain, leaf first: PEM text/bytes, one DER blob, or a list of DER blobs.
-
-    Raises ``CertificateRejected("malformed_certificate")`` when nothing parses.
-    """
-    try:
-        if isinstance(data, str):
-            data = data.encode("ascii")
-        if isinstance(data, bytes | bytearray | memoryview):
-            raw = bytes(data)
-            if b"-----BEGIN" in raw:
-                certs = x509.load_pem_x509_certificates(raw)
-            elif raw:
-                certs = [x509.load_der_x509_certificate(raw)]
-            else:
-                certs = []
-        else:
-            certs = []
-            for item in data:
-                if isinstance(item, x509.Certificate):
-                    certs.append(item)
-                elif b"-----BEGIN" in bytes(item):
-                    certs.extend(x509.load_pem_x509_certificates(bytes(item)))
-                else:
-                    certs.append(x509.load_der_x509_certificate(bytes(item)))
-    except (ValueError, TypeError, UnicodeError, x509.InvalidVersion) as exc:
-        raise CertificateRejected(
-            "malformed_certificate", f"Could not parse the certificate: {exc}"
-        ) from None
-    if not certs:
-        raise CertificateRejected("malformed_certificate", "No certificate presented.")
-    if len(certs) > MAX_CHAIN_LENGTH:
-        raise CertificateRejected(
-            "malformed_certificate",
-            f"Chain of {len(certs)} certificates is longer than {MAX_CHAIN_LENGTH}.",
-        )
-    return certs
 
 
 T = TypeVar("T")
@@ -468,12 +405,7 @@ class PeerVerifier:
     def _identity(
         self, leaf: x509.Certificate, reject: Callable[[str, str], CertificateRejected]
     ) -> tuple[str, str]:
-        try:
-            san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-            uris = san.get_values_for_type(x509.UniformResourceIdentifier)
-        except x509.ExtensionNotFound:
-            uris = []
-        spiffe_ids = [u for u in uris if u[:9].lower() == "spiffe://"]
+        spiffe_ids = spiffe_uris(leaf)
         if not spiffe_ids:
             raise reject("missing_spiffe_id", "Certificate has no spiffe:// URI SAN.")
         if len(spiffe_ids) > 1:
@@ -481,21 +413,21 @@ class PeerVerifier:
                 "bad_spiffe_id", f"Certificate has {len(spiffe_ids)} SPIFFE IDs; one is allowed."
             )
         spiffe = spiffe_ids[0]
-        match = _SPIFFE_RE.fullmatch(spiffe)
-        if not match:
-            raise reject("bad_spiffe_id", f"Malformed SPIFFE ID {spiffe!r}.")
-        domain, path = match.group(1), match.group(2) or ""
+        try:
+            domain, path = parse_spiffe_id(spiffe)
+        except SpiffeIDError as exc:
+            raise reject(exc.code, exc.detail) from None
         if domain != self.trust_domain:
             raise reject(
                 "foreign_trust_domain",
                 f"SPIFFE ID {spiffe!r} is not in trust domain {self.trust_domain!r}.",
             )
-        service = _SERVICE_PATH_RE.fullmatch(path)
-        if not service:
+        name = name_from_path(path)
+        if name is None:
             raise reject(
                 "bad_spiffe_id", f"SPIFFE ID {spiffe!r} is not of the form /service/<name>."
             )
-        return spiffe, service.group(1)
+        return spiffe, name
 
 
 @functools.lru_cache(maxsize=8)

@@ -10,7 +10,7 @@ Policy:
   proxy variables are ignored; no redirects; timeouts; a size limit). For ``https``
   the server certificate must chain to our trust anchors (``S2S_AUTH["TRUST_ANCHORS"]``,
   by default ``PKI_DIR/ca.pem``) when that file exists, else to the system store.
-* The set is parsed once per fetch with :class:`s2s_auth.core.jose.JWKSet`
+* The set is parsed once per fetch with :class:`s2s_auth.core.jwk.JWKSet`
   (``skip_unusable=True``: ``use: enc``, other key types or algorithms are skipped; a
   set with private key material or duplicate kids is refused as a whole and the
   previous keys stay in use).
@@ -36,7 +36,9 @@ import requests
 from django.core.signals import setting_changed
 
 from s2s_auth.conf import s2s_settings
-from s2s_auth.core.jose import JWK, JWKSet, TokenError
+from s2s_auth.core.jose_encoding import TokenError
+from s2s_auth.core.jwk import JWK, JWKSet
+from s2s_auth.errors import S2SError
 
 __all__ = [
     "MAX_JWKS_BYTES",
@@ -53,15 +55,17 @@ logger = logging.getLogger("s2s_auth.core.jwks")
 MAX_JWKS_BYTES = 65536
 
 
-class JWKSUnavailable(Exception):
-    """No keys to verify with: the issuer was never reached (or never sent a usable set)."""
+class JWKSUnavailable(S2SError):
+    """No keys to verify with: the issuer was never reached (or never sent a usable set).
+
+    ``retry_after``: seconds until the next fetch may be tried.
+    """
 
     code = "jwks_unavailable"
 
     def __init__(self, detail: str, *, retry_after: float = 0):
-        self.detail = detail
+        super().__init__(self.code, detail)
         self.retry_after = retry_after
-        super().__init__(f"{self.code}: {detail}")
 
 
 class JWKSCache:

@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from s2s_auth.conf import s2s_settings
+from s2s_auth.errors import S2SError
 from s2s_auth.models import APIKey, ServicePrincipal
 
 __all__ = [
@@ -42,16 +43,14 @@ _SECRET_RE = r"[A-Za-z0-9_-]{43}"  # noqa: S105 - a pattern, not a secret
 _DUMMY_HASH = hashlib.sha256(b"s2s-auth-unknown-api-key").hexdigest()
 
 
-class APIKeyError(Exception):
+class APIKeyError(S2SError):
     """A presented key was refused. ``code``: ``malformed_api_key``,
     ``unknown_api_key`` (no such key id, or a wrong secret), ``api_key_expired``,
     ``api_key_revoked``. ``key_id`` is set once it was parsed."""
 
     def __init__(self, code: str, detail: str, *, key_id: str = ""):
-        self.code = code
-        self.detail = detail
+        super().__init__(code, detail)
         self.key_id = key_id
-        super().__init__(f"{code}: {detail}")
 
 
 def _prefix() -> str:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from cryptography import x509
 
-from s2s_auth.core.certs import VerifiedPeer, fingerprint, parse_pem_chain, peer_verifier
+from s2s_auth.core.certs import VerifiedPeer, peer_verifier
+from s2s_auth.core.x509 import parse_pem_chain
 from s2s_auth.models import ServiceCertificate, ServicePrincipal
 
 
@@ -62,4 +63,4 @@ def certificates_of(spiffe_id: str) -> list[str]:
     )
 
 
-__all__ = ["certificate_by_fingerprint", "certificates_of", "fingerprint", "register_certificate"]
+__all__ = ["certificate_by_fingerprint", "certificates_of", "register_certificate"]

@@ -47,18 +47,17 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
-from jwt.utils import base64url_encode
 from rest_framework import exceptions, status
 
 from s2s_auth.audit import events
 from s2s_auth.conf import s2s_settings
-from s2s_auth.core.certs import CertificateRejected, VerifiedPeer
+from s2s_auth.core.certs import VerifiedPeer
 from s2s_auth.core.jose import TokenError, unverified_header, verify
 from s2s_auth.core.jwks import JWKSUnavailable, jwks_cache, jwks_url
-from s2s_auth.identity import EndUser
+from s2s_auth.core.x509 import CertificateRejected, x5t_s256
+from s2s_auth.identity import EndUser, is_spiffe_id, service_name
 from s2s_auth.mechanisms.base import (
     CredentialMissing,
     CredentialRejected,
@@ -75,7 +74,6 @@ __all__ = [
     "KeysUnavailable",
     "TokenUser",
     "VerifiedTokenCache",
-    "certificate_thumbprint",
     "verified_token_cache",
 ]
 
@@ -93,7 +91,6 @@ INVALID_TOKEN_CODES = frozenset(
         "unknown_key",
     }
 )
-_SERVICE_SUB_RE = re.compile(r"^spiffe://([^/]+)/service/([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)$")
 # RFC 6750 §3: error_description is %x20-21 / %x23-5B / %x5D-7E.
 _UNSAFE_DESCRIPTION = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
 
@@ -180,12 +177,6 @@ class TokenUser(EndUser):
 
     def has_module_perms(self, app_label) -> bool:
         return False
-
-
-def certificate_thumbprint(peer: VerifiedPeer) -> str:
-    """RFC 8705 ``x5t#S256``: base64url (no padding) of SHA-256 over the leaf's DER."""
-    der = peer.leaf.public_bytes(serialization.Encoding.DER)
-    return base64url_encode(hashlib.sha256(der).digest()).decode("ascii")
 
 
 # ------------------------------------------------------------------ verified-token cache
@@ -367,7 +358,7 @@ class BearerTokenAuthentication(ServiceAuthentication):
         try:
             peer = verify_peer(request)
         except ProxyHeaderError as exc:
-            self.refuse(request, CredentialRejected("malformed_proxy_header", str(exc)), **evidence)
+            self.refuse(request, CredentialRejected(exc.code, exc.detail), **evidence)
         except CertificateRejected as exc:
             self.refuse(
                 request,
@@ -397,7 +388,7 @@ class BearerTokenAuthentication(ServiceAuthentication):
                 ),
                 **evidence,
             )
-        if not hmac.compare_digest(thumb.encode("ascii"), certificate_thumbprint(peer).encode()):
+        if not hmac.compare_digest(thumb.encode("ascii"), x5t_s256(peer.leaf).encode()):
             self.refuse(
                 request,
                 CredentialRejected(
@@ -436,13 +427,6 @@ class BearerTokenAuthentication(ServiceAuthentication):
         return value
 
 
-def _service_name(sub: str, trust_domain: str) -> str | None:
-    match = _SERVICE_SUB_RE.match(sub)
-    if match and match.group(1) == trust_domain:
-        return match.group(2)
-    return None
-
-
 class AccessTokenAuthentication(BearerTokenAuthentication):
     """Access tokens issued to services (client credentials grant)."""
 
@@ -463,7 +447,7 @@ class AccessTokenAuthentication(BearerTokenAuthentication):
         sub = token.subject
         evidence = {"principal": sub, "claims": token.claims}
         fingerprint = peer.fingerprint if peer else ""
-        name = _service_name(sub, s2s_settings().TRUST_DOMAIN)
+        name = service_name(sub, s2s_settings().TRUST_DOMAIN)
         if name is None:
             self.refuse(
                 request,
@@ -504,7 +488,7 @@ class EndUserTokenAuthentication(BearerTokenAuthentication):
 
     def get_user(self, request, token: AccessToken, peer: VerifiedPeer | None):
         sub = token.subject
-        if sub.startswith("spiffe://"):
+        if is_spiffe_id(sub):
             self.refuse(
                 request,
                 CredentialRejected(

@@ -14,7 +14,8 @@ from django.core.cache import cache
 
 from s2s_auth.conf import s2s_settings
 from s2s_auth.core import httpsig
-from s2s_auth.core.certs import CertificateRejected, VerifiedPeer
+from s2s_auth.core.certs import VerifiedPeer
+from s2s_auth.core.x509 import CertificateRejected
 from s2s_auth.credentials.certificates import certificate_by_fingerprint
 from s2s_auth.mechanisms.base import (
     CredentialMissing,
@@ -86,7 +87,7 @@ class HTTPSignatureAuthentication(ServiceAuthentication):
                 **evidence,
             )
         except ProxyHeaderError as exc:
-            self.refuse(request, CredentialRejected("malformed_proxy_header", str(exc)))
+            self.refuse(request, CredentialRejected(exc.code, exc.detail))
         peer = signer["peer"]
         evidence.update(self.certificate_evidence(peer))
         try:

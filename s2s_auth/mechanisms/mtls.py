@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from s2s_auth.conf import s2s_settings
-from s2s_auth.core.certs import CertificateRejected
+from s2s_auth.core.x509 import CertificateRejected
 from s2s_auth.mechanisms.base import CredentialRejected, ServiceAuthentication, identity_for
 from s2s_auth.tls.peer import verify_peer
 from s2s_auth.tls.proxy_headers import ProxyHeaderError
@@ -20,7 +20,7 @@ class MTLSAuthentication(ServiceAuthentication):
         try:
             peer = verify_peer(request)
         except ProxyHeaderError as exc:
-            self.refuse(request, CredentialRejected("malformed_proxy_header", str(exc)))
+            self.refuse(request, CredentialRejected(exc.code, exc.detail))
         except CertificateRejected as exc:
             self.refuse(
                 request,

@@ -11,8 +11,6 @@ principal. No certificate → 401; anything wrong with the token → 403.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import time
 
 import jwt
@@ -21,8 +19,9 @@ from django.core.cache import cache
 
 from s2s_auth.conf import s2s_settings
 from s2s_auth.core import jose as tokens
-from s2s_auth.core.certs import CertificateRejected, VerifiedPeer, parse_pem_chain, peer_verifier
+from s2s_auth.core.certs import VerifiedPeer, peer_verifier
 from s2s_auth.core.wire import END_USER_CLAIM, SERVICE_JWT_KEYWORD, SERVICE_JWT_TYPE
+from s2s_auth.core.x509 import CertificateRejected, x5c_decode
 from s2s_auth.credentials.certificates import certificates_of
 from s2s_auth.mechanisms.base import (
     CredentialMissing,
@@ -42,19 +41,6 @@ def remember_jti(issuer: str, jti: str, expires_at: float) -> bool:
     """True the first time (issuer, jti) is seen before ``expires_at``; False on replay."""
     ttl = max(1, int(expires_at - time.time()) + int(s2s_settings().CLOCK_SKEW) + 1)
     return cache.add(f"s2s:jti:{issuer}:{jti}", 1, timeout=ttl)
-
-
-def _x5c_chain(header: dict) -> list[bytes] | None:
-    x5c = header.get("x5c")
-    if x5c is None:
-        return None
-    if not isinstance(x5c, list) or not x5c or len(x5c) > 8:
-        raise tokens.TokenError("malformed_token", "x5c must be a list of 1-8 certificates")
-    try:
-        # RFC 7515 §4.1.6: standard base64 (not URL-safe) DER.
-        return [base64.b64decode(item, validate=True) for item in x5c]
-    except (binascii.Error, TypeError, ValueError) as exc:
-        raise tokens.TokenError("malformed_token", "x5c is not base64 DER") from exc
 
 
 class ServiceJWTAuthentication(ServiceAuthentication):
@@ -78,7 +64,7 @@ class ServiceJWTAuthentication(ServiceAuthentication):
                 fingerprint=exc.fingerprint or "",
             )
         except ProxyHeaderError as exc:
-            self.refuse(request, CredentialRejected("malformed_proxy_header", str(exc)))
+            self.refuse(request, CredentialRejected(exc.code, exc.detail))
         if peer is None:
             self.refuse(
                 request,
@@ -129,9 +115,8 @@ class ServiceJWTAuthentication(ServiceAuthentication):
         peer = verify_peer(request)
         if peer is not None:
             return peer
-        chain = _x5c_chain(header)
-        if chain is not None:
-            return peer_verifier().verify(parse_pem_chain(chain))
+        if header.get("x5c") is not None:
+            return peer_verifier().verify(x5c_decode(header["x5c"]))
         claims = _unverified_issuer(token)
         for pem in certificates_of(claims) if claims else []:
             try:

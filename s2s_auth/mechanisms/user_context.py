@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from s2s_auth.core import jose as tokens
 from s2s_auth.core.jwks import JWKSUnavailable
-from s2s_auth.identity import EndUser
+from s2s_auth.identity import EndUser, is_spiffe_id
 from s2s_auth.mechanisms.access_token import validate_access_token
 
 
@@ -33,7 +33,7 @@ def verify_end_user_token(token) -> EndUser:
     except JWKSUnavailable as exc:
         raise tokens.TokenError("end_user_unverifiable", str(exc)) from exc
     subject = verified.subject
-    if subject.startswith("spiffe://"):
+    if is_spiffe_id(subject):
         raise tokens.TokenError("end_user_not_a_user", "the nested token belongs to a service")
     return EndUser(
         id=subject,

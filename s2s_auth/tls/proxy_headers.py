@@ -13,11 +13,16 @@ import ipaddress
 from functools import lru_cache
 from urllib.parse import unquote
 
+from s2s_auth.errors import S2SError
+
 MAX_HEADER_BYTES = 32 * 1024
 
 
-class ProxyHeaderError(ValueError):
-    """The header came from a trusted proxy but cannot be read."""
+class ProxyHeaderError(S2SError, ValueError):
+    """The header came from a trusted proxy but cannot be read (``malformed_proxy_header``)."""
+
+    def __init__(self, detail: str):
+        super().__init__("malformed_proxy_header", detail)
 
 
 @lru_cache(maxsize=32)

@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from s2s_auth.conf import s2s_settings
 from s2s_auth.core.ca import CertificateAuthority, IssuedCertificate, PKIError
-from s2s_auth.core.certs import fingerprint
+from s2s_auth.core.x509 import fingerprint
 from s2s_auth.management.subcommands import accept_global_options
 
 

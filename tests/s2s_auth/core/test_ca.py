@@ -16,7 +16,8 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from s2s_auth.core.ca import CertificateAuthority, InvalidName, PKIError
-from s2s_auth.core.certs import CertificateRejected, PeerVerifier, fingerprint
+from s2s_auth.core.certs import PeerVerifier
+from s2s_auth.core.x509 import CertificateRejected, fingerprint
 
 
 def mode(path) -> int:

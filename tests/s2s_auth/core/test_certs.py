@@ -13,14 +13,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from django.test import override_settings
 
-from s2s_auth.core.certs import (
-    CertificateRejected,
-    PeerVerifier,
-    VerifiedPeer,
-    fingerprint,
-    parse_pem_chain,
-    peer_verifier,
-)
+from s2s_auth.core.certs import PeerVerifier, VerifiedPeer, peer_verifier
+from s2s_auth.core.x509 import CertificateRejected, fingerprint, parse_pem_chain
 
 UTC = dt.UTC
 
@@ -391,37 +385,6 @@ def test_malformed(verifier, data):
     assert info.value.code == "malformed_certificate"
     assert info.value.fingerprint is None
     assert rejected(verifier, data).code == "malformed_certificate"
-
-
-def test_parse_pem_chain_order_and_forms(ca):
-    issued = ca.issue("peer-parse")
-    pem = issued.cert_path.read_bytes()
-    chain = parse_pem_chain(pem)
-    assert [c.subject for c in chain] == [
-        x509.load_pem_x509_certificates(pem)[0].subject,
-        ca.intermediate_certificate().subject,
-    ]
-    assert parse_pem_chain(pem.decode()) == chain
-    assert parse_pem_chain([c.public_bytes(serialization.Encoding.DER) for c in chain]) == chain
-    assert parse_pem_chain(chain[0].public_bytes(serialization.Encoding.DER)) == chain[:1]
-
-
-def test_overlong_chain_is_malformed(ca):
-    inter = ca.intermediate_certificate()
-    with pytest.raises(CertificateRejected) as info:
-        parse_pem_chain([inter] * 20)
-    assert info.value.code == "malformed_certificate"
-
-
-def test_fingerprint_is_sha256_of_der(ca):
-    import hashlib
-
-    cert = ca.root_certificate()
-    assert (
-        fingerprint(cert)
-        == hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
-    )
-    assert len(fingerprint(cert)) == 64
 
 
 # -- concurrency -----------------------------------------------------------------------

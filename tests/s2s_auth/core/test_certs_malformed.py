@@ -10,7 +10,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from s2s_auth.core.certs import CertificateRejected
+from s2s_auth.core.x509 import CertificateRejected
 
 KEY_USAGE_OID = bytes.fromhex("0603551d0f")  # 2.5.29.15
 EXTENDED_KEY_USAGE_OID = bytes.fromhex("0603551d25")  # 2.5.29.37
@@ -36,7 +36,7 @@ def test_duplicate_extension_is_malformed_certificate(ca, peer_verifier_for):
 
 def test_invalid_version_is_malformed_certificate(ca):
     """``InvalidVersion`` is not a ValueError either: a chain with an X.509 "v4" is refused."""
-    from s2s_auth.core.certs import parse_pem_chain
+    from s2s_auth.core.x509 import parse_pem_chain
 
     issued = ca.issue("peer-bad-version")
     leaf = x509.load_pem_x509_certificates(issued.cert_path.read_bytes())[0]

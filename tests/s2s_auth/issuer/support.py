@@ -9,7 +9,8 @@ from urllib.parse import quote_plus, urlencode
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from s2s_auth.core.jose import JWKSet, new_jti, sign, unverified_header, verify
+from s2s_auth.core.jose import new_jti, sign, unverified_header, verify
+from s2s_auth.core.jwk import JWKSet
 
 ISSUER = "https://issuer.test"
 TOKEN_URL = f"{ISSUER}/oauth/token"

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from s2s_auth.core.jose import JWKSet, unverified_header, verify
+from s2s_auth.core.jose import unverified_header, verify
+from s2s_auth.core.jwk import JWKSet
 
 pytestmark = pytest.mark.live
 

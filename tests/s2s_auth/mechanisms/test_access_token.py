@@ -20,7 +20,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from s2s_auth.core.jose import TokenError, new_jti, public_jwk, sign
+from s2s_auth.core.jose import TokenError, new_jti, sign
+from s2s_auth.core.jwk import public_jwk
 from s2s_auth.core.jwks import JWKSCache, JWKSUnavailable, clear_jwks_caches
 from s2s_auth.credentials.principals import ensure_principal
 from s2s_auth.mechanisms.access_token import VerifiedTokenCache, verified_token_cache
