@@ -24,6 +24,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from s2s_auth.core import httpsig
 from s2s_auth.core import jose as tokens
+from s2s_auth.core import x509 as x509_helpers
+from s2s_auth.core.x509 import spiffe_uris
+from s2s_auth.identity import spiffe_id
 
 TRUST_DOMAIN = "fleamarket.local"
 SERVICE_JWT_TYPE = "s2s+jwt"
@@ -31,7 +34,7 @@ ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a secret
 
 
 def spiffe(name: str) -> str:
-    return f"spiffe://{TRUST_DOMAIN}/service/{name}"
+    return spiffe_id(name, TRUST_DOMAIN)
 
 
 def b64url(data: bytes) -> str:
@@ -69,29 +72,19 @@ class Identity:
 
     @property
     def spiffe_id(self) -> str:
-        san = self.chain[0].extensions.get_extension_for_class(x509.SubjectAlternativeName)
-        return next(
-            u
-            for u in san.value.get_values_for_type(x509.UniformResourceIdentifier)
-            if u.startswith("spiffe://")
-        )
+        return spiffe_uris(self.chain[0])[0]
 
     @property
     def fingerprint(self) -> str:
-        der = self.chain[0].public_bytes(serialization.Encoding.DER)
-        return hashlib.sha256(der).hexdigest()
+        return x509_helpers.fingerprint(self.chain[0])
 
     @property
     def x5c(self) -> list[str]:
-        return [
-            base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode()
-            for c in self.chain
-        ]
+        return x509_helpers.x5c_encode(self.chain)
 
     @property
     def x5t_s256(self) -> str:
-        der = self.chain[0].public_bytes(serialization.Encoding.DER)
-        return b64url(hashlib.sha256(der).digest())
+        return x509_helpers.x5t_s256(self.chain[0])
 
     @property
     def public_pem(self) -> bytes:

@@ -18,8 +18,7 @@ from cryptography import x509
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
 from s2s_auth.audit.canonical import iso_time
-from s2s_auth.core import httpsig
-from s2s_auth.core import jose as tokens
+from s2s_auth.core import httpsig, jose, jwk
 
 __all__ = ["AnchorCheck", "certificate_names", "decode_jwt_unverified", "verify_credential"]
 
@@ -105,8 +104,8 @@ def verify_credential(credential: str, signature_base: str, certificate_pem: str
                 continue
         return "RFC 9421 signature does not verify over the stored signature base"
     try:
-        tokens.verify_jws(credential, public_key, algorithms=sorted(tokens.SUPPORTED_ALGORITHMS))
-    except tokens.TokenError as exc:
+        jose.verify_jws(credential, public_key, algorithms=sorted(jwk.SUPPORTED_ALGORITHMS))
+    except jose.TokenError as exc:
         return f"JWT signature does not verify: {exc.code}"
     except (TypeError, ValueError) as exc:
         return f"JWT cannot be checked: {exc}"

@@ -9,7 +9,6 @@ still matches the row read afterwards.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import threading
 from typing import Any
@@ -23,6 +22,7 @@ from django.utils import timezone
 from s2s_auth.audit.decision import Decision
 from s2s_auth.conf import s2s_settings
 from s2s_auth.core import httpsig
+from s2s_auth.core.x509 import fingerprint
 
 __all__ = ["build_row", "certificate_chain"]
 
@@ -100,11 +100,6 @@ def _known_intermediates() -> list[x509.Certificate]:
     return found
 
 
-def _fingerprint(certificate: x509.Certificate) -> str:
-    """SHA-256 (hex) of the DER certificate; to become ``s2s_auth.core.x509.fingerprint``."""
-    return hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).hexdigest()
-
-
 def certificate_chain(pem: str | bytes) -> tuple[str, str]:
     """(PEM of the certificates only, leaf first, completed with known intermediates;
     fingerprint of the leaf). Anything but certificates (a key!) is dropped."""
@@ -122,7 +117,7 @@ def certificate_chain(pem: str | bytes) -> tuple[str, str]:
             break
         certs.append(issuer)
     text = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs).decode("ascii")
-    return text, _fingerprint(certs[0])
+    return text, fingerprint(certs[0])
 
 
 def build_row(request, decision: Decision) -> dict[str, Any]:

@@ -375,8 +375,3 @@ def sign(
 def new_jti() -> str:
     """A fresh 128-bit random token identifier (urlsafe base64, 22 characters)."""
     return secrets.token_urlsafe(16)
-
-
-# Transitional: s2s_auth/issuer/keys.py and s2s_auth/audit import these names from here;
-# they belong to s2s_auth.core.jwk. Delete once those call sites import from there.
-from s2s_auth.core.jwk import SUPPORTED_ALGORITHMS, public_jwk, thumbprint  # noqa: E402, F401

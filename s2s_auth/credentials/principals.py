@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from s2s_auth.conf import spiffe_id
+from s2s_auth.identity import spiffe_id
 from s2s_auth.models import ServicePrincipal, validate_scopes, validate_service_name
 
 

@@ -22,8 +22,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from s2s_auth.conf import s2s_settings, spiffe_id
+from s2s_auth.conf import s2s_settings
 from s2s_auth.core.certs import VerifiedPeer
+from s2s_auth.identity import spiffe_id
 from s2s_auth.issuer.models import ClientSecret
 from s2s_auth.models import ServiceCertificate, ServicePrincipal, validate_service_name
 

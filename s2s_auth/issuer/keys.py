@@ -33,8 +33,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
 from s2s_auth.conf import s2s_settings
-from s2s_auth.core.ca import write_atomic
-from s2s_auth.core.jose import public_jwk, thumbprint
+from s2s_auth.core.files import PRIVATE_FILE, write_atomic
+from s2s_auth.core.jwk import public_jwk, thumbprint
 
 try:  # advisory cross-process lock (POSIX)
     import fcntl
@@ -225,7 +225,7 @@ class KeyStore:
             serialization.NoEncryption(),
         )
         path = self.directory / f"{now.strftime(_TIME_FORMAT)}.{kid}.pem"
-        write_atomic(path, pem, 0o600)
+        write_atomic(path, pem, PRIVATE_FILE)
         logger.info("created signing key %s", kid)
         return path
 

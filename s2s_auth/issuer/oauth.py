@@ -20,8 +20,6 @@ Token layout (JWT, header ``typ: at+jwt``, ``alg: ES256``, ``kid``):
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import logging
 import re
@@ -29,13 +27,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.hazmat.primitives.serialization import Encoding
 from django.core.cache import cache
 from django.urls import reverse
 
-from s2s_auth.conf import s2s_settings, spiffe_id
-from s2s_auth.core.certs import CertificateRejected, VerifiedPeer, parse_pem_chain, peer_verifier
+from s2s_auth.conf import s2s_settings
+from s2s_auth.core.certs import VerifiedPeer, peer_verifier
 from s2s_auth.core.jose import TokenError, new_jti, sign, unverified_header, verify
+from s2s_auth.core.x509 import CertificateRejected, x5c_decode, x5t_s256
+from s2s_auth.identity import SERVICE_NAME_RE, is_spiffe_id, service_name, spiffe_id
 from s2s_auth.issuer.clients import active_secrets_of, match_secret
 from s2s_auth.issuer.keys import key_store
 from s2s_auth.issuer.throttling import TokenRateThrottle, retry_after
@@ -49,7 +48,6 @@ __all__ = [
     "AuthenticatedClient",
     "OAuthError",
     "authenticate_secret",
-    "cnf_thumbprint",
     "issuer_url",
     "mint_service_token",
     "mint_user_token",
@@ -65,7 +63,6 @@ AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", 
 GRANT_TYPES = ("client_credentials",)
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a password
 _SCOPE_SERVICE_RE = re.compile(r"^([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?):")
-_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 class OAuthError(Exception):
@@ -164,7 +161,7 @@ def _principal(name: str, *, basic: bool) -> ServicePrincipal:
         ServicePrincipal.objects.only("id", "name", "spiffe_id", "enabled", "scopes")
         .filter(name=name)
         .first()
-        if _NAME_RE.match(name or "")
+        if SERVICE_NAME_RE.fullmatch(name or "")
         else None
     )
     if principal is None:
@@ -179,7 +176,7 @@ def authenticate_secret(client_id: str, secret: str, *, basic: bool) -> ServiceP
     client and a client without secrets fail alike.
     """
     check_rate(client_id)
-    rows = list(active_secrets_of(client_id)) if _NAME_RE.match(client_id or "") else []
+    rows = list(active_secrets_of(client_id)) if SERVICE_NAME_RE.fullmatch(client_id or "") else []
     if not rows or not match_secret(rows, secret):
         raise invalid_client("Client authentication failed.", basic=basic, principal=client_id)
     return rows[0].principal
@@ -203,15 +200,13 @@ def authenticate_assertion(
         raise invalid_client(f"Client assertion refused: {exc.code}.", basic=False) from exc
     x5c = header.get("x5c")
     if x5c is not None:
-        if not isinstance(x5c, list) or not x5c or not all(isinstance(c, str) for c in x5c):
-            raise invalid_client(
-                "Client assertion x5c must be a list of certificates.", basic=False
-            )
         try:
-            chain = parse_pem_chain([base64.b64decode(c, validate=True) for c in x5c])
-            peer = peer_verifier().verify(chain)
-        except (binascii.Error, ValueError) as exc:
-            raise invalid_client("Client assertion x5c is not base64 DER.", basic=False) from exc
+            peer = peer_verifier().verify(x5c_decode(x5c))
+        except TokenError as exc:
+            raise invalid_client(
+                "Client assertion x5c must be a list of 1-8 base64 DER certificates.",
+                basic=False,
+            ) from exc
         except CertificateRejected as exc:
             raise invalid_client(
                 f"Client assertion certificate refused: {exc.code}.", basic=False
@@ -331,14 +326,10 @@ def select_scopes(principal: ServicePrincipal, requested: str | None) -> list[st
 def resolve_audiences(values: list[str]) -> list[str]:
     """SPIFFE IDs of the requested target services (RFC 8707 ``invalid_target``)."""
     trust_domain = s2s_settings().TRUST_DOMAIN
-    prefix = f"spiffe://{trust_domain}/service/"
     result: list[str] = []
     for value in values:
-        if value.startswith("spiffe://"):
-            name = value[len(prefix) :] if value.startswith(prefix) else ""
-        else:
-            name = value
-        if not _NAME_RE.match(name):
+        name = (service_name(value, trust_domain) or "") if is_spiffe_id(value) else value
+        if not SERVICE_NAME_RE.fullmatch(name):
             raise OAuthError(
                 "invalid_target",
                 f"Not a service of trust domain {trust_domain}: {value[:100]!r}.",
@@ -358,12 +349,6 @@ def default_audiences(scopes: list[str]) -> list[str]:
 
 
 # -------------------------------------------------------------------------- minting
-
-
-def cnf_thumbprint(peer: VerifiedPeer) -> str:
-    """RFC 8705 §3.1 ``x5t#S256``: base64url SHA-256 of the certificate's DER."""
-    digest = hashlib.sha256(peer.leaf.public_bytes(Encoding.DER)).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def _sign(claims: dict[str, Any]) -> str:
@@ -403,7 +388,7 @@ def mint_service_token(
         "jti": new_jti(),
     }
     if peer is not None:
-        claims["cnf"] = {"x5t#S256": cnf_thumbprint(peer)}
+        claims["cnf"] = {"x5t#S256": x5t_s256(peer.leaf)}
     token = _sign(claims)
     logger.info(
         "issued token client=%s method=%s scope=%r aud=%s jti=%s bound=%s",

@@ -25,7 +25,7 @@ from django.core.exceptions import ValidationError
 from django.http import JsonResponse
 
 from s2s_auth.conf import s2s_settings
-from s2s_auth.core.certs import CertificateRejected
+from s2s_auth.core.x509 import CertificateRejected
 from s2s_auth.issuer import oauth
 from s2s_auth.issuer.clients import AlreadyRegistered, register_service
 from s2s_auth.issuer.endpoint import IssuerAPIView, client_ip, token_response

@@ -7,13 +7,14 @@ import re
 from django.core.exceptions import ValidationError
 from django.db import models
 
-SERVICE_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+from s2s_auth.identity import SERVICE_NAME_RE
+
 # RFC 6749 §3.3 scope-token: printable ASCII except space, '"' and '\'.
-SCOPE_TOKEN_RE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+SCOPE_TOKEN_RE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
 
 def validate_service_name(value: str) -> None:
-    if not SERVICE_NAME_RE.match(value):
+    if not isinstance(value, str) or not SERVICE_NAME_RE.fullmatch(value):
         raise ValidationError(
             "A service name is 1-63 lowercase letters, digits or hyphens, "
             "starting and ending with a letter or digit."
@@ -21,7 +22,7 @@ def validate_service_name(value: str) -> None:
 
 
 def validate_scopes(value: str) -> None:
-    bad = [token for token in value.split() if not SCOPE_TOKEN_RE.match(token)]
+    bad = [token for token in value.split() if not SCOPE_TOKEN_RE.fullmatch(token)]
     if bad:
         raise ValidationError(f"Not valid scope tokens: {', '.join(bad)}")
 
