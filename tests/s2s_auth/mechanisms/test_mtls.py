@@ -20,7 +20,11 @@ from s2s_auth.models import ServicePrincipal
 
 @pytest.fixture
 def pki(ca, settings):
-    settings.S2S_AUTH = {"SERVICE_NAME": "users", "PKI_DIR": str(ca.directory)}
+    settings.S2S_AUTH = {
+        "SERVICE_NAME": "users",
+        "TRUST_DOMAIN": "fleamarket.local",
+        "PKI_DIR": str(ca.directory),
+    }
     return ca
 
 
@@ -185,6 +189,7 @@ def test_proxy_header_does_not_override_the_socket_from_untrusted_peer(client, p
 def test_proxy_header_from_trusted_proxy_is_used(client, pki, caller, flavour, make_header):
     conf = {
         "SERVICE_NAME": "users",
+        "TRUST_DOMAIN": "fleamarket.local",
         "PKI_DIR": str(pki.directory),
         "TRUSTED_PROXIES": ["10.0.0.0/24"],
         "PROXY_CERT_HEADER": flavour,
@@ -216,6 +221,7 @@ def test_proxy_header_from_trusted_proxy_is_used(client, pki, caller, flavour, m
 def test_malformed_proxy_header_is_a_clean_403(client, pki, db, flavour, header):
     conf = {
         "SERVICE_NAME": "users",
+        "TRUST_DOMAIN": "fleamarket.local",
         "PKI_DIR": str(pki.directory),
         "TRUSTED_PROXIES": ["10.0.0.7"],
         "PROXY_CERT_HEADER": flavour,
