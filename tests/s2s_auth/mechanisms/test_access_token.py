@@ -20,7 +20,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from s2s_auth.core.access_tokens import VerifiedTokenCache, verified_token_cache
+from s2s_auth.core.access_tokens import verified_token_cache
 from s2s_auth.core.jose import TokenError, new_jti, public_jwk, sign
 from s2s_auth.core.jwks import JWKSCache, JWKSUnavailable, clear_jwks_caches
 from s2s_auth.credentials.principals import ensure_principal
@@ -415,17 +415,6 @@ def test_cache_does_not_outlive_the_token(client, caller, keys, conf):
     time.sleep(2.1)
     response = call(client, token)
     assert (response.status_code, response.json()["error"]) == (401, "expired")
-
-
-def test_cache_is_bounded():
-    from s2s_auth.core.access_tokens import AccessToken
-
-    cache = VerifiedTokenCache(maxsize=3)
-    for i in range(10):
-        cache.put(("p", str(i)), AccessToken({}, {"exp": time.time() + 60}, None, "ES256", "", ""))
-    assert len(cache) == 3
-    assert cache.get(("p", "0")) is None
-    assert cache.get(("p", "9")) is not None
 
 
 # ------------------------------------------------------------------------ the JWKS
