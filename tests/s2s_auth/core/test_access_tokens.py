@@ -20,14 +20,13 @@ from s2s_auth.core.access_tokens import (
 )
 from s2s_auth.core.jose import TokenError
 from s2s_auth.core.jwks import JWKSUnavailable
-from tests.s2s_auth.mechanisms.test_access_token import (  # noqa: F401 - fixtures
-    AUDIENCE,
-    ISSUER,
-    conf,
-    jwks_server,
-    keys,
-    mint,
-)
+from tests.s2s_auth.mechanisms import test_access_token as mechanism_tests
+from tests.s2s_auth.mechanisms.test_access_token import AUDIENCE, mint
+
+# The mechanism tests' fixtures: a key set, its JWKS server, S2S_AUTH pointing at it.
+keys = mechanism_tests.keys
+jwks_server = mechanism_tests.jwks_server
+conf = mechanism_tests.conf
 
 
 def validate(raw, audiences=(AUDIENCE,)):
