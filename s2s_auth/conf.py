@@ -19,7 +19,7 @@ DEFAULTS: dict[str, object] = {
     # Trust domain of the SPIFFE IDs this deployment issues and accepts:
     # spiffe://<TRUST_DOMAIN>/service/<name>. No default: it names your deployment.
     # Reading it unset raises ImproperlyConfigured; `manage.py check` reports a
-    # receiving service (SERVICE_NAME set) without it (s2s_auth.E007).
+    # receiving service (SERVICE_NAME set) without it (s2s_auth.E008).
     "TRUST_DOMAIN": None,
     # This service's own name (its SPIFFE ID is derived from it); used as the
     # expected audience of incoming tokens. None: not a receiving service.
