@@ -113,6 +113,6 @@ def test_receiving_service_without_trust_domain(pki_dir):
 
 
 def test_manage_py_check_fails_on_an_error(pki_dir):
-    with override_settings(S2S_AUTH=good(pki_dir, MECHANISMS=["kerberos"])):
-        with pytest.raises(SystemCheckError, match="s2s_auth.E002"):
-            call_command("check")
+    conf = good(pki_dir, MECHANISMS=["kerberos"])
+    with override_settings(S2S_AUTH=conf), pytest.raises(SystemCheckError, match=r"s2s_auth\.E002"):
+        call_command("check")
