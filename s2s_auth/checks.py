@@ -6,7 +6,7 @@ management command), not the first request.
 ``s2s_auth.E002``  a name in ``MECHANISMS`` does not resolve to an authentication class
 ``s2s_auth.E003``  ``JWT_ALGORITHMS`` / ``HTTPSIG_ALGORITHMS`` outside the allow-list
 ``s2s_auth.W004``  certificate mechanisms enabled, trust anchors not readable
-``s2s_auth.W005``  certificate mechanisms enabled, ``REQUIRE_CRL`` on, CRL not readable
+``s2s_auth.W005``  the same with the anchors there, ``REQUIRE_CRL`` on, CRL not readable
 ``s2s_auth.W006``  ``AUDIT_ENABLED`` without the ``AuditMiddleware``
 ``s2s_auth.W007``  the ``AuditMiddleware`` before Django's ``AuthenticationMiddleware``
 ``s2s_auth.E008``  a receiving service (``SERVICE_NAME``) without ``TRUST_DOMAIN``
@@ -119,7 +119,7 @@ def _pki_files(conf: S2SSettings) -> list:
             )
         )
     crl = conf.crl_path
-    if conf.REQUIRE_CRL and not _readable(crl):
+    if not warnings and conf.REQUIRE_CRL and not _readable(crl):  # no CA: W004 says it
         warnings.append(
             Warning(
                 f"CRL {crl} is not readable and S2S_AUTH['REQUIRE_CRL'] is on, so "

@@ -40,6 +40,7 @@ HTTP_STATUS: dict[str | tuple[str, str], int] = {
     "crl_unavailable": 503,
     "crl_stale": 503,
     "crl_invalid": 503,
+    "trust_anchors_unavailable": 503,
 }
 
 

@@ -34,6 +34,7 @@ from s2s_auth.errors import HTTP_STATUS, S2SError, http_status
         ("jwks_unavailable", "Bearer", 503),
         ("crl_unavailable", None, 503),
         ("crl_stale", None, 503),
+        ("trust_anchors_unavailable", None, 503),
     ],
 )
 def test_status_of_a_code(code, scheme, status):

@@ -171,6 +171,13 @@ def xfcc_header(pem: str) -> dict:
     }
 
 
+def test_unreadable_crl_is_a_503_ours_to_fix(client, caller, settings, tmp_path):
+    settings.S2S_AUTH = {**settings.S2S_AUTH, "CRL_FILE": str(tmp_path / "missing-crl.pem")}
+    response = get(client, "/mtls/scoped", caller)
+    assert (response.status_code, response.json()["error"]) == (503, "crl_unavailable")
+    assert int(response["Retry-After"]) >= 1
+
+
 def test_proxy_header_from_untrusted_peer_is_ignored(client, caller):
     # Not in TRUSTED_PROXIES: the header is no evidence at all, so no credential.
     response = get(client, "/mtls/scoped", REMOTE_ADDR="10.9.9.9", **nginx_header(caller))
