@@ -167,6 +167,11 @@ def base_settings(service: str) -> dict:
         "S2S_AUTH": {
             "SERVICE_NAME": service,
             "TRUST_DOMAIN": os.environ.get("S2S_TRUST_DOMAIN", "fleamarket.local"),
+            # End users' tokens from the users service's login are for every
+            # service of the marketplace, and carry the ads scopes.
+            "END_USER_AUDIENCE": "fleamarket",
+            "USER_TOKEN_AUDIENCE": "fleamarket",
+            "USER_TOKEN_SCOPE": "ads:read ads:write",
             "PKI_DIR": os.environ.get("S2S_PKI_DIR") or str(var_dir() / "pki"),
             # Addresses of TLS-terminating proxies whose client-certificate header
             # is believed (comma separated IPs/CIDRs); nobody by default.

@@ -1,18 +1,18 @@
-"""DRF authentication classes: thin adapters from a request to the core verifiers.
+"""The DRF authentication classes, for ``REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"]``
+and a view's ``authentication_classes``; each lives in ``s2s_auth.mechanisms``.
 
-Each class returns ``None`` when the request does not use its scheme,
-``(ServiceIdentity, credential)`` on success, and raises ``CredentialMissing``
-(401) or ``CredentialRejected`` (403) with a reason code otherwise. The classes live
-in ``s2s_auth.mechanisms``, one module each.
+Each returns ``None`` when the request does not use its scheme,
+``(ServiceIdentity, credential)`` on success, and otherwise raises the HTTP error that
+:data:`s2s_auth.errors.HTTP_STATUS` gives its reason code (401 with
+``WWW-Authenticate``, 403, or 503).
 """
 
 from s2s_auth.mechanisms.access_token import AccessTokenAuthentication, EndUserTokenAuthentication
 from s2s_auth.mechanisms.api_key import APIKeyAuthentication
-from s2s_auth.mechanisms.base import ServiceAuthentication, identity_for
+from s2s_auth.mechanisms.base import ServiceAuthentication
 from s2s_auth.mechanisms.http_signature import HTTPSignatureAuthentication
 from s2s_auth.mechanisms.mtls import MTLSAuthentication
 from s2s_auth.mechanisms.service_jwt import ServiceJWTAuthentication
-from s2s_auth.tls.peer import verify_peer
 
 __all__ = [
     "APIKeyAuthentication",
@@ -22,6 +22,4 @@ __all__ = [
     "MTLSAuthentication",
     "ServiceAuthentication",
     "ServiceJWTAuthentication",
-    "identity_for",
-    "verify_peer",
 ]

@@ -19,8 +19,10 @@ from s2s_auth.identity import spiffe_id
 
 DEFAULTS: dict[str, object] = {
     # Trust domain of the SPIFFE IDs this deployment issues and accepts:
-    # spiffe://<TRUST_DOMAIN>/service/<name>.
-    "TRUST_DOMAIN": "fleamarket.local",
+    # spiffe://<TRUST_DOMAIN>/service/<name>. No default: it names your deployment.
+    # Reading it unset raises ImproperlyConfigured; `manage.py check` reports a
+    # receiving service (SERVICE_NAME set) without it (s2s_auth.E008).
+    "TRUST_DOMAIN": None,
     # This service's own name (its SPIFFE ID is derived from it); used as the
     # expected audience of incoming tokens. None: not a receiving service.
     "SERVICE_NAME": None,
@@ -56,7 +58,8 @@ DEFAULTS: dict[str, object] = {
     # Mechanisms a ServiceAPIView accepts, tried in this order: the first whose
     # credential is present decides. Mechanisms that carry a signed credential come
     # before plain mTLS, so a service JWT sent over mTLS is verified (and audited)
-    # as a JWT. Names: service_jwt, http_signature, access_token, api_key, mtls.
+    # as a JWT. Names: service_jwt, http_signature, access_token, api_key, mtls, or
+    # the dotted path of a DRF BaseAuthentication subclass.
     "MECHANISMS": ["service_jwt", "http_signature", "access_token", "mtls"],
     # Timeouts of ServiceClient calls, seconds: (connect, read).
     "CLIENT_TIMEOUT": (2.0, 5.0),
@@ -76,8 +79,10 @@ DEFAULTS: dict[str, object] = {
     # Expected `aud` of access tokens; None: this service's SPIFFE ID.
     "ACCESS_TOKEN_AUDIENCE": None,
     # Accepted `aud` of end users' tokens (a string or a list), at end-user
-    # endpoints and in the user context a service forwards.
-    "END_USER_AUDIENCE": "fleamarket",
+    # endpoints and in the user context a service forwards. None: the trust domain's
+    # own SPIFFE ID, spiffe://<TRUST_DOMAIN> (a user token is for every service of
+    # the trust domain), the same default as the issuer's USER_TOKEN_AUDIENCE.
+    "END_USER_AUDIENCE": None,
     # How long fetched keys are used before a refresh; the least time between two
     # fetches on an unknown `kid`; keys are kept while the issuer is unreachable.
     "JWKS_CACHE_SECONDS": 300,
@@ -93,9 +98,11 @@ DEFAULTS: dict[str, object] = {
     "SIGNING_KEYS_DIR": None,
     # Token requests allowed per client per minute.
     "TOKEN_RATE_LIMIT_PER_MINUTE": 600,
-    # `aud` and `scope` of end-user tokens from /api/v1/auth/login.
-    "USER_TOKEN_AUDIENCE": "fleamarket",
-    "USER_TOKEN_SCOPE": "ads:read ads:write",
+    # `aud` and `scope` of end-user tokens from /api/v1/auth/login. Audience None:
+    # spiffe://<TRUST_DOMAIN> (see END_USER_AUDIENCE). Scope "": none; a deployment
+    # names the scopes its users' tokens carry.
+    "USER_TOKEN_AUDIENCE": None,
+    "USER_TOKEN_SCOPE": "",
     # Login attempts per (username, client IP) per minute.
     "LOGIN_RATE_LIMIT_PER_MINUTE": 10,
     # Service self-registrations per client IP per hour, and whether they are open
@@ -115,6 +122,27 @@ DEFAULTS: dict[str, object] = {
 }
 
 
+def _trust_domain(conf: S2SSettings) -> str:
+    raise ImproperlyConfigured(
+        "S2S_AUTH['TRUST_DOMAIN'] is not set. It is the SPIFFE trust domain of your "
+        "services (spiffe://<TRUST_DOMAIN>/service/<name>): callers need it for the "
+        "audience of their credentials, receivers to check them. Set it in "
+        "settings.S2S_AUTH, e.g. 'example.internal', the same on every service."
+    )
+
+
+def _trust_domain_id(conf: S2SSettings) -> str:
+    return f"spiffe://{conf.TRUST_DOMAIN}"
+
+
+#: Defaults that depend on other settings: computed when the key is None.
+_DERIVED = {
+    "TRUST_DOMAIN": _trust_domain,
+    "END_USER_AUDIENCE": _trust_domain_id,
+    "USER_TOKEN_AUDIENCE": _trust_domain_id,
+}
+
+
 class S2SSettings:
     """Attribute access to S2S_AUTH with defaults; paths resolved to absolute."""
 
@@ -128,6 +156,13 @@ class S2SSettings:
             )
 
     def __getattr__(self, name: str):
+        value = self.configured(name)
+        if value in (None, "") and name in _DERIVED:
+            return _DERIVED[name](self)
+        return value
+
+    def configured(self, name: str):
+        """The value as configured (or the static default), nothing derived or raised."""
         if name not in DEFAULTS:
             raise AttributeError(f"Invalid S2S_AUTH setting: {name!r}")
         return self._user.get(name, DEFAULTS[name])

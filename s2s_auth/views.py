@@ -3,46 +3,33 @@
     class PreviewsView(ServiceAPIView):
         required_scopes = ["users:read"]
 
-accepts the mechanisms named in ``S2S_AUTH["MECHANISMS"]`` (read per request, so
+accepts the mechanisms named in ``S2S_AUTH["MECHANISMS"]`` (short names or dotted
+paths of DRF authentication classes, see :mod:`s2s_auth.mechanisms`; read per request, so
 ``override_settings`` and a deployment's environment decide) and requires every
 scope in ``required_scopes``: no scope declared, no access.
 """
 
 from __future__ import annotations
 
-from django.core.exceptions import ImproperlyConfigured
-from django.utils.module_loading import import_string
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from s2s_auth.conf import s2s_settings
+from s2s_auth.mechanisms import MECHANISM_CLASSES, mechanism_classes
 from s2s_auth.permissions import HasRequiredScopes, IsService
 
-MECHANISM_CLASSES = {
-    "mtls": "s2s_auth.mechanisms.mtls.MTLSAuthentication",
-    "service_jwt": "s2s_auth.mechanisms.service_jwt.ServiceJWTAuthentication",
-    "http_signature": "s2s_auth.mechanisms.http_signature.HTTPSignatureAuthentication",
-    "access_token": "s2s_auth.mechanisms.access_token.AccessTokenAuthentication",
-    "api_key": "s2s_auth.mechanisms.api_key.APIKeyAuthentication",
-}
+__all__ = ["MECHANISM_CLASSES", "ServiceAPIView", "WhoAmIView", "authentication_classes"]
 
 
 def authentication_classes(names) -> list[type]:
-    """The DRF authentication classes for mechanism ``names``, in order."""
-    classes = []
-    for name in names:
-        if name not in MECHANISM_CLASSES:
-            raise ImproperlyConfigured(
-                f"Unknown s2s mechanism {name!r} in S2S_AUTH['MECHANISMS']; "
-                f"known: {', '.join(MECHANISM_CLASSES)}"
-            )
-        classes.append(import_string(MECHANISM_CLASSES[name]))
-    return classes
+    """The DRF authentication classes for mechanism ``names`` (short names or dotted
+    paths), in order; ImproperlyConfigured naming ``S2S_AUTH['MECHANISMS']`` otherwise."""
+    return mechanism_classes(names)
 
 
 class ServiceAPIView(APIView):
-    """An endpoint for services: mechanisms from settings (or ``mechanisms``),
-    scopes from ``required_scopes``."""
+    """An endpoint for services: mechanisms from settings (or ``mechanisms``, short
+    names or dotted paths), scopes from ``required_scopes``."""
 
     mechanisms: list[str] | None = None
     permission_classes = [HasRequiredScopes]

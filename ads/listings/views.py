@@ -4,8 +4,8 @@ from rest_framework.permissions import AllowAny, IsAuthenticatedOrReadOnly
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from s2s_auth import AccessToken
 from s2s_auth.client.auth import end_user_context
-from s2s_auth.mechanisms.access_token import AccessToken
 
 from .filters import AdFilter
 from .models import Ad

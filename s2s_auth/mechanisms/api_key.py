@@ -10,16 +10,10 @@ from __future__ import annotations
 
 from s2s_auth.conf import s2s_settings
 from s2s_auth.credentials.apikeys import APIKeyError, check_key
-from s2s_auth.mechanisms.base import (
-    CredentialMissing,
-    CredentialRejected,
-    ServiceAuthentication,
-    identity_from_principal,
-)
+from s2s_auth.errors import S2SError
+from s2s_auth.mechanisms.base import ServiceAuthentication, identity_from_principal
 
 __all__ = ["APIKeyAuthentication"]
-
-_UNKNOWN = frozenset({"malformed_api_key", "unknown_api_key"})
 
 
 class APIKeyAuthentication(ServiceAuthentication):
@@ -28,20 +22,13 @@ class APIKeyAuthentication(ServiceAuthentication):
 
     def get_raw_key(self, request) -> str | None:
         """The key of ``Authorization: ApiKey <key>``; None for any other scheme."""
-        header = request.META.get("HTTP_AUTHORIZATION", "")
-        if not isinstance(header, str) or not header:
-            return None
-        parts = header.split()
-        if not parts or parts[0].lower() != self.keyword.lower():
-            return None
-        if len(parts) != 2:
-            self.refuse(
+        raw = self.get_authorization(request)
+        if raw is not None and (not raw or len(raw.split()) != 1):
+            self.reject(
                 request,
-                CredentialMissing(
-                    "malformed_api_key", "Authorization: ApiKey needs exactly one key."
-                ),
+                S2SError("malformed_api_key", "Authorization: ApiKey needs exactly one key."),
             )
-        return parts[1]
+        return raw
 
     def authenticate(self, request):
         raw = self.get_raw_key(request)
@@ -50,14 +37,13 @@ class APIKeyAuthentication(ServiceAuthentication):
         try:
             key = check_key(raw)
         except APIKeyError as exc:
-            error_class = CredentialMissing if exc.code in _UNKNOWN else CredentialRejected
             evidence = {"claims": {"api_key_id": exc.key_id}} if exc.key_id else {}
-            self.refuse(request, error_class(exc.code, exc.detail), **evidence)
+            self.reject(request, exc, **evidence)
         evidence = {"principal": key.principal.spiffe_id, "claims": {"api_key_id": key.key_id}}
         try:
             identity = identity_from_principal(key.principal, self.mechanism)
-        except CredentialRejected as exc:
-            self.refuse(request, exc, **evidence)
+        except S2SError as exc:
+            self.reject(request, exc, **evidence)
         self.accept(request, identity, claims=evidence["claims"])
         return identity, key
 

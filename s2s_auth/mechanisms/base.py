@@ -1,14 +1,33 @@
-"""What every DRF authentication class of s2s_auth shares."""
+"""What every DRF authentication class of s2s_auth shares.
+
+* :func:`authorization_header` — the ``Authorization`` header, parsed once:
+  ``(scheme, value)`` with the scheme compared case-insensitively (RFC 9110 §11.1).
+* :func:`http_error` — the one place an error's reason ``code`` becomes a DRF
+  exception, by :data:`s2s_auth.errors.HTTP_STATUS`: no mechanism picks 401 or 403.
+* :class:`ServiceAuthentication` — the base class; ``reject()`` is the refusal path.
+"""
 
 from __future__ import annotations
 
 from django.core.exceptions import ObjectDoesNotExist
-from rest_framework import exceptions
+from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication
 
 from s2s_auth.audit import events
+from s2s_auth.errors import S2SError, http_status
 from s2s_auth.identity import ServiceIdentity
 from s2s_auth.models import ServicePrincipal
+
+__all__ = [
+    "CredentialMissing",
+    "CredentialRejected",
+    "DependencyUnavailable",
+    "ServiceAuthentication",
+    "authorization_header",
+    "http_error",
+    "identity_for",
+    "identity_from_principal",
+]
 
 
 class CredentialMissing(exceptions.AuthenticationFailed):
@@ -27,14 +46,61 @@ class CredentialRejected(exceptions.PermissionDenied):
         self.reason = code
 
 
+class DependencyUnavailable(exceptions.APIException):
+    """503 with ``Retry-After``: a dependency (the issuer's keys, the CRL) is down, so
+    the credential cannot be checked. The fault is ours and transient."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+
+    def __init__(self, code: str, detail: str, retry_after: float | None = None):
+        super().__init__({"error": code, "detail": detail}, code=code)
+        self.reason = code
+        self.wait = max(1, int(retry_after or 1))  # DRF's handler sends it as Retry-After
+
+
+HTTPError = CredentialMissing | CredentialRejected | DependencyUnavailable
+
+
+def http_error(error, *, scheme: str | None = None) -> HTTPError:
+    """The DRF exception for ``error``: an :class:`~s2s_auth.errors.S2SError` or any
+    exception with a reason ``code`` and a ``detail`` (the status comes from
+    :data:`~s2s_auth.errors.HTTP_STATUS`). An HTTP error is returned as it is."""
+    if isinstance(error, CredentialMissing | CredentialRejected | DependencyUnavailable):
+        return error
+    code, detail = error.code, str(error.detail)
+    status_code = http_status(code, scheme)
+    if status_code == 401:
+        return CredentialMissing(code, detail)
+    if status_code == 503:
+        return DependencyUnavailable(code, detail, getattr(error, "retry_after", None))
+    return CredentialRejected(code, detail)
+
+
+def authorization_header(request) -> tuple[str, str] | None:
+    """``(scheme, credentials)`` of the ``Authorization`` header, or None without one.
+
+    The scheme is returned lower-cased (schemes are case-insensitive); the credentials
+    are the rest of the header with outer whitespace removed ("" when there is none).
+    Works on a Django or a DRF request.
+    """
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if not isinstance(header, str):
+        return None
+    parts = header.split(None, 1)
+    if not parts:
+        return None
+    return parts[0].lower(), parts[1].strip() if len(parts) == 2 else ""
+
+
 def identity_for(spiffe_id: str, mechanism: str, *, end_user=None) -> ServiceIdentity:
-    """The enabled principal with this SPIFFE ID, or a 403 with the reason."""
+    """The enabled principal with this SPIFFE ID; else S2SError ``unknown_principal`` or
+    ``principal_disabled``."""
     try:
         principal = ServicePrincipal.objects.only(
             "id", "name", "spiffe_id", "enabled", "scopes"
         ).get(spiffe_id=spiffe_id)
     except ObjectDoesNotExist:
-        raise CredentialRejected(
+        raise S2SError(
             "unknown_principal", f"{spiffe_id} is not a registered service principal."
         ) from None
     return identity_from_principal(principal, mechanism, end_user=end_user)
@@ -44,7 +110,7 @@ def identity_from_principal(
     principal: ServicePrincipal, mechanism: str, *, end_user=None
 ) -> ServiceIdentity:
     if not principal.enabled:
-        raise CredentialRejected("principal_disabled", f"{principal.name} is disabled.")
+        raise S2SError("principal_disabled", f"{principal.name} is disabled.")
     return ServiceIdentity(
         name=principal.name,
         spiffe_id=principal.spiffe_id,
@@ -56,15 +122,34 @@ def identity_from_principal(
 
 
 class ServiceAuthentication(BaseAuthentication):
-    """Base class: ``mechanism`` names the scheme in audit records and ``request.user``.
+    """Base class: ``mechanism`` names the scheme in audit records and ``request.user``;
+    ``keyword`` is the ``Authorization`` scheme, for the mechanisms that use one.
 
-    Subclasses call ``self.refuse(request, exc, ...)`` for every refusal so that it
-    is logged and audited exactly once, and ``self.accept(...)`` on success.
+    Subclasses call ``self.reject(request, error, ...)`` for every refusal so that it is
+    mapped to its status, logged and audited exactly once, and ``self.accept(...)`` on
+    success.
     """
 
     mechanism = "unknown"
+    keyword: str | None = None
 
-    def refuse(self, request, exc: CredentialMissing | CredentialRejected, **evidence):
+    def get_authorization(self, request) -> str | None:
+        """The credentials of ``Authorization: <keyword> <credentials>`` ("" for the
+        scheme alone); None without the header or for another scheme."""
+        parsed = authorization_header(request)
+        if parsed is None or not self.keyword or parsed[0] != self.keyword.lower():
+            return None
+        return parsed[1]
+
+    def http_error(self, request, error) -> HTTPError:
+        """The HTTP answer to ``error`` (a hook: Bearer adds its challenge here)."""
+        return http_error(error, scheme=self.keyword)
+
+    def reject(self, request, error, **evidence):
+        """Refuse the request with ``error`` (anything with ``code`` and ``detail``)."""
+        self.refuse(request, self.http_error(request, error), **evidence)
+
+    def refuse(self, request, exc: HTTPError, **evidence):
         events.record(
             request,
             events.Decision(

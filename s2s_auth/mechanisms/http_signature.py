@@ -17,12 +17,8 @@ from s2s_auth.core import httpsig
 from s2s_auth.core.certs import VerifiedPeer
 from s2s_auth.core.x509 import CertificateRejected
 from s2s_auth.credentials.certificates import certificate_by_fingerprint
-from s2s_auth.mechanisms.base import (
-    CredentialMissing,
-    CredentialRejected,
-    ServiceAuthentication,
-    identity_for,
-)
+from s2s_auth.errors import S2SError
+from s2s_auth.mechanisms.base import ServiceAuthentication, identity_for
 from s2s_auth.tls.peer import verify_peer
 from s2s_auth.tls.proxy_headers import ProxyHeaderError
 
@@ -76,24 +72,17 @@ class HTTPSignatureAuthentication(ServiceAuthentication):
             peer = signer.get("peer")
             if peer:
                 evidence.update(self.certificate_evidence(peer))
-            if exc.code == "unknown_key" and not peer:
-                self.refuse(request, CredentialMissing(exc.code, exc.detail), **evidence)
-            self.refuse(request, CredentialRejected(exc.code, exc.detail), **evidence)
+            self.reject(request, exc, **evidence)
         except CertificateRejected as exc:
-            self.refuse(
-                request,
-                CredentialRejected(exc.code, exc.detail),
-                fingerprint=exc.fingerprint or "",
-                **evidence,
-            )
+            self.reject(request, exc, fingerprint=exc.fingerprint or "", **evidence)
         except ProxyHeaderError as exc:
-            self.refuse(request, CredentialRejected(exc.code, exc.detail))
+            self.reject(request, S2SError("malformed_proxy_header", exc.detail))
         peer = signer["peer"]
         evidence.update(self.certificate_evidence(peer))
         try:
             identity = identity_for(peer.spiffe_id, self.mechanism)
-        except CredentialRejected as exc:
-            self.refuse(request, exc, principal=peer.spiffe_id, **evidence)
+        except S2SError as exc:
+            self.reject(request, exc, principal=peer.spiffe_id, **evidence)
         self.accept(request, identity, signature_base=verified.signature_base, **evidence)
         return identity, verified
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from s2s_auth.conf import s2s_settings
 from s2s_auth.core.x509 import CertificateRejected
-from s2s_auth.mechanisms.base import CredentialRejected, ServiceAuthentication, identity_for
+from s2s_auth.errors import S2SError
+from s2s_auth.mechanisms.base import ServiceAuthentication, identity_for
 from s2s_auth.tls.peer import verify_peer
 from s2s_auth.tls.proxy_headers import ProxyHeaderError
 
@@ -20,19 +21,15 @@ class MTLSAuthentication(ServiceAuthentication):
         try:
             peer = verify_peer(request)
         except ProxyHeaderError as exc:
-            self.refuse(request, CredentialRejected(exc.code, exc.detail))
+            self.reject(request, S2SError("malformed_proxy_header", exc.detail))
         except CertificateRejected as exc:
-            self.refuse(
-                request,
-                CredentialRejected(exc.code, exc.detail),
-                fingerprint=exc.fingerprint or "",
-            )
+            self.reject(request, exc, fingerprint=exc.fingerprint or "")
         if peer is None:
             return None
         try:
             identity = identity_for(peer.spiffe_id, self.mechanism)
-        except CredentialRejected as exc:
-            self.refuse(request, exc, principal=peer.spiffe_id, fingerprint=peer.fingerprint)
+        except S2SError as exc:
+            self.reject(request, exc, principal=peer.spiffe_id, fingerprint=peer.fingerprint)
         self.accept(request, identity, fingerprint=peer.fingerprint)
         return identity, peer
 

@@ -23,12 +23,8 @@ from s2s_auth.core.certs import VerifiedPeer, peer_verifier
 from s2s_auth.core.wire import END_USER_CLAIM, SERVICE_JWT_KEYWORD, SERVICE_JWT_TYPE
 from s2s_auth.core.x509 import CertificateRejected, x5c_decode
 from s2s_auth.credentials.certificates import certificates_of
-from s2s_auth.mechanisms.base import (
-    CredentialMissing,
-    CredentialRejected,
-    ServiceAuthentication,
-    identity_for,
-)
+from s2s_auth.errors import S2SError
+from s2s_auth.mechanisms.base import ServiceAuthentication, identity_for
 from s2s_auth.tls.peer import verify_peer
 from s2s_auth.tls.proxy_headers import ProxyHeaderError
 
@@ -55,20 +51,15 @@ class ServiceJWTAuthentication(ServiceAuthentication):
             header = tokens.unverified_header(token)
             peer = self.caller_certificate(request, token, header)
         except tokens.TokenError as exc:
-            self.refuse(request, CredentialRejected(exc.code, exc.detail), credential=token)
+            self.reject(request, exc, credential=token)
         except CertificateRejected as exc:
-            self.refuse(
-                request,
-                CredentialRejected(exc.code, exc.detail),
-                credential=token,
-                fingerprint=exc.fingerprint or "",
-            )
+            self.reject(request, exc, credential=token, fingerprint=exc.fingerprint or "")
         except ProxyHeaderError as exc:
-            self.refuse(request, CredentialRejected(exc.code, exc.detail))
+            self.reject(request, S2SError("malformed_proxy_header", exc.detail))
         if peer is None:
-            self.refuse(
+            self.reject(
                 request,
-                CredentialMissing(
+                S2SError(
                     "certificate_missing",
                     "No certificate to verify the token: use mTLS, send x5c, or register one.",
                 ),
@@ -84,14 +75,12 @@ class ServiceJWTAuthentication(ServiceAuthentication):
             verified = self.verify_token(token, peer)
             end_user = self.end_user(verified)
             identity = identity_for(peer.spiffe_id, self.mechanism, end_user=end_user)
-        except tokens.TokenError as exc:
-            self.refuse(request, CredentialRejected(exc.code, exc.detail), **evidence)
-        except CredentialRejected as exc:
-            self.refuse(request, exc, **evidence)
+        except (tokens.TokenError, S2SError) as exc:
+            self.reject(request, exc, **evidence)
         if not remember_jti(peer.spiffe_id, verified.claims["jti"], verified.claims["exp"]):
-            self.refuse(
+            self.reject(
                 request,
-                CredentialRejected("replayed_jti", "This token was already used."),
+                S2SError("replayed_jti", "This token was already used."),
                 **evidence,
             )
         evidence.pop("principal")
@@ -105,10 +94,8 @@ class ServiceJWTAuthentication(ServiceAuthentication):
     # -- steps, each overridable ----------------------------------------------------
 
     def get_raw_token(self, request) -> str | None:
-        scheme, _, value = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-        if scheme.lower() != self.keyword.lower():
-            return None
-        return value.strip()
+        """The token of ``Authorization: ServiceJWT <jwt>``; None for another scheme."""
+        return self.get_authorization(request)
 
     def caller_certificate(self, request, token: str, header: dict) -> VerifiedPeer | None:
         """The certificate whose key must have signed the token (see module doc)."""

@@ -7,18 +7,17 @@ verified exactly like one presented at an end-user endpoint (same issuer, JWKS a
 
 from __future__ import annotations
 
+from s2s_auth.conf import s2s_settings
 from s2s_auth.core import jose as tokens
+from s2s_auth.core.access_tokens import validate_access_token
 from s2s_auth.core.jwks import JWKSUnavailable
 from s2s_auth.identity import EndUser, is_spiffe_id
-from s2s_auth.mechanisms.access_token import validate_access_token
 
 
 def verify_end_user_token(token) -> EndUser:
     """Verify a forwarded end-user token; raise TokenError if it is not acceptable."""
     if not isinstance(token, str):
         raise tokens.TokenError("end_user_malformed", "end_user_token must be a string")
-    from s2s_auth.conf import s2s_settings
-
     conf = s2s_settings()
     if not conf.ACCESS_TOKEN_ISSUER:
         raise tokens.TokenError(

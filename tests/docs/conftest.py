@@ -49,6 +49,7 @@ def live(tmp_path_factory):
     url = f"https://127.0.0.1:{port}"
     s2s = {
         "SERVICE_NAME": "users",
+        "TRUST_DOMAIN": "fleamarket.local",
         "PKI_DIR": str(pki),
         "ISSUER": url,
         "ACCESS_TOKEN_ISSUER": url,
@@ -109,7 +110,7 @@ def as_service(settings, live):
     """Make this test process the service ``name`` of the live PKI (its S2S_AUTH)."""
 
     def become(name: str) -> None:
-        settings.S2S_AUTH = {"SERVICE_NAME": name, "PKI_DIR": str(live.pki)}
+        settings.S2S_AUTH = {**settings.S2S_AUTH, "SERVICE_NAME": name, "PKI_DIR": str(live.pki)}
 
     return become
 
@@ -124,5 +125,5 @@ def docs_urls():
 @pytest.fixture
 def pki(ca, settings, docs_urls):
     """In-process: this service is ``users`` with the throwaway session CA."""
-    settings.S2S_AUTH = {"SERVICE_NAME": "users", "PKI_DIR": str(ca.directory)}
+    settings.S2S_AUTH = {**settings.S2S_AUTH, "SERVICE_NAME": "users", "PKI_DIR": str(ca.directory)}
     return ca

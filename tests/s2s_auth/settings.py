@@ -58,7 +58,13 @@ CACHES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 S2S_AUTH = {
     "SERVICE_NAME": "users",
+    "TRUST_DOMAIN": "fleamarket.local",
     "PKI_DIR": str(BASE_DIR / "pki"),
+    # The end-user token settings the issuer and token tests were written against;
+    # tests/s2s_auth/test_conf.py checks the library's own defaults.
+    "END_USER_AUDIENCE": "fleamarket",
+    "USER_TOKEN_AUDIENCE": "fleamarket",
+    "USER_TOKEN_SCOPE": "ads:read ads:write",
 }
 REST_FRAMEWORK = {"EXCEPTION_HANDLER": "s2s_auth.errors.exception_handler"}
 LOGGING = {

@@ -13,6 +13,7 @@ urlpatterns = [
     path("sig/scoped", views.SignatureScopedView.as_view()),
     path("any/scoped", views.AnyServiceMechanismView.as_view()),
     path("jwt/read", views.FailingReadView.as_view()),
+    path("service/scoped", views.SettingsMechanismsView.as_view()),
     path("audit-test/", include("tests.s2s_auth.urls_audit")),
     path("tokens-test/", include("tests.s2s_auth.urls_tokens")),
     path("", include("tests.s2s_auth.urls_issuer")),

@@ -1,5 +1,6 @@
 """Views of the minimal test project, one per way of protecting an endpoint."""
 
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -8,7 +9,9 @@ from s2s_auth.authentication import (
     MTLSAuthentication,
     ServiceJWTAuthentication,
 )
+from s2s_auth.identity import ServiceIdentity
 from s2s_auth.permissions import HasRequiredScopes, HasScope, IsService
+from s2s_auth.views import ServiceAPIView
 
 
 def whoami(request):
@@ -90,3 +93,36 @@ class FailingReadView(JWTScopedView):
         if request.query_params.get("fail") == "500":
             return Response({"error": "failed"}, status=500)
         return whoami_with_user(request)
+
+
+class PartnerAuthentication(BaseAuthentication):
+    """A third-party mechanism, named by dotted path in ``S2S_AUTH["MECHANISMS"]``:
+    ``X-Partner: <name>`` is believed as is (a test double of a partner's gateway)."""
+
+    def authenticate(self, request):
+        name = request.META.get("HTTP_X_PARTNER")
+        if not name:
+            return None
+        identity = ServiceIdentity(
+            name=name,
+            spiffe_id=f"spiffe://partner.test/service/{name}",
+            scopes=frozenset({"test:read"}),
+            mechanism="partner",
+        )
+        return identity, None
+
+    def authenticate_header(self, request) -> str:
+        return 'Partner realm="test"'
+
+
+class NotAnAuthenticator:
+    """Looks like nothing DRF can use: a mechanism path naming it is refused."""
+
+
+class SettingsMechanismsView(ServiceAPIView):
+    """Mechanisms from ``S2S_AUTH["MECHANISMS"]``, one scope required."""
+
+    required_scopes = ["test:read"]
+
+    def get(self, request):
+        return whoami(request)

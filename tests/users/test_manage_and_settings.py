@@ -34,8 +34,8 @@ def test_without_settings_names_both_projects_and_exits_2():
         (["manage.py", "check"], {"DJANGO_SETTINGS_MODULE": "ads.settings"}),
     ],
 )
-def test_settings_from_flag_or_environment(args, env, tmp_path):
-    result = run(args, VAR_DIR=str(tmp_path), **env)
+def test_settings_from_flag_or_environment(args, env, tmp_path, ca):
+    result = run(args, VAR_DIR=str(tmp_path), S2S_PKI_DIR=str(ca.directory), **env)
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
 

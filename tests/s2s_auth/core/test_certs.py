@@ -125,7 +125,9 @@ def test_peer_certificate_from_a_real_tls_handshake(ca):
     client.load_verify_locations(cafile=ca.ca_path)
     srv = _handshake(client, server)
     der = srv.getpeercert(binary_form=True)  # the leaf only
-    with override_settings(S2S_AUTH={"PKI_DIR": str(ca.directory)}):
+    with override_settings(
+        S2S_AUTH={"PKI_DIR": str(ca.directory), "TRUST_DOMAIN": "fleamarket.local"}
+    ):
         peer = peer_verifier().verify([der])
     assert peer.service_name == "peer-tls-client"
     assert peer.fingerprint == client_cert.fingerprint
@@ -415,7 +417,7 @@ def test_concurrent_verification_during_crl_rewrites(ca, verifier):
 
 
 def test_peer_verifier_from_settings_is_cached_and_reset(ca):
-    conf = {"PKI_DIR": str(ca.directory), "REQUIRE_CRL": False}
+    conf = {"PKI_DIR": str(ca.directory), "REQUIRE_CRL": False, "TRUST_DOMAIN": "fleamarket.local"}
     with override_settings(S2S_AUTH=conf):
         first = peer_verifier()
         assert first is peer_verifier()

@@ -20,7 +20,7 @@ PATH = "/tokens-test/apikey/scoped"
 
 @pytest.fixture
 def principal(db, settings):
-    settings.S2S_AUTH = {"SERVICE_NAME": "users", "API_KEY_PREFIX": "s2s"}
+    settings.S2S_AUTH = {**settings.S2S_AUTH, "SERVICE_NAME": "users", "API_KEY_PREFIX": "s2s"}
     principal, _ = ensure_principal("batch", ["test:read"])
     return principal
 

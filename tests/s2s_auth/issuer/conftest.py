@@ -16,6 +16,7 @@ from .support import ISSUER
 def issuer_conf(ca, settings, tmp_path):
     """S2S_AUTH for the issuer: the session CA, a fresh key directory, a fixed issuer."""
     conf = {
+        **settings.S2S_AUTH,  # TRUST_DOMAIN and the end-user token settings
         "SERVICE_NAME": "users",
         "PKI_DIR": str(ca.directory),
         "SIGNING_KEYS_DIR": str(tmp_path / "keys"),

@@ -24,10 +24,10 @@ from hypothesis import strategies as st
 
 from s2s_auth.client.auth import ServiceCredentials, signature_auth
 from s2s_auth.core import jose as tokens
+from s2s_auth.core.access_tokens import verified_token_cache
 from s2s_auth.credentials.apikeys import create_key
 from s2s_auth.credentials.certificates import register_certificate
 from s2s_auth.credentials.principals import ensure_principal
-from s2s_auth.mechanisms.access_token import verified_token_cache
 from tests.s2s_auth.mechanisms.test_access_token import JWKSServer, Keys
 
 AUDIENCE = "spiffe://fleamarket.local/service/users"
@@ -70,6 +70,7 @@ def conf(ca, settings, jwks):
     def apply(**extra):
         settings.S2S_AUTH = {
             "SERVICE_NAME": "users",
+            "TRUST_DOMAIN": "fleamarket.local",
             "PKI_DIR": str(ca.directory),
             "ACCESS_TOKEN_ISSUER": ISSUER,
             "JWKS_URL": jwks.url,

@@ -17,7 +17,11 @@ PATH = "/sig/scoped"
 
 @pytest.fixture
 def pki(ca, settings):
-    settings.S2S_AUTH = {"SERVICE_NAME": "users", "PKI_DIR": str(ca.directory)}
+    settings.S2S_AUTH = {
+        "SERVICE_NAME": "users",
+        "TRUST_DOMAIN": "fleamarket.local",
+        "PKI_DIR": str(ca.directory),
+    }
     return ca
 
 

@@ -20,7 +20,11 @@ from s2s_auth.models import ServicePrincipal
 
 @pytest.fixture
 def pki(ca, settings):
-    settings.S2S_AUTH = {"SERVICE_NAME": "users", "PKI_DIR": str(ca.directory)}
+    settings.S2S_AUTH = {
+        "SERVICE_NAME": "users",
+        "TRUST_DOMAIN": "fleamarket.local",
+        "PKI_DIR": str(ca.directory),
+    }
     return ca
 
 
@@ -167,6 +171,13 @@ def xfcc_header(pem: str) -> dict:
     }
 
 
+def test_unreadable_crl_is_a_503_ours_to_fix(client, caller, settings, tmp_path):
+    settings.S2S_AUTH = {**settings.S2S_AUTH, "CRL_FILE": str(tmp_path / "missing-crl.pem")}
+    response = get(client, "/mtls/scoped", caller)
+    assert (response.status_code, response.json()["error"]) == (503, "crl_unavailable")
+    assert int(response["Retry-After"]) >= 1
+
+
 def test_proxy_header_from_untrusted_peer_is_ignored(client, caller):
     # Not in TRUSTED_PROXIES: the header is no evidence at all, so no credential.
     response = get(client, "/mtls/scoped", REMOTE_ADDR="10.9.9.9", **nginx_header(caller))
@@ -185,6 +196,7 @@ def test_proxy_header_does_not_override_the_socket_from_untrusted_peer(client, p
 def test_proxy_header_from_trusted_proxy_is_used(client, pki, caller, flavour, make_header):
     conf = {
         "SERVICE_NAME": "users",
+        "TRUST_DOMAIN": "fleamarket.local",
         "PKI_DIR": str(pki.directory),
         "TRUSTED_PROXIES": ["10.0.0.0/24"],
         "PROXY_CERT_HEADER": flavour,
@@ -216,6 +228,7 @@ def test_proxy_header_from_trusted_proxy_is_used(client, pki, caller, flavour, m
 def test_malformed_proxy_header_is_a_clean_403(client, pki, db, flavour, header):
     conf = {
         "SERVICE_NAME": "users",
+        "TRUST_DOMAIN": "fleamarket.local",
         "PKI_DIR": str(pki.directory),
         "TRUSTED_PROXIES": ["10.0.0.7"],
         "PROXY_CERT_HEADER": flavour,

@@ -20,11 +20,17 @@ from s2s_auth.models import ServicePrincipal
 URL = "/jwt/scoped"
 AUDIENCE = "spiffe://fleamarket.local/service/users"
 CALLER = "spiffe://fleamarket.local/service/jwtcaller"
+#: END_USER_AUDIENCE by default: the trust domain's own SPIFFE ID.
+END_USERS = "spiffe://fleamarket.local"
 
 
 @pytest.fixture
 def pki(ca, settings):
-    settings.S2S_AUTH = {"SERVICE_NAME": "users", "PKI_DIR": str(ca.directory)}
+    settings.S2S_AUTH = {
+        "SERVICE_NAME": "users",
+        "TRUST_DOMAIN": "fleamarket.local",
+        "PKI_DIR": str(ca.directory),
+    }
     return ca
 
 
@@ -227,7 +233,7 @@ def test_revoked_certificate_is_refused(client, creds, pki):
 
 def test_forged_end_user_context_fails_the_whole_request(client, creds):
     forged_user = tokens.sign(
-        {"sub": "1", "aud": "fleamarket"}, ec.generate_private_key(ec.SECP256R1())
+        {"sub": "1", "aud": END_USERS}, ec.generate_private_key(ec.SECP256R1())
     )
     response = call(client, mint(creds, end_user_token=forged_user))
     assert response.status_code == 403
@@ -239,8 +245,8 @@ def test_forged_end_user_context_fails_the_whole_request(client, creds):
 
 @pytest.fixture
 def identity_service(settings, ca, creds):
+    from s2s_auth.core.access_tokens import verified_token_cache
     from s2s_auth.core.jwks import clear_jwks_caches
-    from s2s_auth.mechanisms.access_token import verified_token_cache
     from tests.s2s_auth.mechanisms.test_access_token import ISSUER, JWKSServer, Keys
 
     keys = Keys()
@@ -262,7 +268,7 @@ def identity_service(settings, ca, creds):
 def user_token(keys, **claims):
     from tests.s2s_auth.mechanisms.test_access_token import mint as mint_access
 
-    base = {"sub": "42", "aud": "fleamarket", "username": "alice", "scope": "ads:write"}
+    base = {"sub": "42", "aud": END_USERS, "username": "alice", "scope": "ads:write"}
     base.update(claims)
     return mint_access(keys, **base)
 

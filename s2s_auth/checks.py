@@ -1,0 +1,182 @@
+"""Django system checks: a misconfiguration fails ``manage.py check`` (and every
+management command), not the first request.
+
+=================  ==============================================================
+``s2s_auth.E001``  ``S2S_AUTH`` is not a dict, or has keys that are not settings
+``s2s_auth.E002``  a name in ``MECHANISMS`` does not resolve to an authentication class
+``s2s_auth.E003``  ``JWT_ALGORITHMS`` / ``HTTPSIG_ALGORITHMS`` outside the allow-list
+``s2s_auth.W004``  certificate mechanisms enabled, trust anchors not readable
+``s2s_auth.W005``  the same with the anchors there, ``REQUIRE_CRL`` on, CRL not readable
+``s2s_auth.W006``  ``AUDIT_ENABLED`` without the ``AuditMiddleware``
+``s2s_auth.W007``  the ``AuditMiddleware`` before Django's ``AuthenticationMiddleware``
+``s2s_auth.E008``  a receiving service (``SERVICE_NAME``) without ``TRUST_DOMAIN``
+=================  ==============================================================
+
+Registered in :meth:`s2s_auth.apps.S2SAuthConfig.ready`. Settings are read when a
+check runs, so ``override_settings`` applies.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+
+from s2s_auth.conf import DEFAULTS, S2SSettings
+
+__all__ = ["check_settings"]
+
+#: Mechanisms that verify a certificate against the trust anchors (and the CRL).
+CERTIFICATE_MECHANISMS = frozenset({"mtls", "service_jwt", "http_signature"})
+AUDIT_MIDDLEWARE = "s2s_auth.audit.middleware.AuditMiddleware"
+AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
+
+
+def _user_settings() -> tuple[dict, list[Error]]:
+    """The known keys of ``S2S_AUTH`` and the E001 errors for the rest."""
+    raw = getattr(settings, "S2S_AUTH", None)
+    if raw is None:
+        return {}, []
+    if not isinstance(raw, dict):
+        return {}, [
+            Error(
+                f"S2S_AUTH must be a dict, not {type(raw).__name__}.",
+                id="s2s_auth.E001",
+            )
+        ]
+    unknown = sorted(set(raw) - set(DEFAULTS))
+    errors = []
+    if unknown:
+        errors.append(
+            Error(
+                f"Unknown S2S_AUTH setting(s): {', '.join(unknown)}.",
+                hint="Check the spelling; every key and its default is in s2s_auth.conf.DEFAULTS.",
+                id="s2s_auth.E001",
+            )
+        )
+    return {k: v for k, v in raw.items() if k in DEFAULTS}, errors
+
+
+def _mechanisms(conf: S2SSettings) -> list:
+    from s2s_auth.mechanisms import mechanism_classes
+
+    try:
+        mechanism_classes(conf.MECHANISMS)
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), id="s2s_auth.E002")]
+    return []
+
+
+def _algorithms(conf: S2SSettings) -> list:
+    from s2s_auth.core import httpsig, jwk
+
+    errors = []
+    for name, allowed in (
+        ("JWT_ALGORITHMS", jwk.SUPPORTED_ALGORITHMS),
+        ("HTTPSIG_ALGORITHMS", frozenset(httpsig.SUPPORTED_ALGORITHMS)),
+    ):
+        value = conf.configured(name)
+        names = [value] if isinstance(value, str) else list(value or [])
+        bad = sorted(str(alg) for alg in names if alg not in allowed)
+        if bad or not names:
+            errors.append(
+                Error(
+                    f"S2S_AUTH['{name}'] has algorithm(s) outside the allow-list: "
+                    f"{', '.join(bad) or '(none given)'}.",
+                    hint=f"Choose from {', '.join(sorted(allowed))}; never none or HMAC.",
+                    id="s2s_auth.E003",
+                )
+            )
+    return errors
+
+
+def _readable(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            handle.read(1)
+    except OSError:
+        return False
+    return True
+
+
+def _pki_files(conf: S2SSettings) -> list:
+    names = conf.configured("MECHANISMS")
+    enabled = sorted(CERTIFICATE_MECHANISMS & set(names if isinstance(names, list | tuple) else []))
+    if not enabled:
+        return []
+    warnings = []
+    anchors = conf.trust_anchors_path
+    if not _readable(anchors):
+        warnings.append(
+            Warning(
+                f"Trust anchors {anchors} are not readable, so {', '.join(enabled)} will "
+                "refuse every certificate.",
+                hint="Run `manage.py s2s_pki init`, or set S2S_AUTH['TRUST_ANCHORS'] / "
+                "S2S_AUTH['PKI_DIR'].",
+                id="s2s_auth.W004",
+            )
+        )
+    crl = conf.crl_path
+    if not warnings and conf.REQUIRE_CRL and not _readable(crl):  # no CA: W004 says it
+        warnings.append(
+            Warning(
+                f"CRL {crl} is not readable and S2S_AUTH['REQUIRE_CRL'] is on, so "
+                f"{', '.join(enabled)} will answer 503 crl_unavailable.",
+                hint="Publish a CRL (`manage.py s2s_pki crl`), or set S2S_AUTH['CRL_FILE'].",
+                id="s2s_auth.W005",
+            )
+        )
+    return warnings
+
+
+def _audit_middleware(conf: S2SSettings) -> list:
+    if not conf.AUDIT_ENABLED:
+        return []
+    middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
+    if AUDIT_MIDDLEWARE not in middleware:
+        return [
+            Warning(
+                f"S2S_AUTH['AUDIT_ENABLED'] is on but {AUDIT_MIDDLEWARE} is not in MIDDLEWARE: "
+                "audit records do not follow the request's transaction.",
+                hint=f"Add {AUDIT_MIDDLEWARE!r} to MIDDLEWARE after {AUTH_MIDDLEWARE!r}.",
+                id="s2s_auth.W006",
+            )
+        ]
+    if AUTH_MIDDLEWARE in middleware and middleware.index(AUDIT_MIDDLEWARE) < middleware.index(
+        AUTH_MIDDLEWARE
+    ):
+        return [
+            Warning(
+                f"{AUDIT_MIDDLEWARE} comes before {AUTH_MIDDLEWARE} in MIDDLEWARE.",
+                hint="Move it after AuthenticationMiddleware.",
+                id="s2s_auth.W007",
+            )
+        ]
+    return []
+
+
+def _trust_domain(conf: S2SSettings) -> list:
+    if conf.configured("SERVICE_NAME") and not conf.configured("TRUST_DOMAIN"):
+        return [
+            Error(
+                f"S2S_AUTH['SERVICE_NAME'] is {conf.configured('SERVICE_NAME')!r} but "
+                "S2S_AUTH['TRUST_DOMAIN'] is not set: this service cannot name its own "
+                "SPIFFE ID, the audience every caller's credential must carry.",
+                hint="Set S2S_AUTH['TRUST_DOMAIN'] (e.g. 'example.internal') to the trust "
+                "domain of your CA, the same on every service.",
+                id="s2s_auth.E008",
+            )
+        ]
+    return []
+
+
+@register(Tags.security, "s2s_auth")
+def check_settings(app_configs=None, **kwargs) -> list:
+    """Every s2s_auth check, on the current settings."""
+    user, errors = _user_settings()
+    conf = S2SSettings(user)
+    for check in (_mechanisms, _algorithms, _pki_files, _audit_middleware, _trust_domain):
+        errors.extend(check(conf))
+    return errors

@@ -1,0 +1,118 @@
+"""s2s_auth's system checks: a misconfiguration fails ``manage.py check``."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.checks import run_checks
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.test import override_settings
+
+from tests.s2s_auth import settings as test_settings
+
+AUDIT = "s2s_auth.audit.middleware.AuditMiddleware"
+AUTH = "django.contrib.auth.middleware.AuthenticationMiddleware"
+
+
+@pytest.fixture
+def pki_dir(ca):
+    return str(ca.directory)
+
+
+def ids(**s2s) -> set[str]:
+    """The s2s_auth check ids raised with ``S2S_AUTH = s2s``."""
+    with override_settings(S2S_AUTH=s2s):
+        return {m.id for m in run_checks(tags=["s2s_auth"]) if m.id.startswith("s2s_auth.")}
+
+
+def good(pki_dir, **extra) -> dict:
+    return {"SERVICE_NAME": "users", "TRUST_DOMAIN": "example.test", "PKI_DIR": pki_dir, **extra}
+
+
+def test_the_test_project_is_clean(pki_dir):
+    assert ids(**good(pki_dir)) == set()
+    # Nothing set: the default mechanisms need a CA, which is not there yet.
+    assert ids(PKI_DIR=pki_dir) == set()
+
+
+def test_defaults_without_a_ca_only_warn(tmp_path):
+    with override_settings(BASE_DIR=tmp_path):
+        assert ids() == {"s2s_auth.W004"}
+
+
+def test_unknown_key(pki_dir):
+    assert ids(**good(pki_dir, TRUST_DOMIAN="x")) == {"s2s_auth.E001"}
+
+
+def test_not_a_dict():
+    with override_settings(S2S_AUTH=["SERVICE_NAME"]):
+        errors = [m for m in run_checks(tags=["s2s_auth"]) if m.is_serious()]
+    assert [m.id for m in errors] == ["s2s_auth.E001"]
+
+
+@pytest.mark.parametrize(
+    "mechanisms",
+    [["mtls", "kerberos"], ["tests.s2s_auth.views.NoSuchClass"], ["os.path"], "mtls"],
+)
+def test_unresolvable_mechanisms(pki_dir, mechanisms):
+    assert ids(**good(pki_dir, MECHANISMS=mechanisms)) == {"s2s_auth.E002"}
+
+
+def test_third_party_mechanism_passes(pki_dir):
+    path = "tests.s2s_auth.views.PartnerAuthentication"
+    assert ids(**good(pki_dir, MECHANISMS=["mtls", path])) == set()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("JWT_ALGORITHMS", ["ES256", "none"]),
+        ("JWT_ALGORITHMS", ["HS256"]),
+        ("JWT_ALGORITHMS", ["ES512"]),
+        ("JWT_ALGORITHMS", []),
+        ("HTTPSIG_ALGORITHMS", ["hmac-sha256"]),
+    ],
+)
+def test_algorithms_outside_the_allow_list(pki_dir, name, value):
+    assert ids(**good(pki_dir, **{name: value})) == {"s2s_auth.E003"}
+
+
+def test_rsa_where_configured_is_allowed(pki_dir):
+    conf = good(pki_dir, JWT_ALGORITHMS=["ES256", "PS256"], HTTPSIG_ALGORITHMS=["rsa-pss-sha512"])
+    assert ids(**conf) == set()
+
+
+def test_missing_anchors_and_crl_warn_when_certificates_are_used(tmp_path):
+    empty = str(tmp_path)
+    assert ids(**good(empty)) == {"s2s_auth.W004"}  # no CA at all: one warning
+    assert ids(**good(empty, REQUIRE_CRL=False)) == {"s2s_auth.W004"}
+    assert ids(**good(empty, MECHANISMS=["access_token", "api_key"])) == set()
+
+
+def test_crl_elsewhere_is_checked(pki_dir, tmp_path):
+    assert ids(**good(pki_dir, CRL_FILE=str(tmp_path / "gone.pem"))) == {"s2s_auth.W005"}
+
+
+def test_audit_middleware_missing_or_misplaced(pki_dir):
+    others = [m for m in test_settings.MIDDLEWARE if m != AUDIT]
+    with override_settings(MIDDLEWARE=others):
+        assert ids(**good(pki_dir)) == {"s2s_auth.W006"}
+        assert ids(**good(pki_dir, AUDIT_ENABLED=False)) == set()
+    with override_settings(MIDDLEWARE=[AUDIT, *others]):
+        assert ids(**good(pki_dir)) == {"s2s_auth.W007"}
+
+
+def test_receiving_service_without_trust_domain(pki_dir):
+    conf = good(pki_dir)
+    del conf["TRUST_DOMAIN"]
+    with override_settings(S2S_AUTH=conf):
+        messages = [m for m in run_checks(tags=["s2s_auth"]) if m.id == "s2s_auth.E008"]
+    assert len(messages) == 1
+    assert "S2S_AUTH['TRUST_DOMAIN']" in messages[0].msg
+    assert "s2s_auth.E008" not in ids(PKI_DIR=pki_dir)  # a caller: it fails when it calls
+
+
+def test_manage_py_check_fails_on_an_error(pki_dir):
+    conf = good(pki_dir, MECHANISMS=["kerberos"])
+    with override_settings(S2S_AUTH=conf), pytest.raises(SystemCheckError, match=r"s2s_auth\.E002"):
+        call_command("check")
