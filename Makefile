@@ -25,4 +25,4 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) var test-results
+	rm -rf $(VENV) .venv-django6 var test-results

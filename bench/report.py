@@ -116,7 +116,7 @@ def markdown(results: dict, chart_name: str | None = CHART_NAME) -> str:
         "- versions: " + ", ".join(f"{name} {ver}" for name, ver in v.items()),
         f"- server: UserService (and AdService for the end-to-end case) under gunicorn, "
         f"{results['server']['workers']} workers x {results['server']['threads']} threads, "
-        f"{results['server']['worker_class']}, `docker/gunicorn.conf.py`, access log on, "
+        f"{results['server']['worker_class']}, `s2s_auth.tls.gunicorn_conf`, access log on, "
         "`DJANGO_DEBUG=0`",
         "",
         "**The load generator shares the CPUs with the servers.** Client work (TLS, minting a",

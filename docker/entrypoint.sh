@@ -1,7 +1,7 @@
 #!/bin/sh
 # Entry point of the fleamarket image (users, ads, worker, beat, init, pki).
 #
-#   (no arguments) or "serve"   gunicorn -c docker/gunicorn.conf.py "$WSGI_MODULE"
+#   (no arguments) or "serve"   gunicorn -c python:s2s_auth.tls.gunicorn_conf "$WSGI_MODULE"
 #   anything else               run it as given (celery ..., python manage.py ..., ...)
 #
 # Credentials come from files, never from the image: for each NAME below, NAME_FILE
@@ -31,6 +31,6 @@ if [ "$#" -eq 0 ] || [ "$1" = "serve" ]; then
         echo "entrypoint: set WSGI_MODULE (users.wsgi or ads.wsgi) to serve" >&2
         exit 64
     fi
-    exec gunicorn -c /app/docker/gunicorn.conf.py "$@" "$WSGI_MODULE"
+    exec gunicorn -c python:s2s_auth.tls.gunicorn_conf "$@" "$WSGI_MODULE"
 fi
 exec "$@"

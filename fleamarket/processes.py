@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-GUNICORN_CONF = ROOT / "docker" / "gunicorn.conf.py"
+#: s2s_auth's shipped gunicorn configuration (TLS_CERT, TLS_KEY, TLS_CA, GUNICORN_*).
+GUNICORN_CONF = "python:s2s_auth.tls.gunicorn_conf"
 
 
 class PortInUse(RuntimeError):
@@ -71,7 +72,7 @@ def manage(service: str, *args: str, env: dict[str, str]) -> subprocess.Complete
 def start_gunicorn(
     service: str, port: int, *, env: dict[str, str], log: Path, workers: int = 1
 ) -> subprocess.Popen:
-    """gunicorn with the deployment's config file (docker/gunicorn.conf.py).
+    """gunicorn with s2s_auth's shipped configuration (s2s_auth.tls.gunicorn_conf).
 
     TLS is on when ``env`` names TLS_CERT/TLS_KEY/TLS_CA (the s2s_auth TLS worker
     then asks for client certificates); otherwise plain HTTP.
@@ -79,7 +80,7 @@ def start_gunicorn(
     env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": str(workers)}
     with open(log, "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), f"{service}.wsgi"],
+            [sys.executable, "-m", "gunicorn", "-c", GUNICORN_CONF, f"{service}.wsgi"],
             cwd=ROOT,
             env=env,
             stdout=out,

@@ -267,7 +267,9 @@ def test_entrypoint_serves_gunicorn_with_the_config():
     text = (DOCKER / "entrypoint.sh").read_text()
     match = re.search(r"exec gunicorn -c (\S+)", text)
     assert match, "entrypoint.sh does not start gunicorn"
-    assert repo_path(match.group(1)).is_file()
+    # s2s_auth's shipped configuration, imported from the package the image copies.
+    assert match.group(1) == "python:s2s_auth.tls.gunicorn_conf"
+    assert module_exists(match.group(1).removeprefix("python:"))
     assert "$WSGI_MODULE" in text
 
 
@@ -509,8 +511,8 @@ def test_dockerfile_copies_what_the_services_run_and_dockerignore_keeps_state_ou
 
 def run_gunicorn_conf(env: dict[str, str]) -> subprocess.CompletedProcess:
     code = (
-        "import json, runpy, ssl;"
-        "ns = runpy.run_path('docker/gunicorn.conf.py');"
+        "import json, ssl;"
+        "import s2s_auth.tls.gunicorn_conf as conf; ns = vars(conf);"
         "keys = ['bind', 'workers', 'threads', 'worker_class', 'certfile', 'keyfile',"
         " 'ca_certs', 'cert_reqs'];"
         "print(json.dumps({k: ns.get(k) for k in keys}))"

@@ -2,7 +2,7 @@
 
 Set up the way docs/quickstart.md says: ``s2s_pki init`` and ``issue``, ``migrate``,
 ``s2s_service add``/``add-key`` through ``manage.py``, then gunicorn with
-``docker/gunicorn.conf.py`` (the TLS worker) on a free loopback port, serving every
+``python:s2s_auth.tls.gunicorn_conf`` (the TLS worker) on a free loopback port, serving every
 view snippet of the docs (tests/docs/urls.py) and the issuer endpoints.
 """
 
@@ -90,7 +90,7 @@ def live(tmp_path_factory):
         "TLS_CA": str(pki / "ca.pem"),
     }
     argv = [
-        sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF),
+        sys.executable, "-m", "gunicorn", "-c", GUNICORN_CONF,
         "django.core.wsgi:get_wsgi_application()",
     ]  # fmt: skip
     with live_server(argv, port=port, log=work / "gunicorn.log", env=server_env):

@@ -86,6 +86,8 @@ def test_every_snippet_is_shown_and_run():
     shown = {name for page in PAGES for name, _ in python_blocks(page.read_text())}
     tests = (Path(__file__).parent / "test_snippets.py").read_text()
     tests += (Path(__file__).parent / "urls.py").read_text()
+    # The quickstart's steps run in a fresh virtualenv (it lists the snippets they use).
+    tests += (Path(__file__).parents[1] / "package" / "test_quickstart.py").read_text()
     for path in sorted(SNIPPETS.glob("*.py")):
         assert path.name in shown, f"docs/snippets/{path.name} is on no page"
         assert f'"{path.stem}"' in tests, f"docs/snippets/{path.name} is run by no test"

@@ -33,21 +33,31 @@ def error_of(response) -> str:
 
 
 def test_quickstart_settings_snippet_is_a_valid_configuration():
+    """Appended to the settings.py of a fresh startproject (no REST_FRAMEWORK there)."""
     namespace = {
         "INSTALLED_APPS": ["django.contrib.contenttypes", "django.contrib.auth"],
         "MIDDLEWARE": ["django.contrib.sessions.middleware.SessionMiddleware"],
-        "REST_FRAMEWORK": {},
+        "DATABASES": {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "db"}},
     }
     code = source("quickstart_settings")
     exec(compile(code, "quickstart_settings.py", "exec"), namespace)  # noqa: S102
     conf = S2SSettings(namespace["S2S_AUTH"])  # an unknown key raises
-    assert conf.own_spiffe_id == "spiffe://fleamarket.local/service/users"
+    assert conf.own_spiffe_id == "spiffe://example.org/service/users"
     assert {"rest_framework", "s2s_auth"} <= set(namespace["INSTALLED_APPS"])
+    assert namespace["DATABASES"]["default"]["CONN_MAX_AGE"] == 60
     for dotted in [*namespace["MIDDLEWARE"], namespace["REST_FRAMEWORK"]["EXCEPTION_HANDLER"]]:
         import_string(dotted)
     from s2s_auth.views import MECHANISM_CLASSES
 
     assert set(conf.MECHANISMS) <= set(MECHANISM_CLASSES)
+
+
+def test_quickstart_caller_settings_snippet_is_a_valid_configuration():
+    namespace = {}
+    exec(compile(source("quickstart_caller_settings"), "caller.py", "exec"), namespace)  # noqa: S102
+    conf = S2SSettings(namespace["S2S_AUTH"])
+    assert conf.own_spiffe_id == "spiffe://example.org/service/ads"
+    assert namespace["USERS_SERVICE_URL"].startswith("https://")
 
 
 def test_quickstart_view_in_process(client, pki):
@@ -71,7 +81,7 @@ def test_quickstart_view_in_process(client, pki):
     assert error_of(response) == "insufficient_scope"
 
 
-def test_quickstart_client_against_the_live_server(live, as_service, settings):
+def test_quickstart_client_against_the_live_server(live, as_service, settings, tmp_path):
     settings.USERS_SERVICE_URL = live.url
     as_service("ads")
     snippet = fresh("quickstart_client")
@@ -82,6 +92,15 @@ def test_quickstart_client_against_the_live_server(live, as_service, settings):
         ]
     finally:
         snippet.users_client.cache_clear()
+    # The JWT client finds the CA at BASE_DIR / "var/pki/ca.pem", as in a startproject.
+    settings.BASE_DIR = tmp_path
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "pki").symlink_to(live.pki)
+    with snippet.users_jwt_client() as jwt_client:
+        assert jwt_client.cert is None  # no client certificate: the JWT alone
+        response = jwt_client.get("api/v1/users/previews", params={"ids": "3"})
+        assert response.json()["mechanism"] == "service_jwt", response.content
+        assert snippet.seller_previews([3], jwt_client) == [{"id": 3, "name": "seller 3"}]
     as_service("stranger")  # registered, no scope
     snippet = fresh("quickstart_client")
     with pytest.raises(requests.HTTPError) as excinfo:

@@ -9,8 +9,8 @@ is sent (a certificate that does not chain to it fails the handshake). Per reque
 environ gets, from the connection's TLS socket (never from headers):
 ``SSL_CLIENT_CERT`` (leaf, PEM), ``SSL_CLIENT_CERT_CHAIN_n`` (the rest of the chain the
 client sent, PEM), ``s2s_auth.peer_der`` (leaf, DER), ``s2s_auth.peer_chain_der``,
-``SSL_SESSION_RESUMED``, ``HTTPS=on`` and so ``wsgi.url_scheme=https``; the same keys
-as ``s2s_auth.tls.gunicorn.TLSWorker``.
+``SSL_SESSION_RESUMED``, ``HTTPS=on`` and so ``wsgi.url_scheme=https``: the environ and
+the TLS policy of :mod:`s2s_auth.tls.server`, the same as ``s2s_auth.tls.gunicorn.TLSWorker``.
 
 Defaults come from ``S2S_AUTH``: ``<PKI_DIR>/<SERVICE_NAME>.pem``, ``<SERVICE_NAME>.key``
 and ``ca.pem``. The autoreloader also watches these three files, so a renewed
@@ -35,6 +35,7 @@ from django.core.servers.basehttp import (
 from django.utils import autoreload
 
 from s2s_auth.conf import s2s_settings
+from s2s_auth.tls.server import is_owned, peer_environ, scrub_environ, server_context
 
 if apps.is_installed("django.contrib.staticfiles"):
     from django.contrib.staticfiles.management.commands.runserver import (
@@ -45,73 +46,11 @@ else:
 
 HANDSHAKE_TIMEOUT = 10.0  # seconds a client has to complete the TLS handshake
 
-_OWNED_PREFIXES = (
-    "SSL_CLIENT_CERT",
-    "s2s_auth.peer_der",
-    "s2s_auth.peer_chain_der",
-    "SSL_SESSION_RESUMED",
-)
-
-
-def _owned(key: str) -> bool:
-    return key.startswith(_OWNED_PREFIXES)
-
-
-def build_context(cert: str, key: str, ca: str) -> ssl.SSLContext:
-    """Server context: own chain, client certificate requested (optional), TLS >= 1.2."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=ca)
-    context.load_cert_chain(certfile=cert, keyfile=key)
-    context.verify_mode = ssl.CERT_OPTIONAL
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.options &= ~ssl.OP_NO_TICKET
-    context.options |= ssl.OP_NO_RENEGOTIATION
-    return context
-
-
-def _der(cert) -> bytes:
-    # Python >= 3.13 returns DER bytes; 3.10-3.12 return _ssl.Certificate objects.
-    return cert if isinstance(cert, bytes) else cert.public_bytes(ssl._ssl.ENCODING_DER)
-
-
-def peer_environ(sslsock) -> dict:
-    """TLS entries of the environ, read from the connection's socket."""
-    if not isinstance(sslsock, ssl.SSLSocket):
-        return {}
-    environ = {
-        "HTTPS": "on",
-        "wsgi.url_scheme": "https",
-        "SSL_SESSION_RESUMED": "Resumed" if sslsock.session_reused else "Initial",
-    }
-    try:
-        leaf = sslsock.getpeercert(binary_form=True)
-    except (ValueError, OSError):
-        leaf = None
-    if not leaf:
-        return environ
-    chain = [leaf]
-    getter = getattr(sslsock, "get_unverified_chain", None) or getattr(
-        getattr(sslsock, "_sslobj", None), "get_unverified_chain", None
-    )
-    try:
-        sent = list(getter() or []) if getter else []
-    except (ssl.SSLError, ValueError, OSError):
-        sent = []
-    for cert in sent:
-        der = _der(cert)
-        if der not in chain:
-            chain.append(der)
-    environ["SSL_CLIENT_CERT"] = ssl.DER_cert_to_PEM_cert(leaf)
-    environ["s2s_auth.peer_der"] = leaf
-    environ["s2s_auth.peer_chain_der"] = tuple(chain)
-    for i, der in enumerate(chain[1:]):
-        environ[f"SSL_CLIENT_CERT_CHAIN_{i}"] = ssl.DER_cert_to_PEM_cert(der)
-    return environ
-
 
 class TLSServerHandler(ServerHandler):
     """wsgiref starts every environ from a copy of the process environment; not our keys."""
 
-    os_environ = {k: v for k, v in ServerHandler.os_environ.items() if not _owned(k)}
+    os_environ = {k: v for k, v in ServerHandler.os_environ.items() if not is_owned(k)}
 
 
 class TLSRequestHandler(WSGIRequestHandler):
@@ -121,8 +60,7 @@ class TLSRequestHandler(WSGIRequestHandler):
 
     def get_environ(self):
         environ = super().get_environ()
-        for key in [k for k in environ if _owned(k)]:
-            del environ[key]
+        scrub_environ(environ)
         if self._peer_environ is None:
             self._peer_environ = peer_environ(self.connection)
         environ.update(self._peer_environ)
@@ -237,7 +175,7 @@ class Command(RunserverCommand):
     def handle(self, *args, **options):
         self.tls_paths = self.tls_files(options)
         try:
-            build_context(*map(str, self.tls_paths))
+            server_context(*map(str, self.tls_paths))
         except (ssl.SSLError, OSError) as exc:
             raise CommandError(f"Cannot load the TLS files {self.tls_paths}: {exc}") from exc
         super().handle(*args, **options)
@@ -251,6 +189,6 @@ class Command(RunserverCommand):
         sender.extra_files.update(path.resolve() for path in self.tls_paths)
 
     def inner_run(self, *args, **options):
-        context = build_context(*map(str, self.tls_paths))
+        context = server_context(*map(str, self.tls_paths))
         self.server_cls = type("TLSWSGIServer", (TLSWSGIServer,), {"ssl_context": context})
         super().inner_run(*args, **options)

@@ -1,4 +1,5 @@
-"""s2s_auth.tls.gunicorn: a real gunicorn (docker/gunicorn.conf.py, TLSWorker) on loopback.
+"""s2s_auth.tls: a real gunicorn (the shipped gunicorn_conf, TLSWorker) on loopback, and
+the TLS server policy and environ of s2s_auth.tls.server.
 
 The helpers at the top (``free_port``, ``live_server``, ``https_get``) start and talk to
 real server processes; ``test_runserver_tls`` reuses them.
@@ -10,10 +11,10 @@ import contextlib
 import datetime
 import hashlib
 import http.client
+import importlib
 import ipaddress
 import json
 import os
-import runpy
 import signal
 import socket
 import ssl
@@ -33,9 +34,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from gunicorn.config import Config
 
 from s2s_auth.tls import gunicorn as s2s_gunicorn
+from s2s_auth.tls import server as tls_server
+from s2s_auth.tls.gunicorn_conf import config_from_env
 
 REPO = Path(__file__).resolve().parents[3]
-GUNICORN_CONF = REPO / "docker" / "gunicorn.conf.py"
+#: The shipped configuration, as a user passes it to ``gunicorn -c``.
+GUNICORN_CONF = "python:s2s_auth.tls.gunicorn_conf"
 STARTUP_TIMEOUT = 15.0
 
 pytestmark = pytest.mark.live
@@ -196,7 +200,7 @@ def live_server(argv, *, port, log: Path, env=None, cwd=REPO):
 
 
 def gunicorn_argv(*extra):
-    return [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), *extra,
+    return [sys.executable, "-m", "gunicorn", "-c", GUNICORN_CONF, *extra,
             "tests.s2s_auth.wsgi_echo:application"]  # fmt: skip
 
 
@@ -297,33 +301,98 @@ def test_ssl_context_hook_requires_ca(_tls_material):
         s2s_gunicorn.ssl_context(config, lambda: pytest.fail("factory must not run"))
 
 
-def test_config_file_without_env_imports_with_tls_off(monkeypatch):
-    for name in ("TLS_CERT", "TLS_KEY", "TLS_CA", "GUNICORN_BIND", "GUNICORN_WORKERS",
-                 "GUNICORN_THREADS", "GUNICORN_KEEPALIVE", "FORWARDED_ALLOW_IPS"):  # fmt: skip
-        monkeypatch.delenv(name, raising=False)
-    conf = runpy.run_path(str(GUNICORN_CONF))
+def test_config_without_env_has_tls_off():
+    conf = config_from_env({})
     assert conf["bind"] == ["0.0.0.0:8000"]
     assert (conf["workers"], conf["threads"], conf["keepalive"]) == (2, 4, 5)
     assert conf["worker_class"] == "s2s_auth.tls.gunicorn.TLSWorker"
     assert conf["forwarded_allow_ips"] == ""
-    assert conf["control_socket_disable"] is True
+    assert conf["control_socket_disable"] is True and "control_socket" not in conf
     assert conf["ssl_context"] is s2s_gunicorn.ssl_context
     assert "certfile" not in conf and "cert_reqs" not in conf
     assert "%(r)s" not in conf["access_log_format"]  # no query strings in the log
+    assert conf["loglevel"] == "info"
 
 
-def test_config_file_with_tls_env(monkeypatch, _tls_material):
-    for name, value in tls_env(_tls_material, 8443).items():
-        monkeypatch.setenv(name, value)
-    conf = runpy.run_path(str(GUNICORN_CONF))
+def test_config_with_tls_env(_tls_material):
+    conf = config_from_env(tls_env(_tls_material, 8443))
     assert conf["bind"] == ["127.0.0.1:8443"]
     assert conf["certfile"] == str(_tls_material.users.cert)
     assert conf["keyfile"] == str(_tls_material.users.key)
     assert conf["ca_certs"] == str(_tls_material.ca)
     assert conf["cert_reqs"] == ssl.CERT_OPTIONAL
-    monkeypatch.delenv("TLS_CA")
+    assert (conf["workers"], conf["threads"]) == (2, 4)
+    without_key = {**tls_env(_tls_material, 8443), "TLS_KEY": ""}
+    assert config_from_env(without_key)["keyfile"] is None  # the key is in TLS_CERT
+    without_ca = {**tls_env(_tls_material, 8443), "TLS_CA": ""}
     with pytest.raises(RuntimeError, match="TLS_CA"):
-        runpy.run_path(str(GUNICORN_CONF))
+        config_from_env(without_ca)
+
+
+def test_config_other_variables():
+    conf = config_from_env(
+        {
+            "GUNICORN_BIND": "127.0.0.1:8001, [::1]:8001",
+            "GUNICORN_CONTROL_SOCKET": "/run/users/gunicorn.ctl",
+            "GUNICORN_LOGLEVEL": "warning",
+            "FORWARDED_ALLOW_IPS": "10.0.0.5",
+        }
+    )
+    assert conf["bind"] == ["127.0.0.1:8001", "[::1]:8001"]
+    assert conf["control_socket_disable"] is False
+    assert conf["control_socket"] == "/run/users/gunicorn.ctl"
+    assert conf["loglevel"] == "warning"
+    assert conf["forwarded_allow_ips"] == "10.0.0.5"
+    with pytest.raises(RuntimeError, match="GUNICORN_WORKERS"):
+        config_from_env({"GUNICORN_WORKERS": "two"})
+
+
+def test_module_attributes_are_gunicorn_settings(monkeypatch, _tls_material):
+    """What gunicorn reads from ``python:s2s_auth.tls.gunicorn_conf``: the module's names."""
+    for name, value in tls_env(_tls_material, 8443).items():
+        monkeypatch.setenv(name, value)
+    import s2s_auth.tls.gunicorn_conf as module
+
+    module = importlib.reload(module)
+    try:
+        assert Config().settings.keys() >= set(config_from_env(os.environ))
+        for name, value in config_from_env(os.environ).items():
+            assert getattr(module, name) == value
+    finally:
+        monkeypatch.undo()
+        importlib.reload(module)
+
+
+def test_server_context_from_files(_tls_material):
+    context = tls_server.server_context(
+        str(_tls_material.users.cert), str(_tls_material.users.key), str(_tls_material.ca)
+    )
+    assert context.verify_mode == ssl.CERT_OPTIONAL
+    assert context.minimum_version == ssl.TLSVersion.TLSv1_2
+    assert not context.options & ssl.OP_NO_TICKET
+    assert context.options & ssl.OP_NO_RENEGOTIATION
+    with pytest.raises(ValueError, match="CA bundle"):
+        tls_server.server_context(str(_tls_material.users.cert), None, "")
+
+
+def test_peer_environ_of_a_plain_socket_is_empty():
+    with socket.socket() as sock:
+        assert tls_server.peer_environ(sock) == {}
+        assert tls_server.peer_certificates(sock) == ()
+
+
+def test_scrub_environ_removes_only_the_owned_keys():
+    environ = {
+        "SSL_CLIENT_CERT": "x",
+        "SSL_CLIENT_CERT_CHAIN_0": "x",
+        "SSL_SESSION_RESUMED": "x",
+        "s2s_auth.peer_der": b"x",
+        "s2s_auth.peer_chain_der": (b"x",),
+        "HTTP_SSL_CLIENT_CERT": "header",
+        "PATH_INFO": "/",
+    }
+    tls_server.scrub_environ(environ)
+    assert environ == {"HTTP_SSL_CLIENT_CERT": "header", "PATH_INFO": "/"}
 
 
 # --- a live gunicorn ----------------------------------------------------------------------
@@ -331,7 +400,7 @@ def test_config_file_with_tls_env(monkeypatch, _tls_material):
 
 @pytest.fixture(scope="module")
 def tls_gunicorn(_tls_material, tmp_path_factory):
-    """gunicorn with docker/gunicorn.conf.py, TLS on, 2 workers x 4 threads: its port."""
+    """gunicorn with the shipped config, TLS on, 2 workers x 4 threads: its port."""
     port = free_port()
     log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
     with live_server(gunicorn_argv(), port=port, log=log, env=tls_env(_tls_material, port)):

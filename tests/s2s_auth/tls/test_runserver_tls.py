@@ -6,6 +6,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -162,10 +163,13 @@ def test_explicit_files_without_reloader(_tls_material, tmp_path):  # noqa: F811
     ):
         body = session.get(f"https://127.0.0.1:{port}/").json()
         anonymous = anonymous_session.get(f"https://127.0.0.1:{port}/").json()
+    log = (tmp_path / "rs.log").read_text()
     assert body["fingerprint"] == _tls_material.ads.fingerprint
     assert body["chain"] == [_tls_material.inter_fingerprint]
     assert anonymous["tls_keys"] == ["SSL_SESSION_RESUMED"]
-    assert "Starting development server at https://127.0.0.1:" in (tmp_path / "rs.log").read_text()
+    # Django 6 says "Starting WSGI development server at".
+    started = re.search(r"Starting (WSGI )?development server at https://127\.0\.0\.1:", log)
+    assert started, log
 
 
 def test_missing_certificate_is_a_command_error(tmp_path):

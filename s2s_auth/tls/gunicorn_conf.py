@@ -1,0 +1,99 @@
+"""gunicorn configuration shipped with s2s_auth: TLS that requests client certificates.
+
+    TLS_CERT=pki/users.pem TLS_KEY=pki/users.key TLS_CA=pki/ca.pem \\
+    gunicorn -c python:s2s_auth.tls.gunicorn_conf myproject.wsgi
+
+Needs the ``gunicorn`` extra (``pip install "s2s-auth[gunicorn]"``). Configured from
+the environment, every variable optional:
+
+=========================  ============================================================
+``GUNICORN_BIND``          listen address(es), comma-separated; default ``0.0.0.0:8000``
+``GUNICORN_WORKERS``       worker processes; default 2
+``GUNICORN_THREADS``       threads per worker; default 4
+``GUNICORN_KEEPALIVE``     seconds an idle connection stays open; default 5
+``TLS_CERT``               the server's certificate chain, PEM; set, it turns TLS on
+``TLS_KEY``                its private key, PEM; unset: the key is in ``TLS_CERT``
+``TLS_CA``                 CA bundle client certificates must chain to; required with TLS
+``FORWARDED_ALLOW_IPS``    proxies trusted for ``X-Forwarded-Proto`` etc.; default none
+``GUNICORN_CONTROL_SOCKET``  path of gunicorn's control socket; default: none. gunicorn
+                           (>= 25.1) would otherwise open one at a per-user default path
+                           that every instance on the host shares
+``GUNICORN_LOGLEVEL``      default ``info``
+=========================  ============================================================
+
+Without ``TLS_CERT`` the server speaks plain HTTP (and there is no client certificate
+to check). The worker is :class:`s2s_auth.tls.gunicorn.TLSWorker` (threads, keep-alive)
+with the :func:`s2s_auth.tls.gunicorn.ssl_context` hook: a client certificate is
+requested, verified against ``TLS_CA`` if sent, and handed to Django as
+``SSL_CLIENT_CERT``; a request without one reaches Django and gets its 401. The access
+log goes to stdout without query strings (``%(U)s``, not ``%(r)s``), so a token passed
+as a query parameter never reaches the log.
+
+For settings this module does not cover, write your own configuration file that starts
+with ``from s2s_auth.tls.gunicorn_conf import *`` and overrides what it needs.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Mapping
+
+from s2s_auth.tls.gunicorn import ssl_context
+
+WORKER_CLASS = "s2s_auth.tls.gunicorn.TLSWorker"
+# The request target without its query string: no token or key in the log.
+ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(a)s" %(M)sms'
+
+
+def _int(environ: Mapping[str, str], name: str, default: int) -> int:
+    value = environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise RuntimeError(f"{name}={value!r} is not a whole number") from None
+
+
+def config_from_env(environ: Mapping[str, str]) -> dict:
+    """The gunicorn settings for these environment variables (see the module docstring)."""
+    binds = [b.strip() for b in environ.get("GUNICORN_BIND", "").split(",") if b.strip()]
+    config: dict = {
+        "bind": binds or ["0.0.0.0:8000"],
+        "workers": _int(environ, "GUNICORN_WORKERS", 2),
+        "threads": _int(environ, "GUNICORN_THREADS", 4),
+        "keepalive": _int(environ, "GUNICORN_KEEPALIVE", 5),
+        "worker_class": WORKER_CLASS,
+        "ssl_context": ssl_context,
+        # Only the proxies named here may set the scheme or remote address by header.
+        # The client certificate never comes from a header here (S2S_AUTH's
+        # TRUSTED_PROXIES governs that).
+        "forwarded_allow_ips": environ.get("FORWARDED_ALLOW_IPS", ""),
+        "accesslog": "-",
+        "access_log_format": ACCESS_LOG_FORMAT,
+        "errorlog": "-",
+        "loglevel": environ.get("GUNICORN_LOGLEVEL", "") or "info",
+    }
+    control_socket = environ.get("GUNICORN_CONTROL_SOCKET", "").strip()
+    config["control_socket_disable"] = not control_socket
+    if control_socket:
+        config["control_socket"] = control_socket
+    cert = environ.get("TLS_CERT", "").strip()
+    if cert:
+        ca = environ.get("TLS_CA", "").strip()
+        if not ca:
+            raise RuntimeError(
+                "TLS_CERT is set but TLS_CA is not: client certificates need a CA bundle."
+            )
+        config.update(
+            certfile=cert,
+            keyfile=environ.get("TLS_KEY", "").strip() or None,
+            ca_certs=ca,
+            cert_reqs=ssl.CERT_OPTIONAL,
+        )
+    return config
+
+
+# gunicorn reads the settings as this module's attributes.
+globals().update(config_from_env(os.environ))
