@@ -11,6 +11,7 @@ encoding of the same bytes) may be accepted; that is checked, not assumed.
 from __future__ import annotations
 
 import base64
+import os
 import time
 from urllib.parse import quote
 
@@ -36,7 +37,7 @@ NAME = "fuzzer"
 SPIFFE = f"spiffe://fleamarket.local/service/{NAME}"
 
 FUZZ = settings(
-    max_examples=75,
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "75")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -272,12 +273,18 @@ def test_mutated_api_keys_are_refused(client, creds, data):
         assert response.status_code in (401, 403)
 
 
-def _leaf_der(pem: str) -> bytes | None:
+def _leaf_der(pem: str) -> tuple[bytes, bytes] | None:
+    """What the issuer signed and its signature: an accepted mutation must keep both.
+
+    Not the raw DER: a flipped "unused bits" octet of the signature BIT STRING leaves
+    the signed content and the signature value as they were, and the verifier (rightly)
+    still accepts the certificate.
+    """
     try:
         chain = x509.load_pem_x509_certificates(pem.encode("latin-1"))
+        return (chain[0].tbs_certificate_bytes, chain[0].signature) if chain else None
     except (ValueError, UnicodeError):
         return None
-    return chain[0].public_bytes(serialization.Encoding.DER) if chain else None
 
 
 def _der_mutation(data, pem: str) -> str:
