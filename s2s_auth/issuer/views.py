@@ -40,6 +40,7 @@ from s2s_auth.issuer.serializers import (
     TokenRequestSerializer,
 )
 from s2s_auth.issuer.throttling import LoginRateThrottle, RegistrationRateThrottle
+from s2s_auth.mechanisms.base import authorization_header
 from s2s_auth.models import ServicePrincipal
 from s2s_auth.tls.peer import verify_peer
 from s2s_auth.tls.proxy_headers import ProxyHeaderError
@@ -99,11 +100,11 @@ class TokenView(IssuerAPIView):
         return token_response(body)
 
     def authenticate_client(self, request, params):
-        header = request.META.get("HTTP_AUTHORIZATION")
+        authorization = authorization_header(request)
         basic = None
-        if header:
-            scheme, _, value = header.partition(" ")
-            if scheme.lower() != "basic":
+        if authorization is not None:
+            scheme, value = authorization
+            if scheme != "basic":
                 raise OAuthError("invalid_request", "Only Basic client authentication.")
             basic = parse_basic(value)
         used = [
