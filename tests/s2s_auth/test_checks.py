@@ -112,6 +112,7 @@ def test_receiving_service_without_trust_domain(pki_dir):
     assert "s2s_auth.E008" not in ids(PKI_DIR=pki_dir)  # a caller: it fails when it calls
 
 
+@pytest.mark.django_db  # Django 6's check command also checks JSON field support in the database
 def test_manage_py_check_fails_on_an_error(pki_dir):
     conf = good(pki_dir, MECHANISMS=["kerberos"])
     with override_settings(S2S_AUTH=conf), pytest.raises(SystemCheckError, match=r"s2s_auth\.E002"):
