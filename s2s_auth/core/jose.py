@@ -322,7 +322,7 @@ def verify(
     for name in ("iss", "sub", "jti"):
         if name in claims and not isinstance(claims[name], str):
             raise TokenError("invalid_claim", f"{name} must be a string")
-    if claims.get("jti", None) == "":
+    if claims.get("jti") == "":
         raise TokenError("invalid_claim", "jti must not be empty")
     exp = _numeric_date(claims, "exp")
     nbf = _numeric_date(claims, "nbf")
