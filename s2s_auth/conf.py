@@ -34,8 +34,13 @@ DEFAULTS: dict[str, object] = {
     # CRL (PEM) checked for every client certificate; None: PKI_DIR/crl.pem.
     # Reloaded when the file changes, so a revocation needs no restart.
     "CRL_FILE": None,
-    # A missing CRL file means "nothing revoked" only when this is False.
+    # A missing CRL file means "nothing revoked" only when this is False. The file
+    # holds a CRL per CA (s2s_pki writes the intermediate's and the root's): every
+    # certificate of a peer's path is checked against its issuer's.
     "REQUIRE_CRL": True,
+    # Oldest accepted CRL that has no nextUpdate, seconds since its thisUpdate; older
+    # is crl_stale (503). A CRL with nextUpdate is stale once that has passed.
+    "CRL_MAX_AGE": 7 * 24 * 3600,
     # Lifetime of service certificates issued by `s2s_pki issue`.
     "CERT_LIFETIME_HOURS": 24,
     # Lifetimes of the dev CA: root and intermediate.
