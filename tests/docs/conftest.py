@@ -53,6 +53,7 @@ def live(tmp_path_factory):
         "PKI_DIR": str(pki),
         "ISSUER": url,
         "ACCESS_TOKEN_ISSUER": url,
+        "HTTPSIG_ORIGIN": url,
     }
     env = {
         **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
