@@ -44,8 +44,8 @@ __all__ = ["Admission", "AdmittedConn", "BoundedReader", "Limits", "tls_buffered
 #: Read at most this much before a thread takes over: enough for any ordinary request
 #: head. A bigger one came in fast, and the thread reads the rest under the body deadline.
 PREFETCH_LIMIT = 64 * 1024
-#: How long a failed handshake's socket is drained before it is closed.
-LINGER = 1.0
+#: How long a closing socket is drained (a failed handshake, a closed keep-alive).
+LINGER = 2.0
 
 HANDSHAKE, HEADERS, CLOSING = "handshake", "headers", "closing"
 
@@ -128,6 +128,15 @@ class AdmittedConn(TConn):
         self.stage = HANDSHAKE
         self.deadline = 0.0
         self.registered = False
+        self.counted = True  # in the worker's nr_conns
+        self.admission: Admission | None = None
+
+    def close(self, graceful=False):
+        """gunicorn's graceful close blocks; the admission's lingers on the loop."""
+        if graceful and self.admission is not None:
+            self.admission.linger(self, counted=False)  # the worker has uncounted it
+        else:
+            super().close(graceful)
 
     def init(self):
         """Runs in the thread before every request on this connection."""
@@ -176,6 +185,7 @@ class Admission:
         worker.nr_conns += 1
         conn = AdmittedConn(worker.cfg, client_sock, client_addr, listener.getsockname(),
                             self.limits)  # fmt: skip
+        conn.admission = self
         self.conns.add(conn)
         if worker.cfg.is_ssl:
             try:
@@ -284,13 +294,27 @@ class Admission:
         log("TLS handshake or request head from %s failed: %s", peer, exc)
         if conn.stage != HANDSHAKE or quiet:
             self._close(conn)
-            return
+        else:
+            self._forget(conn)
+            self.linger(conn)
+
+    def linger(self, conn: AdmittedConn, *, counted: bool = True) -> None:
+        """Close gracefully without blocking the loop: FIN, drain what the client sends, close.
+
+        gunicorn's own graceful close drains with a blocking socket for up to 2 s, on the
+        loop: each client that keeps its socket open after the server's last response
+        would stall every other connection. Closing with unread data would send RST, and
+        the client could lose the last response or the TLS alert.
+        ``counted``: the connection is still in the worker's ``nr_conns``.
+        """
+        conn.counted = counted
         try:
-            conn.sock.shutdown(socket.SHUT_WR)  # drops the TLS layer, sends FIN
+            conn.sock.setblocking(False)
+            conn.sock.shutdown(socket.SHUT_WR)  # on a TLS socket, drops the TLS layer too
         except OSError:
             self._close(conn)
             return
-        self._buffers.pop(conn, None)
+        self.conns.add(conn)
         self._set_stage(conn, CLOSING, LINGER)
         self._drain(conn)
 
@@ -319,5 +343,6 @@ class Admission:
 
     def _close(self, conn: AdmittedConn) -> None:
         self._forget(conn)
-        self.worker.nr_conns -= 1
+        if conn.counted:
+            self.worker.nr_conns -= 1
         util.close(conn.sock)
