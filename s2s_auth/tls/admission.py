@@ -17,6 +17,9 @@ gunicorn's parser. What it reads after that (the body) must arrive within ``body
 seconds of the hand-over (:class:`BoundedReader`), and each write of the response is
 bounded by the same number. A connection past a deadline is closed; a handshake that
 fails is closed after a short linger, so the client reads the TLS alert that says why.
+When the worker holds ``worker_connections`` connections, the one waiting longest in
+admission is closed for each new one, so the worker never stops accepting because of
+idle clients.
 
 The limits come from the environment (:meth:`Limits.from_env`), documented with the
 other variables in :mod:`s2s_auth.tls.gunicorn_conf`.
@@ -46,6 +49,9 @@ __all__ = ["Admission", "AdmittedConn", "BoundedReader", "Limits", "tls_buffered
 PREFETCH_LIMIT = 64 * 1024
 #: How long a closing socket is drained (a failed handshake, a closed keep-alive).
 LINGER = 2.0
+
+#: At most one warning this often (seconds) while idle connections are being evicted.
+EVICTION_WARNING_INTERVAL = 60.0
 
 HANDSHAKE, HEADERS, CLOSING = "handshake", "headers", "closing"
 
@@ -169,7 +175,9 @@ class Admission:
     def __init__(self, worker, limits: Limits):
         self.worker = worker
         self.limits = limits
-        self.conns: set[AdmittedConn] = set()
+        #: In the order they entered admission: the first is the one waiting longest.
+        self.conns: dict[AdmittedConn, None] = {}
+        self._warned_full = -EVICTION_WARNING_INTERVAL
         self._deadlines: list = []  # heap of (deadline, seq, conn); stale entries skipped
         self._seq = itertools.count()
         self._buffers: dict[AdmittedConn, bytearray] = {}
@@ -186,7 +194,9 @@ class Admission:
         conn = AdmittedConn(worker.cfg, client_sock, client_addr, listener.getsockname(),
                             self.limits)  # fmt: skip
         conn.admission = self
-        self.conns.add(conn)
+        self.conns[conn] = None
+        if worker.nr_conns >= worker.worker_connections:
+            self._evict(conn)
         if worker.cfg.is_ssl:
             try:
                 conn.sock = gunicorn_sock.ssl_context(worker.cfg).wrap_socket(
@@ -203,9 +213,31 @@ class Admission:
 
     def resume(self, conn: AdmittedConn) -> None:
         """A kept-alive connection turned readable: read its next request head here."""
-        self.conns.add(conn)
+        self.conns[conn] = None
         self._set_stage(conn, HEADERS, self.limits.header)
         self._step(conn)
+
+    def _evict(self, newest: AdmittedConn) -> None:
+        """At ``worker_connections``: close the connection waiting longest, keep accepting.
+
+        Otherwise the worker would stop accepting and idle clients would keep real ones
+        in the listen queue until their timeouts. A real client is in admission for the
+        few milliseconds of its handshake; an idle one, for seconds.
+        """
+        now = time.monotonic()
+        if now - self._warned_full >= EVICTION_WARNING_INTERVAL:
+            self._warned_full = now
+            self.worker.log.warning(
+                "s2s_auth TLSWorker: %d connections open (worker_connections); closing "
+                "the ones idle longest before their handshake or request head",
+                self.worker.nr_conns,
+            )
+        worker = self.worker
+        while worker.nr_conns >= worker.worker_connections:
+            oldest = next(iter(self.conns))
+            if oldest is newest:  # all the others are kept-alive or in a thread
+                return
+            self._close(oldest)
 
     def expire(self) -> None:
         """Close the connections past their deadline (and, when stopping, the idle ones)."""
@@ -314,7 +346,7 @@ class Admission:
         except OSError:
             self._close(conn)
             return
-        self.conns.add(conn)
+        self.conns[conn] = None
         self._set_stage(conn, CLOSING, LINGER)
         self._drain(conn)
 
@@ -334,7 +366,7 @@ class Admission:
         self._close(conn)
 
     def _forget(self, conn: AdmittedConn) -> None:
-        self.conns.discard(conn)
+        self.conns.pop(conn, None)
         self._buffers.pop(conn, None)
         if conn.registered:
             with contextlib.suppress(KeyError, ValueError, OSError):

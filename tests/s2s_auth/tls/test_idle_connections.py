@@ -178,3 +178,19 @@ def test_clients_that_stay_after_connection_close_do_not_stall_the_loop(pki, ser
         time.sleep(0.5)  # let the server answer them and start closing
         for _ in range(3):
             timed_call(mtls, port, timeout=CALL_TIMEOUT)
+
+
+def test_more_idle_connections_than_worker_connections(pki, server):
+    # At the limit gunicorn stops accepting; the worker closes the longest-waiting instead.
+    port, running = server(
+        GUNICORN_WORKER_CONNECTIONS="100",
+        GUNICORN_HANDSHAKE_TIMEOUT="300",
+        GUNICORN_HEADER_TIMEOUT="300",
+    )
+    mtls = client_context(pki, pki.ads)
+    with running, Flood(port, pki.ca) as flood:
+        assert flood.open_tcp(300) == 300
+        assert flood.open_tls(20, timeout=CALL_TIMEOUT) == 20
+        for _ in range(3):
+            timed_call(mtls, port, timeout=CALL_TIMEOUT)
+        assert _wait_closed(flood.tcp[:100]) == []  # the oldest went first
