@@ -13,6 +13,8 @@ import socket
 import ssl
 from collections.abc import Callable
 
+import requests
+
 from .results import Probe
 
 IDLE_TCP, IDLE_TLS, STALLED_HEADS = 200, 50, 5
@@ -45,10 +47,14 @@ def flood_and_call(port: int, ca_file: str, call: Callable[[], Probe]) -> list[P
         )
         probes = []
         for i in range(3):
-            served = call()
+            name = f"{label}, call {i + 1}"
+            try:
+                served = call()
+            except requests.exceptions.RequestException as exc:  # a timeout: not served
+                probes.append(Probe(name, True, "timeout", "caller_not_served", str(exc)[:160]))
+                continue
             reason = "caller_served" if served.accepted else f"caller_not_served: {served.reason}"
-            probe = Probe(f"{label}, call {i + 1}", not served.accepted, served.status, reason)
-            probes.append(probe)
+            probes.append(Probe(name, not served.accepted, served.status, reason))
         return probes
     finally:
         for sock in held:
