@@ -45,7 +45,7 @@ import threading
 from gunicorn import sock as gunicorn_sock
 from gunicorn.workers.gthread import ThreadWorker
 
-from s2s_auth.tls.admission import Admission, Limits, tls_buffered
+from s2s_auth.tls.gunicorn_admission import Admission, Limits, tls_buffered
 from s2s_auth.tls.server import apply_policy, peer_environ, scrub_environ
 
 __all__ = ["TLSWorker", "ssl_context"]
@@ -148,7 +148,7 @@ class TLSWorker(ThreadWorker):
         self.limits = Limits.from_env(os.environ)
         self.admission = Admission(self, self.limits) if _admits(self.cfg) else None
 
-    # --- admission: handshake and request head on the loop (s2s_auth.tls.admission) -----
+    # --- admission: handshake and request head on the loop (s2s_auth.tls.gunicorn_admission) -----
 
     def accept(self, listener):
         if self.admission is None:

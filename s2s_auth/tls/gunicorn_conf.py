@@ -36,7 +36,7 @@ Without ``TLS_CERT`` the server speaks plain HTTP (and there is no client certif
 to check). The worker is :class:`s2s_auth.tls.gunicorn.TLSWorker` (threads, keep-alive)
 with the :func:`s2s_auth.tls.gunicorn.ssl_context` hook. The worker's event loop runs
 the TLS handshake and reads the request head on non-blocking sockets
-(:mod:`s2s_auth.tls.admission`), so a thread only gets a connection with a whole
+(:mod:`s2s_auth.tls.gunicorn_admission`), so a thread only gets a connection with a whole
 request head to serve: idle or slow clients wait there, bounded by the timeouts above,
 and cannot hold the threads. A client certificate is
 requested, verified against ``TLS_CA`` if sent, and handed to Django as
@@ -54,8 +54,8 @@ import os
 import ssl
 from collections.abc import Mapping
 
-from s2s_auth.tls.admission import Limits
 from s2s_auth.tls.gunicorn import ssl_context
+from s2s_auth.tls.gunicorn_admission import Limits
 
 WORKER_CLASS = "s2s_auth.tls.gunicorn.TLSWorker"
 # The request target without its query string: no token or key in the log.

@@ -30,8 +30,9 @@ SLOWLORIS_HEAD = b"GET /slow HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: "
 
 def is_closed(sock) -> bool:
     """Whether the server has closed this connection (read side), without blocking."""
-    readable, _, _ = select.select([sock], [], [], 0)
-    if not readable:
+    poll = select.poll()  # select() stops at descriptor 1024
+    poll.register(sock, select.POLLIN)
+    if not poll.poll(0):
         return False
     try:
         if isinstance(sock, ssl.SSLSocket):

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from s2s_auth.tls.admission import Limits
+from s2s_auth.tls.gunicorn_admission import Limits
 from s2s_auth.tls.gunicorn_conf import config_from_env
 from tests.s2s_auth.tls.flood import Flood, is_closed, timed_call
 from tests.s2s_auth.tls.test_gunicorn import (
