@@ -13,8 +13,10 @@ server hook together::
     from s2s_auth.tls.gunicorn import ssl_context  # the server hook
 
 ``TLSWorker`` is gunicorn's ``gthread`` worker (a thread pool with keep-alive: sync
-workers close every connection, so each request would pay a full TLS handshake).
-For every request on a TLS connection it puts into the WSGI environ the entries of
+workers close every connection, so each request would pay a full TLS handshake)
+whose event loop, not a thread, runs the TLS handshake and reads each request head,
+within deadlines (:mod:`s2s_auth.tls.gunicorn_admission`): idle or slow clients hold no
+thread. For every request on a TLS connection it puts into the WSGI environ the entries of
 :func:`s2s_auth.tls.server.peer_environ` (``SSL_CLIENT_CERT``,
 ``SSL_CLIENT_CERT_CHAIN_n``, ``s2s_auth.peer_der``, ``s2s_auth.peer_chain_der``,
 ``SSL_SESSION_RESUMED``, ``HTTPS``, ``wsgi.url_scheme``), read from the request's own
