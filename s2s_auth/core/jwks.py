@@ -47,6 +47,7 @@ __all__ = [
     "clear_jwks_caches",
     "jwks_cache",
     "jwks_url",
+    "register_local_issuer",
 ]
 
 logger = logging.getLogger("s2s_auth.core.jwks")
@@ -215,6 +216,53 @@ def _describe(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
+class LocalJWKS:
+    """The keys of the issuer that runs in this very process, read from its key store.
+
+    A service that is also the issuer must not fetch its own JWKS over HTTP: under load
+    every worker thread is busy, the request to itself times out, and every token is
+    refused for ``JWKS_MIN_REFETCH_SECONDS`` (a cold start answered thousands of 503s).
+    """
+
+    def __init__(self, source: Callable[[], dict]):
+        self._source = source
+        self._lock = threading.Lock()
+        self._document: dict | None = None
+        self._keys: JWKSet | None = None
+
+    def keys(self) -> JWKSet:
+        document = self._source()
+        with self._lock:
+            if document != self._document or self._keys is None:
+                self._keys = JWKSet.from_dict(document, skip_unusable=True)
+                self._document = document
+            return self._keys
+
+    def key_for(self, kid: str | None) -> JWK:
+        return self.keys().get(kid)
+
+
+# An issuer installed in this process registers itself here (the core never imports it).
+_local_issuer: tuple[Callable[[], str | None], LocalJWKS] | None = None
+
+
+def register_local_issuer(issuer: Callable[[], str | None], jwks: Callable[[], dict]) -> None:
+    """Verify tokens of ``issuer()`` with ``jwks()`` (its key store), not over HTTP."""
+    global _local_issuer
+    _local_issuer = (issuer, LocalJWKS(jwks))
+
+
+def _local_keys() -> LocalJWKS | None:
+    if _local_issuer is None:
+        return None
+    issuer, keys = _local_issuer
+    wanted = s2s_settings().ACCESS_TOKEN_ISSUER
+    own = issuer()
+    if wanted and own and wanted.rstrip("/") == own.rstrip("/"):
+        return keys
+    return None
+
+
 # ----------------------------------------------------------------- per-settings caches
 
 _caches: dict[tuple, JWKSCache] = {}
@@ -231,8 +279,12 @@ def jwks_url() -> str | None:
     return None
 
 
-def jwks_cache() -> JWKSCache:
-    """The process-wide cache for the configured JWKS URL (one per settings)."""
+def jwks_cache() -> JWKSCache | LocalJWKS:
+    """The process-wide cache for the configured JWKS URL (one per settings), or the
+    local issuer's key store when the tokens are this process's own."""
+    local = _local_keys()
+    if local is not None:
+        return local
     conf = s2s_settings()
     url = jwks_url()
     if not url:

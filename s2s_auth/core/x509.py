@@ -99,7 +99,7 @@ def x5c_decode(value: object) -> list[x509.Certificate]:
     for der in ders:
         try:
             certs.append(x509.load_der_x509_certificate(der))
-        except ValueError as exc:
+        except (ValueError, x509.InvalidVersion) as exc:
             raise CertificateRejected(
                 "malformed_certificate", f"x5c holds no DER certificate: {exc}"
             ) from None

@@ -13,3 +13,10 @@ class IssuerConfig(AppConfig):
         from s2s_auth.issuer.clients import ClientSecretBackend
 
         register_secret_backend(ClientSecretBackend())
+
+        # Our own tokens are verified from our key store, never over HTTP to ourselves.
+        from s2s_auth.conf import s2s_settings
+        from s2s_auth.core.jwks import register_local_issuer
+        from s2s_auth.issuer.keys import key_store
+
+        register_local_issuer(lambda: s2s_settings().ISSUER, lambda: key_store().jwks())
