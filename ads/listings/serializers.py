@@ -25,7 +25,9 @@ class AdSerializer(serializers.ModelSerializer):
             "updated_at",
             "expires_at",
         ]
-        read_only_fields = ["seller_id", "created_at", "updated_at"]
+        # The seller comes from the verified token; the status changes through deals
+        # (reserve, accept, decline) and the nightly expiry, never by a PATCH.
+        read_only_fields = ["seller_id", "status", "created_at", "updated_at"]
 
 
 class NearbyAdSerializer(AdSerializer):

@@ -4,13 +4,13 @@ from rest_framework.permissions import AllowAny, IsAuthenticatedOrReadOnly
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from s2s_auth import AccessToken
 from s2s_auth.client.auth import end_user_context
 
 from .filters import AdFilter
+from .identity import end_user_id, end_user_token
 from .models import Ad
 from .nearby import ads_within
-from .permissions import IsSellerOrReadOnly
+from .permissions import EndUserWrites, IsSellerOrReadOnly
 from .sellers import fetch_previews
 from .serializers import AdSerializer, NearbyAdSerializer, NearbyQuerySerializer
 
@@ -20,13 +20,14 @@ class AdViewSet(viewsets.ModelViewSet):
 
     queryset = Ad.objects.all()
     serializer_class = AdSerializer
-    permission_classes = [IsAuthenticatedOrReadOnly, IsSellerOrReadOnly]
+    permission_classes = [IsAuthenticatedOrReadOnly, EndUserWrites, IsSellerOrReadOnly]
     filterset_class = AdFilter
     search_fields = ["title", "description"]
     ordering_fields = ["price", "created_at", "expires_at"]
 
     def perform_create(self, serializer):
-        serializer.save(seller_id=self.request.user.pk)
+        # The seller is the verified end user (the token's ``sub``), never the body.
+        serializer.save(seller_id=end_user_id(self.request))
 
 
 class NearbyView(APIView):
@@ -43,8 +44,7 @@ class NearbyView(APIView):
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(ads, request, view=self)
         # On behalf of a signed-in end user, ads forwards the user's token.
-        user_token = request.auth.token if isinstance(request.auth, AccessToken) else None
-        with end_user_context(user_token):
+        with end_user_context(end_user_token(request)):
             previews = fetch_previews(ad.seller_id for ad in page)
         data = NearbyAdSerializer(page, many=True, context={"previews": previews}).data
         return paginator.get_paginated_response(data)

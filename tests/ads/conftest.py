@@ -55,3 +55,28 @@ def silent_server():
     for conn in accepted:
         conn.close()
     server.close()
+
+
+@pytest.fixture
+def as_end_user(db):
+    """A DRF test client for end user ``user_id`` as EndUserTokenAuthentication leaves
+    it (``TokenUser`` + ``AccessToken``); the live flows (tests/e2e) use real tokens."""
+    from rest_framework.test import APIClient
+
+    from s2s_auth import AccessToken, TokenUser
+
+    def client_for(user_id, username: str = "") -> APIClient:
+        sub = str(user_id)
+        token = AccessToken(
+            header={"alg": "ES256", "typ": "at+jwt"},
+            claims={"sub": sub, "scope": "ads:read ads:write"},
+            key_id=None,
+            algorithm="ES256",
+            token_hash="0" * 64,
+            token=f"user-token-{sub}",
+        )
+        api = APIClient()
+        api.force_authenticate(TokenUser(id=sub, username=username), token)
+        return api
+
+    return client_for
