@@ -35,6 +35,11 @@ USERS_SERVICE_TIMEOUT = (
     float(os.environ.get("USERS_SERVICE_CONNECT_TIMEOUT", "1.0")),
     float(os.environ.get("USERS_SERVICE_READ_TIMEOUT", "2.0")),
 )
+# The circuit breaker in front of UserService (ads.listings.breaker, per process):
+# after this many consecutive failures, stop calling it for this many seconds (stored
+# seller previews are shown, marked stale), then let one probe call through.
+USERS_BREAKER_FAILURES = int(os.environ.get("USERS_BREAKER_FAILURES", "3"))
+USERS_BREAKER_RESET_SECONDS = float(os.environ.get("USERS_BREAKER_RESET_SECONDS", "30"))
 
 # --- Batch jobs (ads.jobs, Celery: fleamarket/celery.py) ------------------------------
 # The jobs call UserService as their own service, "worker" (its certificate

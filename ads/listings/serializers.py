@@ -1,5 +1,6 @@
 import math
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .models import Ad
@@ -30,19 +31,42 @@ class AdSerializer(serializers.ModelSerializer):
         read_only_fields = ["seller_id", "status", "created_at", "updated_at"]
 
 
-class NearbyAdSerializer(AdSerializer):
-    distance_km = serializers.SerializerMethodField()
+class SellerPreviewSerializer(serializers.Serializer):
+    """A seller as UserService shows them; ``stale``: ads' stored copy, UserService
+    could not answer; ``as_of``/``age_seconds``: when UserService said so."""
+
+    id = serializers.IntegerField()
+    display_name = serializers.CharField()
+    city = serializers.CharField(allow_blank=True)
+    rating = serializers.DecimalField(max_digits=3, decimal_places=2)
+    member_since = serializers.DateField()
+    stale = serializers.BooleanField()
+    as_of = serializers.DateTimeField()
+    age_seconds = serializers.IntegerField(min_value=0)
+
+
+class WithSellerMixin(serializers.Serializer):
     seller = serializers.SerializerMethodField()
+
+    @extend_schema_field(SellerPreviewSerializer(allow_null=True))
+    def get_seller(self, ad) -> dict | None:
+        previews = self.context.get("previews")
+        return previews.get(ad.seller_id) if previews else None
+
+
+class AdDetailSerializer(WithSellerMixin, AdSerializer):
+    class Meta(AdSerializer.Meta):
+        fields = [*AdSerializer.Meta.fields, "seller"]
+
+
+class NearbyAdSerializer(WithSellerMixin, AdSerializer):
+    distance_km = serializers.SerializerMethodField()
 
     class Meta(AdSerializer.Meta):
         fields = [*AdSerializer.Meta.fields, "distance_km", "seller"]
 
     def get_distance_km(self, ad) -> float:
         return round(ad.distance_km, 3)
-
-    def get_seller(self, ad) -> dict | None:
-        previews = self.context.get("previews")
-        return previews.get(ad.seller_id) if previews else None
 
 
 class NearbyQuerySerializer(serializers.Serializer):

@@ -11,8 +11,13 @@ from .identity import end_user_id, end_user_token
 from .models import Ad
 from .nearby import ads_within
 from .permissions import EndUserWrites, IsSellerOrReadOnly
-from .sellers import fetch_previews
-from .serializers import AdSerializer, NearbyAdSerializer, NearbyQuerySerializer
+from .sellers import previews_for
+from .serializers import (
+    AdDetailSerializer,
+    AdSerializer,
+    NearbyAdSerializer,
+    NearbyQuerySerializer,
+)
 
 
 class AdViewSet(viewsets.ModelViewSet):
@@ -24,6 +29,13 @@ class AdViewSet(viewsets.ModelViewSet):
     filterset_class = AdFilter
     search_fields = ["title", "description"]
     ordering_fields = ["price", "created_at", "expires_at"]
+
+    def retrieve(self, request, *args, **kwargs):
+        """One ad with its seller's preview (fresh, or stored and marked stale)."""
+        ad = self.get_object()
+        with end_user_context(end_user_token(request)):
+            previews = previews_for([ad])
+        return Response(AdDetailSerializer(ad, context={"previews": previews}).data)
 
     def perform_create(self, serializer):
         # The seller is the verified end user (the token's ``sub``), never the body.
@@ -45,7 +57,7 @@ class NearbyView(APIView):
         page = paginator.paginate_queryset(ads, request, view=self)
         # On behalf of a signed-in end user, ads forwards the user's token.
         with end_user_context(end_user_token(request)):
-            previews = fetch_previews(ad.seller_id for ad in page)
+            previews = previews_for(page)
         data = NearbyAdSerializer(page, many=True, context={"previews": previews}).data
         return paginator.get_paginated_response(data)
 
