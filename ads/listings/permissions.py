@@ -27,3 +27,13 @@ class IsSellerOrReadOnly(BasePermission):
 
     def has_object_permission(self, request, view, obj):
         return request.method in SAFE_METHODS or end_user_id(request) == obj.seller_id
+
+
+class IsEndUser(BasePermission):
+    """Every method needs an end user signed in at the identity service (deals)."""
+
+    message = EndUserWrites.message
+    code = "end_user_required"
+
+    def has_permission(self, request, view):
+        return end_user_id(request) is not None

@@ -1,9 +1,10 @@
 import math
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .models import Ad
+from .models import Ad, Deal
 
 MAX_RADIUS_KM = 100.0
 
@@ -92,3 +93,61 @@ class NearbyQuerySerializer(serializers.Serializer):
                 f"Must be greater than 0 and at most {MAX_RADIUS_KM:g} km."
             )
         return value
+
+
+MAX_RENT_DAYS = 90
+
+
+class DealSerializer(serializers.ModelSerializer):
+    """A deal as its buyer and seller see it (nobody else sees it)."""
+
+    class Meta:
+        model = Deal
+        fields = [
+            "id",
+            "ad",
+            "kind",
+            "status",
+            "buyer_id",
+            "seller_id",
+            "offered_ad",
+            "rent_from",
+            "rent_until",
+            "message",
+            "created_at",
+            "decided_at",
+            "seller_notified_at",
+            "buyer_notified_at",
+        ]
+        read_only_fields = fields
+
+
+class DealRequestSerializer(serializers.Serializer):
+    """``POST /api/v1/ads/{id}/deals/``: what the ad's kind needs, nothing more.
+
+    A sell ad: nothing (a reservation). A rent ad: ``rent_from`` and ``rent_until``
+    (dates, from today, at most 90 days). A swap ad: ``offered_ad``, the id of one of
+    the buyer's own active ads. ``message`` is optional everywhere.
+    """
+
+    rent_from = serializers.DateField(required=False)
+    rent_until = serializers.DateField(required=False)
+    offered_ad = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    message = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+    def validate(self, attrs):
+        kind = self.context["kind"]
+        if kind == Deal.Kind.RENT:
+            missing = [f for f in ("rent_from", "rent_until") if f not in attrs]
+            if missing:
+                raise serializers.ValidationError({f: ["Required to rent."] for f in missing})
+            start, end = attrs["rent_from"], attrs["rent_until"]
+            if start < timezone.localdate():
+                raise serializers.ValidationError({"rent_from": ["Today or later."]})
+            if end < start or (end - start).days >= MAX_RENT_DAYS:
+                raise serializers.ValidationError(
+                    {"rent_until": [f"On or after rent_from, at most {MAX_RENT_DAYS} days."]}
+                )
+        if kind == Deal.Kind.SWAP and "offered_ad" not in attrs:
+            raise serializers.ValidationError({"offered_ad": ["Required to swap."]})
+        return attrs

@@ -58,6 +58,7 @@ def test_creates_a_notification_sent_by_the_calling_service(worker, person):
         "message": BODY["message"],
         "ad_id": 42,
         "sender": WORKER,
+        "on_behalf_of": "",
         "created": data["created"],
         "read_at": None,
     }
@@ -168,4 +169,13 @@ def test_hostile_json_is_400_with_a_reason(worker, person, body, code):
     )
     assert response.status_code == 400, response.content[:300]
     assert response.json()["error"] == code
+    assert not Notification.objects.exists()
+
+
+@pytest.mark.parametrize("kind", ["deal_requested", "deal_accepted", "deal_declined"])
+def test_a_deal_notice_needs_the_user_it_is_sent_for(worker, person, kind):
+    """Over mTLS alone there is no user context: nobody acted, so no deal notice."""
+    response = post(worker, person.pk, {**BODY, "kind": kind}, key=None)
+    assert response.status_code == 403
+    assert response.json()["error"] == "end_user_required"
     assert not Notification.objects.exists()
