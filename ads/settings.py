@@ -3,6 +3,7 @@
 import os
 
 from ads.jobs.schedule import beat_schedule
+from fleamarket.openapi.settings import spectacular_settings
 from fleamarket.settings import base_settings, celery_settings
 
 globals().update(base_settings("ads"))
@@ -17,6 +18,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "s2s_auth",
     "ads.listings",
     "ads.jobs",
@@ -78,3 +81,17 @@ REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [  # noqa: F821 - base_settin
     "s2s_auth.mechanisms.access_token.EndUserTokenAuthentication",
     "rest_framework.authentication.SessionAuthentication",
 ]
+
+# The OpenAPI contract at /api/schema/ (fleamarket.openapi).
+SPECTACULAR_SETTINGS = spectacular_settings(
+    "ads",
+    "AdService: ads (sell, rent, swap), nearby search with seller previews from users, "
+    "and deals between buyers and sellers.",
+    issuer=os.environ.get("S2S_ISSUER"),
+    enums={
+        "AdStatusEnum": "ads.listings.models.Ad.Status",
+        "DealStatusEnum": "ads.listings.models.Deal.Status",
+        "AdKindEnum": "ads.listings.models.Ad.Kind",
+        "DealKindEnum": "ads.listings.models.Deal.Kind",
+    },
+)

@@ -146,6 +146,8 @@ def base_settings(service: str) -> dict:
             ],
             "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
             "EXCEPTION_HANDLER": "s2s_auth.errors.exception_handler",
+            # The OpenAPI contract at /api/schema/ (fleamarket.openapi, drf-spectacular).
+            "DEFAULT_SCHEMA_CLASS": "fleamarket.openapi.schema.ServiceAutoSchema",
             # DRF's parsers, JSON bounded (depth, size, encoding): bad bodies are 400s.
             "DEFAULT_PARSER_CLASSES": [
                 "fleamarket.parsers.BoundedJSONParser",

@@ -9,6 +9,7 @@ urlpatterns = [
     path("api/v1/", include("users.people.urls")),
     path("api/v1/auth/whoami", WhoAmIView.as_view(), name="whoami"),
     path("api-auth/", include("rest_framework.urls")),
+    path("", include("fleamarket.openapi.urls")),
     # The identity service: /oauth/token, /.well-known/*, /api/v1/account/*, login.
     path("", include("s2s_auth.issuer.urls")),
 ]

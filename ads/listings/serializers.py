@@ -70,6 +70,15 @@ class NearbyAdSerializer(WithSellerMixin, AdSerializer):
         return round(ad.distance_km, 3)
 
 
+class NearbyPageSerializer(serializers.Serializer):
+    """A page of nearby ads (for the schema: PageNumberPagination's shape)."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = NearbyAdSerializer(many=True)
+
+
 class NearbyQuerySerializer(serializers.Serializer):
     lat = serializers.FloatField(min_value=-90, max_value=90)
     lon = serializers.FloatField(min_value=-180, max_value=180)

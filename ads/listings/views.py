@@ -1,6 +1,7 @@
 from django.db.models import Q
 from django.http import Http404
-from rest_framework import mixins, status, viewsets
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
@@ -23,6 +24,7 @@ from .serializers import (
     DealRequestSerializer,
     DealSerializer,
     NearbyAdSerializer,
+    NearbyPageSerializer,
     NearbyQuerySerializer,
 )
 
@@ -47,6 +49,7 @@ class AdViewSet(NotFoundCode, viewsets.ModelViewSet):
     search_fields = ["title", "description"]
     ordering_fields = ["price", "created_at", "expires_at"]
 
+    @extend_schema(responses=AdDetailSerializer)
     def retrieve(self, request, *args, **kwargs):
         """One ad with its seller's preview (fresh, or stored and marked stale)."""
         ad = self.get_object()
@@ -58,6 +61,7 @@ class AdViewSet(NotFoundCode, viewsets.ModelViewSet):
         # The seller is the verified end user (the token's ``sub``), never the body.
         serializer.save(seller_id=end_user_id(self.request))
 
+    @extend_schema(request=DealRequestSerializer, responses={201: DealSerializer})
     @action(
         detail=True,
         methods=["post"],
@@ -111,17 +115,20 @@ class DealViewSet(
         )
         return Response(DealSerializer(deal).data)
 
-    @action(detail=True, methods=["post"], serializer_class=None)
+    @extend_schema(request=None, responses=DealSerializer)
+    @action(detail=True, methods=["post"])
     def accept(self, request, pk=None):
         """The seller accepts: a reservation or a swap marks the ad(s) sold."""
         return self._change(request, "accept")
 
-    @action(detail=True, methods=["post"], serializer_class=None)
+    @extend_schema(request=None, responses=DealSerializer)
+    @action(detail=True, methods=["post"])
     def decline(self, request, pk=None):
         """The seller declines: a reserved ad is active again."""
         return self._change(request, "decline")
 
-    @action(detail=True, methods=["post"], serializer_class=None)
+    @extend_schema(request=None, responses=DealSerializer)
+    @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         """The buyer withdraws a pending request."""
         return self._change(request, "cancel")
@@ -134,6 +141,7 @@ class NearbyView(APIView):
     permission_classes = [IsAuthenticatedOrReadOnly]
     pagination_class = PageNumberPagination
 
+    @extend_schema(parameters=[NearbyQuerySerializer], responses=NearbyPageSerializer)
     def get(self, request):
         query = NearbyQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -153,5 +161,10 @@ class PingView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
+    @extend_schema(
+        responses=inline_serializer(
+            "Ping", {"ok": serializers.BooleanField(), "service": serializers.CharField()}
+        )
+    )
     def get(self, request):
         return Response({"ok": True, "service": "ads"})

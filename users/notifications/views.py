@@ -3,6 +3,7 @@ import json
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
@@ -34,6 +35,22 @@ class UserNotificationsView(ServiceAPIView):
 
     required_scopes = ["users:notify"]
 
+    @extend_schema(
+        request=NotificationSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description="1 to 255 visible ASCII characters; makes the request safe to repeat.",
+            )
+        ],
+        responses={
+            201: NotificationSerializer,
+            200: OpenApiResponse(NotificationSerializer, "A repeat: the notification made before."),
+            422: OpenApiResponse(description="idempotency_key_reused"),
+        },
+    )
     def post(self, request, user_id: int):
         key = validate_idempotency_key(request.headers.get("Idempotency-Key"))
         if not get_user_model().objects.filter(pk=user_id).exists():
