@@ -7,3 +7,9 @@ urlpatterns = [
     path("api-auth/", include("rest_framework.urls")),
     path("", include("fleamarket.openapi.urls")),
 ]
+
+# Errors Django answers itself are JSON too (fleamarket.handlers).
+handler400 = "fleamarket.handlers.bad_request"
+handler403 = "fleamarket.handlers.permission_denied"
+handler404 = "fleamarket.handlers.not_found"
+handler500 = "fleamarket.handlers.server_error"

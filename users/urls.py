@@ -13,3 +13,9 @@ urlpatterns = [
     # The identity service: /oauth/token, /.well-known/*, /api/v1/account/*, login.
     path("", include("s2s_auth.issuer.urls")),
 ]
+
+# Errors Django answers itself are JSON too (fleamarket.handlers).
+handler400 = "fleamarket.handlers.bad_request"
+handler403 = "fleamarket.handlers.permission_denied"
+handler404 = "fleamarket.handlers.not_found"
+handler500 = "fleamarket.handlers.server_error"

@@ -28,6 +28,13 @@ ANSWERS = {
 }
 
 
+#: Answered by the HTTP server (gunicorn) before the application sees the request.
+SERVER_ANSWERS = {
+    "414": "The request line (URL) is too long.",
+    "431": "The request's header fields are too large.",
+}
+
+
 class ServiceAutoSchema(AutoSchema):
     def get_operation(self, *args, **kwargs):
         operation = super().get_operation(*args, **kwargs)
@@ -39,6 +46,8 @@ class ServiceAutoSchema(AutoSchema):
                 status,
                 {"description": text, "content": {"application/json": {"schema": ERROR}}},
             )
+        for status, text in SERVER_ANSWERS.items():
+            responses.setdefault(status, {"description": text})
         accepted = [name for requirement in self.get_auth() for name in requirement]
         scopes = sorted({s for r in self.get_auth() for v in r.values() for s in v})
         line = "Accepts: " + (", ".join(dict.fromkeys(accepted)) or "anyone")
