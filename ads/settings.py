@@ -3,6 +3,7 @@
 import os
 
 from ads.jobs.schedule import beat_schedule
+from fleamarket.openapi.settings import spectacular_settings
 from fleamarket.settings import base_settings, celery_settings
 
 globals().update(base_settings("ads"))
@@ -17,6 +18,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "s2s_auth",
     "ads.listings",
     "ads.jobs",
@@ -35,6 +38,11 @@ USERS_SERVICE_TIMEOUT = (
     float(os.environ.get("USERS_SERVICE_CONNECT_TIMEOUT", "1.0")),
     float(os.environ.get("USERS_SERVICE_READ_TIMEOUT", "2.0")),
 )
+# The circuit breaker in front of UserService (ads.listings.breaker, per process):
+# after this many consecutive failures, stop calling it for this many seconds (stored
+# seller previews are shown, marked stale), then let one probe call through.
+USERS_BREAKER_FAILURES = int(os.environ.get("USERS_BREAKER_FAILURES", "3"))
+USERS_BREAKER_RESET_SECONDS = float(os.environ.get("USERS_BREAKER_RESET_SECONDS", "30"))
 
 # --- Batch jobs (ads.jobs, Celery: fleamarket/celery.py) ------------------------------
 # The jobs call UserService as their own service, "worker" (its certificate
@@ -73,3 +81,17 @@ REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [  # noqa: F821 - base_settin
     "s2s_auth.mechanisms.access_token.EndUserTokenAuthentication",
     "rest_framework.authentication.SessionAuthentication",
 ]
+
+# The OpenAPI contract at /api/schema/ (fleamarket.openapi).
+SPECTACULAR_SETTINGS = spectacular_settings(
+    "ads",
+    "AdService: ads (sell, rent, swap), nearby search with seller previews from users, "
+    "and deals between buyers and sellers.",
+    issuer=os.environ.get("S2S_ISSUER"),
+    enums={
+        "AdStatusEnum": "ads.listings.models.Ad.Status",
+        "DealStatusEnum": "ads.listings.models.Deal.Status",
+        "AdKindEnum": "ads.listings.models.Ad.Kind",
+        "DealKindEnum": "ads.listings.models.Deal.Kind",
+    },
+)

@@ -5,4 +5,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("ads.listings.urls")),
     path("api-auth/", include("rest_framework.urls")),
+    path("", include("fleamarket.openapi.urls")),
 ]
+
+# Errors Django answers itself are JSON too (fleamarket.handlers).
+handler400 = "fleamarket.handlers.bad_request"
+handler403 = "fleamarket.handlers.permission_denied"
+handler404 = "fleamarket.handlers.not_found"
+handler500 = "fleamarket.handlers.server_error"

@@ -24,7 +24,7 @@ TRUST_DOMAIN = "fleamarket.local"
 CERT_NAMES = ("users", "ads", "worker", "proxy")
 # Least privilege: each caller gets exactly the scopes the deployment needs.
 PRINCIPALS: dict[str, tuple[str, ...]] = {
-    "ads": ("users:read",),
+    "ads": ("users:read", "users:notify"),  # users:notify: deal notices, for a user
     "worker": ("users:read", "users:notify"),
     "proxy": (),  # known, but granted nothing: it only forwards certificates
 }

@@ -147,6 +147,14 @@ def base_settings(service: str) -> dict:
             ],
             "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
             "EXCEPTION_HANDLER": "s2s_auth.errors.exception_handler",
+            # The OpenAPI contract at /api/schema/ (fleamarket.openapi, drf-spectacular).
+            "DEFAULT_SCHEMA_CLASS": "fleamarket.openapi.schema.ServiceAutoSchema",
+            # DRF's parsers, JSON bounded (depth, size, encoding): bad bodies are 400s.
+            "DEFAULT_PARSER_CLASSES": [
+                "fleamarket.parsers.BoundedJSONParser",
+                "rest_framework.parsers.FormParser",
+                "rest_framework.parsers.MultiPartParser",
+            ],
             "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
             "PAGE_SIZE": 20,
             "DEFAULT_FILTER_BACKENDS": [

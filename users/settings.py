@@ -2,6 +2,7 @@
 
 import os
 
+from fleamarket.openapi.settings import spectacular_settings
 from fleamarket.settings import base_settings
 
 globals().update(base_settings("users"))
@@ -15,6 +16,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "s2s_auth",
     "s2s_auth.issuer",
     "users.people",
@@ -29,3 +32,11 @@ S2S_AUTH["ISSUER"] = os.environ.get("S2S_ISSUER")  # noqa: F821 - from base_sett
 # Access tokens (the batch jobs' client-credentials tokens) are verified like at any
 # resource service: from the issuer's published JWKS, cached.
 S2S_AUTH["ACCESS_TOKEN_ISSUER"] = S2S_AUTH["ISSUER"]  # noqa: F821
+
+# The OpenAPI contract at /api/schema/ (fleamarket.openapi).
+SPECTACULAR_SETTINGS = spectacular_settings(
+    "users",
+    "UserService: people, seller previews for services, notifications, and the identity "
+    "service (tokens, JWKS, login, registration).",
+    issuer=os.environ.get("S2S_ISSUER"),
+)

@@ -62,3 +62,63 @@ class Ad(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class Deal(models.Model):
+    """A buyer's request for an ad: reserve it (a sale), rent it for a period, or swap
+    one of their own ads for it. The seller accepts or declines; the buyer may cancel
+    while it is pending. Buyer and seller are UserService user ids, taken from
+    verified tokens (the seller's copied from the ad when the deal is made)."""
+
+    class Kind(models.TextChoices):
+        RESERVE = "reserve", "Reserve (buy)"
+        RENT = "rent", "Rent"
+        SWAP = "swap", "Swap"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ad = models.ForeignKey(Ad, on_delete=models.PROTECT, related_name="deals")
+    kind = models.CharField(max_length=7, choices=Kind.choices)
+    status = models.CharField(max_length=9, choices=Status.choices, default=Status.PENDING)
+    buyer_id = models.PositiveBigIntegerField(db_index=True)
+    seller_id = models.PositiveBigIntegerField(db_index=True)
+    offered_ad = models.ForeignKey(
+        Ad, on_delete=models.PROTECT, null=True, blank=True, related_name="offered_in"
+    )
+    rent_from = models.DateField(null=True, blank=True)
+    rent_until = models.DateField(null=True, blank=True)
+    message = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    # When UserService took the notice for the other party (None: not delivered).
+    seller_notified_at = models.DateTimeField(null=True, blank=True)
+    buyer_notified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["ad", "status"], name="listings_deal_ad_status")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of ad {self.ad_id} by {self.buyer_id}: {self.status}"
+
+
+class DealEvent(models.Model):
+    """One state change of a deal and who made it: the deal's history, beside the
+    audit log's record of the authenticated request that made it."""
+
+    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="events")
+    actor_id = models.PositiveBigIntegerField()
+    action = models.CharField(max_length=16)
+    from_status = models.CharField(max_length=9, blank=True)
+    to_status = models.CharField(max_length=9)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"deal {self.deal_id} {self.action} by {self.actor_id}"

@@ -1,10 +1,21 @@
 import socket
 import threading
+from types import SimpleNamespace
 
 import pytest
 
-from ads.listings.sellers import users_client
+from ads.listings.sellers import degraded, users_breaker, users_client
 from tests.live import free_port, live_deployment
+
+
+@pytest.fixture(autouse=True)
+def fresh_breaker():
+    """Each test starts with UserService's circuit breaker closed and nothing counted."""
+    users_breaker.reset()
+    degraded.clear()
+    yield
+    users_breaker.reset()
+    degraded.clear()
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +42,8 @@ def users_at(settings):
 
 @pytest.fixture
 def silent_server():
-    """A TCP server that accepts connections and never answers: a hung UserService."""
+    """A TCP server that accepts connections and never answers: a hung UserService.
+    ``.url`` to call it, ``.accepted``: the connections it got."""
     port = free_port()
     server = socket.socket()
     server.bind(("127.0.0.1", port))
@@ -49,9 +61,34 @@ def silent_server():
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{port}"
+    yield SimpleNamespace(url=f"http://127.0.0.1:{port}", accepted=accepted)
     stop.set()
     thread.join()
     for conn in accepted:
         conn.close()
     server.close()
+
+
+@pytest.fixture
+def as_end_user(db):
+    """A DRF test client for end user ``user_id`` as EndUserTokenAuthentication leaves
+    it (``TokenUser`` + ``AccessToken``); the live flows (tests/e2e) use real tokens."""
+    from rest_framework.test import APIClient
+
+    from s2s_auth import AccessToken, TokenUser
+
+    def client_for(user_id, username: str = "") -> APIClient:
+        sub = str(user_id)
+        token = AccessToken(
+            header={"alg": "ES256", "typ": "at+jwt"},
+            claims={"sub": sub, "scope": "ads:read ads:write"},
+            key_id=None,
+            algorithm="ES256",
+            token_hash="0" * 64,
+            token=f"user-token-{sub}",
+        )
+        api = APIClient()
+        api.force_authenticate(TokenUser(id=sub, username=username), token)
+        return api
+
+    return client_for

@@ -113,7 +113,9 @@ def test_one_previews_call_per_page_and_few_queries(client, scattered_ads, users
     assert len(calls) == 2
 
 
-def test_users_service_down_gives_null_sellers_and_a_log(client, scattered_ads, users_at, caplog):
+def test_users_down_and_nothing_stored_gives_null_sellers_and_a_log(
+    client, scattered_ads, users_at, caplog
+):
     from tests.live import free_port
 
     users_at(f"http://127.0.0.1:{free_port()}")
@@ -128,7 +130,7 @@ def test_users_service_down_gives_null_sellers_and_a_log(client, scattered_ads, 
 def test_users_service_slow_times_out_to_null_sellers(
     client, scattered_ads, users_at, silent_server, caplog
 ):
-    users_at(silent_server, timeout=(0.5, 0.3))
+    users_at(silent_server.url, timeout=(0.5, 0.3))
     with caplog.at_level(logging.WARNING, logger="ads.listings.sellers"):
         response = client.get(NEARBY, {"lat": BERLIN[0], "lon": BERLIN[1], "radius_km": 50})
     assert response.status_code == 200

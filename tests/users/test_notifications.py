@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
 from s2s_auth.credentials.principals import ensure_principal
+from tests.hostile_json import HOSTILE_BODIES
 from users.notifications.models import Notification
 
 WORKER = "spiffe://fleamarket.local/service/worker"
@@ -57,6 +58,7 @@ def test_creates_a_notification_sent_by_the_calling_service(worker, person):
         "message": BODY["message"],
         "ad_id": 42,
         "sender": WORKER,
+        "on_behalf_of": "",
         "created": data["created"],
         "read_at": None,
     }
@@ -157,3 +159,23 @@ def test_admin_lists_notifications(admin_client, person):
     response = admin_client.get("/admin/notifications/notification/")
     assert response.status_code == 200
     assert WORKER in response.content.decode()
+
+
+@pytest.mark.parametrize(("body", "code"), HOSTILE_BODIES.values(), ids=HOSTILE_BODIES)
+def test_hostile_json_is_400_with_a_reason(worker, person, body, code):
+    worker.raise_request_exception = False
+    response = worker.generic(
+        "POST", url(person.pk), body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k1"
+    )
+    assert response.status_code == 400, response.content[:300]
+    assert response.json()["error"] == code
+    assert not Notification.objects.exists()
+
+
+@pytest.mark.parametrize("kind", ["deal_requested", "deal_accepted", "deal_declined"])
+def test_a_deal_notice_needs_the_user_it_is_sent_for(worker, person, kind):
+    """Over mTLS alone there is no user context: nobody acted, so no deal notice."""
+    response = post(worker, person.pk, {**BODY, "kind": kind}, key=None)
+    assert response.status_code == 403
+    assert response.json()["error"] == "end_user_required"
+    assert not Notification.objects.exists()

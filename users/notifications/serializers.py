@@ -10,8 +10,18 @@ class NotificationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Notification
-        fields = ["id", "user_id", "kind", "message", "ad_id", "sender", "created", "read_at"]
-        read_only_fields = ["id", "user_id", "sender", "created", "read_at"]
+        fields = [
+            "id",
+            "user_id",
+            "kind",
+            "message",
+            "ad_id",
+            "sender",
+            "on_behalf_of",
+            "created",
+            "read_at",
+        ]
+        read_only_fields = ["id", "user_id", "sender", "on_behalf_of", "created", "read_at"]
 
 
 def validate_idempotency_key(value: str | None) -> str | None:

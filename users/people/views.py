@@ -1,4 +1,5 @@
-from rest_framework import viewsets
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, viewsets
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,6 +19,10 @@ class PreviewsView(ServiceAPIView):
 
     required_scopes = ["users:read"]
 
+    @extend_schema(
+        parameters=[PreviewQuerySerializer],
+        responses=inline_serializer("Previews", {"results": PreviewSerializer(many=True)}),
+    )
     def get(self, request):
         query = PreviewQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -37,6 +42,11 @@ class PersonViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 PING = {"ok": True, "service": "users"}
+PING_SCHEMA = extend_schema(
+    responses=inline_serializer(
+        "Ping", {"ok": serializers.BooleanField(), "service": serializers.CharField()}
+    )
+)
 
 
 class PingView(APIView):
@@ -45,6 +55,7 @@ class PingView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
+    @PING_SCHEMA
     def get(self, request):
         return Response(PING)
 
@@ -55,5 +66,6 @@ class ServicePingView(ServiceAPIView):
 
     required_scopes = ["users:read"]
 
+    @PING_SCHEMA
     def get(self, request):
         return Response(PING)
