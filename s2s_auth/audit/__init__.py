@@ -8,6 +8,7 @@ Modules, one job each
 ``chain``      per-writer chain state and the INSERT (:func:`reset_writer_chains`)
 ``canonical``  the hashed form: :func:`canonical`, :func:`compute_hash`, :func:`credential_hash`
 ``evidence``   a row's credential and certificate re-checked (:func:`verify_credential`)
+``replay``     what identifies a credential (iss + jti, keyid + nonce, low-S signature)
 ``verify``     :func:`verify_all`, :func:`check_row`, :func:`heads`
 ``export``     :func:`export_record`, :func:`prune`
 ``middleware`` :class:`~s2s_auth.audit.middleware.AuditMiddleware` (import it from there)

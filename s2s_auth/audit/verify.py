@@ -8,12 +8,14 @@ chain from ``seq = 1`` or its checkpoint, and checks externally anchored heads.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Iterator
 from typing import Any
 
-from s2s_auth.audit.canonical import GENESIS, HASHED_FIELDS, compute_hash, credential_hash
+from s2s_auth.audit.canonical import GENESIS, HASHED_FIELDS, compute_hash
 from s2s_auth.audit.decision import ACCEPTED
 from s2s_auth.audit.evidence import AnchorCheck, certificate_names, verify_credential
+from s2s_auth.audit.replay import ReplayIndex, RowRef, credential_keys
 
 __all__ = ["Problem", "Summary", "check_row", "heads", "verify_all"]
 
@@ -87,8 +89,9 @@ def verify_all(
 
     First each row on its own (:func:`check_row`), reporting the failing row with the
     lowest ``id`` (so an edited row is the one named even when it also breaks its
-    chain); a self-signed credential stored in two accepted records is a failure too (the
-    replay cache refuses a second use, so one of them is forged). Then every chain is
+    chain); a self-signed credential accepted in two records is a failure too, named by
+    what identifies it rather than its bytes (:mod:`s2s_auth.audit.replay`): the later
+    record replays the earlier. Then every chain is
     walked from ``seq = 1`` or from its checkpoint. With ``anchored_heads``
     (``{chain_id: (seq, hash)}`` from ``s2s_audit heads``), each such head must still be
     there unchanged, or lie before the chain's checkpoint.
@@ -103,16 +106,15 @@ def verify_all(
     chain_id, expect_seq, expect_prev, prev_id = None, 0, GENESIS, None
     stored: dict[str, dict[int, str]] = {}
     want = anchored_heads or {}
-    seen_credentials: dict[str, int] = {}
+    seen = ReplayIndex()
 
     for row in _records(using):
         summary.records += 1
         failure = check_row(row, anchors)
         if not failure and row["outcome"] == ACCEPTED and row["credential"]:
-            digest = credential_hash(row["credential"])
-            first = seen_credentials.setdefault(digest, row["id"])
-            if first != row["id"]:
-                failure = f"its credential was already accepted in record {first} (a replay)"
+            keys = credential_keys(row["credential"], row["signature_base"], row["certificate"])
+            ref = RowRef(row["time"], row["id"], sys.intern(row["chain_id"]), row["seq"])
+            seen.add(ref, keys)
         if failure and (own is None or row["id"] < own.record_id):
             own = Problem(row["id"], row["chain_id"], row["seq"], failure)
         if row["outcome"] == ACCEPTED and row["credential"] and not failure:
@@ -145,6 +147,14 @@ def verify_all(
         if chain_id in want:
             stored.setdefault(chain_id, {})[row["seq"]] = row["hash"]
 
+    for replay in seen.replays():
+        if own is None or replay.replay.id < own.record_id:
+            own = Problem(
+                replay.replay.id,
+                replay.replay.chain_id,
+                replay.replay.seq,
+                f"its credential was already accepted in record {replay.original.id} (a replay)",
+            )
     if own is not None:
         return own, summary
     if link is not None:
