@@ -9,6 +9,7 @@ Modules, one job each
 ``canonical``  the hashed form: :func:`canonical`, :func:`compute_hash`, :func:`credential_hash`
 ``evidence``   a row's credential and certificate re-checked (:func:`verify_credential`)
 ``replay``     what identifies a credential (iss + jti, keyid + nonce, low-S signature)
+``binding``    a row's method, path and time against what its credential signed
 ``verify``     :func:`verify_all`, :func:`check_row`, :func:`heads`
 ``export``     :func:`export_record`, :func:`prune`
 ``middleware`` :class:`~s2s_auth.audit.middleware.AuditMiddleware` (import it from there)
@@ -74,8 +75,10 @@ Verifying
 =========
 :func:`verify_all` (``s2s_audit verify``) recomputes each row's hash, re-verifies every
 accepted record's stored credential with its stored certificate (a JWT's signature; an
-RFC 9421 signature over the stored signature base), checks that the certificate names
-the recorded principal, then walks every chain from ``seq = 1`` (or its checkpoint).
+RFC 9421 signature over the stored signature base), checks that the row's method, path
+and time are what the credential signed (:mod:`~s2s_auth.audit.binding`) and that the
+certificate names the recorded principal, then walks every chain from ``seq = 1`` (or
+its checkpoint).
 :func:`export_record` gives a JSON document that a third party can check with nothing
 but the CA certificate (see ``s2s_audit export --help``).
 """

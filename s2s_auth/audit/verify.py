@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from s2s_auth.audit.binding import Binding, check_binding
 from s2s_auth.audit.canonical import GENESIS, HASHED_FIELDS, compute_hash
 from s2s_auth.audit.decision import ACCEPTED
 from s2s_auth.audit.evidence import AnchorCheck, certificate_names, verify_credential
@@ -45,10 +46,14 @@ class Summary:
     heads: dict[str, tuple[int, str]] = dataclasses.field(default_factory=dict)
 
 
-def check_row(row: dict[str, Any], anchors: AnchorCheck | None = None) -> str | None:
+def check_row(
+    row: dict[str, Any], anchors: AnchorCheck | None = None, binding: Binding | None = None
+) -> str | None:
     """A row's own integrity: its hash; for an accepted record the stored credential
-    (verifies with the stored certificate), the certificate (names the principal,
-    chains to ``anchors`` at the record's time). None when fine, else why not."""
+    (verifies with the stored certificate, and signed this row's method, path and time:
+    :mod:`~s2s_auth.audit.binding`, with ``binding`` or the settings), the certificate
+    (names the principal, chains to ``anchors`` at the record's time). None when fine,
+    else why not."""
     expected = compute_hash(row)
     if expected != row["hash"]:
         return f"hash mismatch: content hashes to {expected}, stored {row['hash']}"
@@ -56,6 +61,9 @@ def check_row(row: dict[str, Any], anchors: AnchorCheck | None = None) -> str | 
         return None
     if row["credential"]:
         failure = verify_credential(row["credential"], row["signature_base"], row["certificate"])
+        if failure:
+            return failure
+        failure = check_binding(row, binding or Binding.from_settings())
         if failure:
             return failure
     if row["certificate"]:
@@ -84,21 +92,24 @@ def verify_all(
     using: str | None = None,
     anchors: AnchorCheck | None = None,
     anchored_heads: dict[str, tuple[int, str]] | None = None,
+    binding: Binding | None = None,
 ) -> tuple[Problem | None, Summary]:
     """Check every record and every chain; return (first problem or None, summary).
 
-    First each row on its own (:func:`check_row`), reporting the failing row with the
-    lowest ``id`` (so an edited row is the one named even when it also breaks its
-    chain); a self-signed credential accepted in two records is a failure too, named by
-    what identifies it rather than its bytes (:mod:`s2s_auth.audit.replay`): the later
-    record replays the earlier. Then every chain is
-    walked from ``seq = 1`` or from its checkpoint. With ``anchored_heads``
+    First each row on its own (:func:`check_row`; ``binding`` defaults to the
+    settings: ``CLOCK_SKEW``, ``HTTPSIG_MAX_AGE``, this service's SPIFFE ID), reporting
+    the failing row with the lowest ``id`` (so an edited row is the one named even when
+    it also breaks its chain); a self-signed credential accepted in two records is a
+    failure too, named by what identifies it rather than its bytes
+    (:mod:`s2s_auth.audit.replay`): the later record replays the earlier. Then every
+    chain is walked from ``seq = 1`` or from its checkpoint. With ``anchored_heads``
     (``{chain_id: (seq, hash)}`` from ``s2s_audit heads``), each such head must still be
     there unchanged, or lie before the chain's checkpoint.
     """
     from s2s_auth.models import AuditCheckpoint
 
     checkpoints_qs = AuditCheckpoint.objects.using(using) if using else AuditCheckpoint.objects
+    binding = binding or Binding.from_settings()
     checkpoints = {c.chain_id: (c.seq, c.hash) for c in checkpoints_qs.all()}
     summary = Summary(checkpoints=len(checkpoints))
     own: Problem | None = None
@@ -110,7 +121,7 @@ def verify_all(
 
     for row in _records(using):
         summary.records += 1
-        failure = check_row(row, anchors)
+        failure = check_row(row, anchors, binding)
         if not failure and row["outcome"] == ACCEPTED and row["credential"]:
             keys = credential_keys(row["credential"], row["signature_base"], row["certificate"])
             ref = RowRef(row["time"], row["id"], sys.intern(row["chain_id"]), row["seq"])
