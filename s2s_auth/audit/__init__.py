@@ -10,6 +10,7 @@ Modules, one job each
 ``evidence``   a row's credential and certificate re-checked (:func:`verify_credential`)
 ``replay``     what identifies a credential (iss + jti, keyid + nonce, low-S signature)
 ``binding``    a row's method, path and time against what its credential signed
+``anchors``    externally anchored heads and checkpoints (``verify --heads``)
 ``verify``     :func:`verify_all`, :func:`check_row`, :func:`heads`
 ``export``     :func:`export_record`, :func:`prune`
 ``middleware`` :class:`~s2s_auth.audit.middleware.AuditMiddleware` (import it from there)
@@ -65,7 +66,10 @@ than one, so a verifier sees each writer's history separately:
   checks that each anchored head still exists unchanged (or was pruned past).
 * pruning deletes a prefix of each chain and keeps an :class:`AuditCheckpoint` (the last
   deleted ``seq`` and ``hash``); verification resumes from it. A checkpoint is as
-  trustworthy as the database: anchored heads older than it cannot be re-checked.
+  trustworthy as the database, so it cannot vouch for itself: ``prune`` prints the
+  checkpoints it wrote, to be anchored like the heads, and an anchored head that is no
+  longer stored passes only when an *anchored* checkpoint covers it
+  (:mod:`~s2s_auth.audit.anchors`).
 
 The batch alternative (rows sealed into one global chain by a background step) gives one
 chain and a cheap tail check, but leaves the newest rows unsealed until the next batch and

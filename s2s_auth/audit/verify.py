@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
+from s2s_auth.audit.anchors import Anchor, as_anchors, check_anchor
 from s2s_auth.audit.binding import Binding, check_binding
 from s2s_auth.audit.canonical import GENESIS, HASHED_FIELDS, compute_hash
 from s2s_auth.audit.decision import ACCEPTED
@@ -91,7 +92,7 @@ def verify_all(
     *,
     using: str | None = None,
     anchors: AnchorCheck | None = None,
-    anchored_heads: dict[str, tuple[int, str]] | None = None,
+    anchored_heads: Iterable[Anchor] | dict[str, tuple[int, str]] | None = None,
     binding: Binding | None = None,
 ) -> tuple[Problem | None, Summary]:
     """Check every record and every chain; return (first problem or None, summary).
@@ -103,8 +104,9 @@ def verify_all(
     failure too, named by what identifies it rather than its bytes
     (:mod:`s2s_auth.audit.replay`): the later record replays the earlier. Then every
     chain is walked from ``seq = 1`` or from its checkpoint. With ``anchored_heads``
-    (``{chain_id: (seq, hash)}`` from ``s2s_audit heads``), each such head must still be
-    there unchanged, or lie before the chain's checkpoint.
+    (:class:`~s2s_auth.audit.anchors.Anchor` lines of ``s2s_audit heads`` and ``prune``),
+    each anchored head must still be there unchanged, or be covered by a checkpoint
+    that is anchored too (:func:`~s2s_auth.audit.anchors.check_anchor`).
     """
     from s2s_auth.models import AuditCheckpoint
 
@@ -116,7 +118,8 @@ def verify_all(
     link: Problem | None = None
     chain_id, expect_seq, expect_prev, prev_id = None, 0, GENESIS, None
     stored: dict[str, dict[int, str]] = {}
-    want = anchored_heads or {}
+    anchored = sorted(as_anchors(anchored_heads))
+    want = {a.chain_id for a in anchored}
     seen = ReplayIndex()
 
     for row in _records(using):
@@ -170,21 +173,13 @@ def verify_all(
         return own, summary
     if link is not None:
         return link, summary
-    for anchored_chain, (seq, expected_hash) in sorted(want.items()):
-        checkpoint_seq, checkpoint_hash = checkpoints.get(anchored_chain, (0, GENESIS))
-        if seq < checkpoint_seq:
-            continue  # pruned past it
-        if seq == checkpoint_seq:
-            actual = checkpoint_hash
-        else:
-            actual = stored.get(anchored_chain, {}).get(seq)
-        if actual != expected_hash:
-            why = (
-                "the anchored head is missing: the chain's tail was deleted"
-                if actual is None
-                else f"the anchored head has hash {expected_hash}, the stored one {actual}"
-            )
-            return Problem(None, anchored_chain, seq, why), summary
+    vouched = {(a.chain_id, a.seq, a.hash) for a in anchored if a.checkpoint}
+    for anchor in anchored:
+        why = check_anchor(
+            anchor, stored.get(anchor.chain_id, {}), checkpoints.get(anchor.chain_id), vouched
+        )
+        if why:
+            return Problem(None, anchor.chain_id, anchor.seq, why), summary
     return None, summary
 
 

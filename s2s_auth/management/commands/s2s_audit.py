@@ -36,7 +36,11 @@ certificate (no access to this service, its database or its code):
    ``chain_id`` link by ``prev_hash``.
 
 ``prune`` deletes, per chain, the records older than DAYS (a prefix of the chain) and
-keeps a checkpoint of the last deleted hash, so ``verify`` keeps passing.
+keeps a checkpoint of the last deleted hash, so ``verify`` keeps passing. It prints the
+checkpoints it wrote as JSON lines with ``"checkpoint": true``: append them to the
+anchored heads. A checkpoint row could be forged to explain away a deleted tail, so
+``verify --heads`` accepts an anchored head that is gone only when an anchored
+checkpoint line covers it.
 """
 
 from __future__ import annotations
@@ -45,12 +49,14 @@ import datetime as dt
 import json
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from s2s_auth import audit
+from s2s_auth.audit.anchors import Anchor, anchor_line, parse_anchors
 from s2s_auth.conf import s2s_settings
 from s2s_auth.management.subcommands import accept_global_options
-from s2s_auth.models import AuditRecord
+from s2s_auth.models import AuditCheckpoint, AuditRecord
 
 
 def _when(value: str) -> dt.datetime:
@@ -124,8 +130,7 @@ class Command(BaseCommand):
         if heads:
             try:
                 with open(heads, encoding="utf-8") as fh:
-                    lines = [json.loads(line) for line in fh if line.strip()]
-                anchored = {item["chain_id"]: (int(item["seq"]), item["hash"]) for item in lines}
+                    anchored = parse_anchors(fh)
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 raise CommandError(f"Cannot read anchored heads {heads}: {exc}") from None
         problem, summary = audit.verify_all(anchors=anchor_check, anchored_heads=anchored)
@@ -163,12 +168,13 @@ class Command(BaseCommand):
     # -- heads
     def _heads(self, **options):
         for chain_id, (seq, hash_) in sorted(audit.heads().items()):
-            self.stdout.write(json.dumps({"chain_id": chain_id, "seq": seq, "hash": hash_}))
+            self.stdout.write(anchor_line(Anchor(chain_id, seq, hash_)))
 
     # -- prune
     def _prune(self, older_than, **options):
         if older_than < 0:
             raise CommandError("--older-than must be >= 0 days")
+        started = timezone.now()
         deleted, chains = audit.prune(dt.timedelta(days=older_than))
         self.stdout.write(
             self.style.SUCCESS(
@@ -176,3 +182,8 @@ class Command(BaseCommand):
                 f"from {chains} chains; checkpoints keep them verifiable."
             )
         )
+        cut = AuditCheckpoint.objects.filter(updated_at__gte=started).order_by("chain_id")
+        for checkpoint in cut:
+            self.stdout.write(
+                anchor_line(Anchor(checkpoint.chain_id, checkpoint.seq, checkpoint.hash, True))
+            )
