@@ -15,7 +15,7 @@ from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
 from s2s_auth import audit
-from s2s_auth.models import AuditCheckpoint, AuditRecord
+from s2s_auth.models import AuditAcknowledgement, AuditCheckpoint, AuditRecord
 
 _LARGE_FIELDS = ("certificate", "credential", "signature_base", "claims", "detail")
 
@@ -180,3 +180,12 @@ class AuditRecordAdmin(_ReadOnlyAdmin):
 class AuditCheckpointAdmin(_ReadOnlyAdmin):
     list_display = ("chain_id", "seq", "hash", "pruned", "updated_at")
     search_fields = ("=chain_id",)
+
+
+@admin.register(AuditAcknowledgement)
+class AuditAcknowledgementAdmin(_ReadOnlyAdmin):
+    """Incidents closed with ``s2s_audit ack`` (who, when, why); written there only."""
+
+    list_display = ("acknowledged_at", "kind", "record_id", "acknowledged_by", "reason")
+    list_filter = ("kind",)
+    search_fields = ("=record_hash", "=original_hash", "acknowledged_by", "reason")

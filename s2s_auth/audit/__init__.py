@@ -3,7 +3,8 @@
 Modules, one job each
 =====================
 ``decision``   :class:`Decision`, the one record type of an authentication decision
-``events``     :func:`record`: log a decision and store it (the mechanisms' one call)
+``events``     :func:`record`: log a decision and store it (the mechanisms' one call);
+               :func:`record_event` for issuance and operators' changes
 ``rows``       request + Decision -> stored fields (cleaning, body digest, certificate chain)
 ``chain``      per-writer chain state and the INSERT (:func:`reset_writer_chains`)
 ``canonical``  the hashed form: :func:`canonical`, :func:`compute_hash`, :func:`credential_hash`
@@ -13,6 +14,7 @@ Modules, one job each
 ``anchors``    externally anchored heads and checkpoints (``verify --heads``)
 ``verify``     :func:`verify_all`, :func:`check_row`, :func:`heads`
 ``export``     :func:`export_record`, :func:`prune`
+``incidents``  replays listed by ``verify``, closed with a reason (:func:`acknowledge`)
 ``middleware`` :class:`~s2s_auth.audit.middleware.AuditMiddleware` (import it from there)
 
 Writing
@@ -99,7 +101,7 @@ from s2s_auth.audit.canonical import (
 )
 from s2s_auth.audit.chain import reset_writer_chains, survived
 from s2s_auth.audit.decision import Decision
-from s2s_auth.audit.events import record, record_decision
+from s2s_auth.audit.events import record, record_decision, record_event
 from s2s_auth.audit.evidence import (
     AnchorCheck,
     certificate_names,
@@ -107,6 +109,7 @@ from s2s_auth.audit.evidence import (
     verify_credential,
 )
 from s2s_auth.audit.export import export_record, prune
+from s2s_auth.audit.incidents import Incident, IncidentError, acknowledge
 from s2s_auth.audit.rows import build_row
 from s2s_auth.audit.verify import Problem, Summary, check_row, heads, verify_all
 
@@ -115,8 +118,11 @@ __all__ = [
     "HASHED_FIELDS",
     "AnchorCheck",
     "Decision",
+    "Incident",
+    "IncidentError",
     "Problem",
     "Summary",
+    "acknowledge",
     "build_row",
     "canonical",
     "certificate_names",
@@ -129,6 +135,7 @@ __all__ = [
     "prune",
     "record",
     "record_decision",
+    "record_event",
     "reset_writer_chains",
     "row_dict",
     "survived",

@@ -17,6 +17,7 @@ from s2s_auth.audit.binding import Binding, check_binding
 from s2s_auth.audit.canonical import GENESIS, HASHED_FIELDS, compute_hash
 from s2s_auth.audit.decision import ACCEPTED
 from s2s_auth.audit.evidence import AnchorCheck, certificate_names, verify_credential
+from s2s_auth.audit.incidents import Incident, incidents_for
 from s2s_auth.audit.replay import ReplayIndex, RowRef, credential_keys
 
 __all__ = ["Problem", "Summary", "check_row", "heads", "verify_all"]
@@ -45,6 +46,12 @@ class Summary:
     signatures: int = 0
     checkpoints: int = 0
     heads: dict[str, tuple[int, str]] = dataclasses.field(default_factory=dict)
+    #: Replays: the log is intact, the service accepted a credential twice.
+    incidents: list[Incident] = dataclasses.field(default_factory=list)
+
+    @property
+    def open_incidents(self) -> list[Incident]:
+        return [i for i in self.incidents if not i.acknowledged]
 
 
 def check_row(
@@ -100,13 +107,14 @@ def verify_all(
     First each row on its own (:func:`check_row`; ``binding`` defaults to the
     settings: ``CLOCK_SKEW``, ``HTTPSIG_MAX_AGE``, this service's SPIFFE ID), reporting
     the failing row with the lowest ``id`` (so an edited row is the one named even when
-    it also breaks its chain); a self-signed credential accepted in two records is a
-    failure too, named by what identifies it rather than its bytes
-    (:mod:`s2s_auth.audit.replay`): the later record replays the earlier. Then every
-    chain is walked from ``seq = 1`` or from its checkpoint. With ``anchored_heads``
-    (:class:`~s2s_auth.audit.anchors.Anchor` lines of ``s2s_audit heads`` and ``prune``),
-    each anchored head must still be there unchanged, or be covered by a checkpoint
-    that is anchored too (:func:`~s2s_auth.audit.anchors.check_anchor`).
+    it also breaks its chain). A self-signed credential accepted in two records is not a
+    broken log but an incident (``summary.incidents``), found by what identifies the
+    credential rather than its bytes (:mod:`s2s_auth.audit.replay`): the later record
+    replays the earlier. Then every chain is walked from ``seq = 1`` or from its
+    checkpoint. With ``anchored_heads`` (:class:`~s2s_auth.audit.anchors.Anchor` lines of
+    ``s2s_audit heads`` and ``prune``), each anchored head must still be there unchanged,
+    or be covered by a checkpoint that is anchored too
+    (:func:`~s2s_auth.audit.anchors.check_anchor`).
     """
     from s2s_auth.models import AuditCheckpoint
 
@@ -161,14 +169,7 @@ def verify_all(
         if chain_id in want:
             stored.setdefault(chain_id, {})[row["seq"]] = row["hash"]
 
-    for replay in seen.replays():
-        if own is None or replay.replay.id < own.record_id:
-            own = Problem(
-                replay.replay.id,
-                replay.replay.chain_id,
-                replay.replay.seq,
-                f"its credential was already accepted in record {replay.original.id} (a replay)",
-            )
+    summary.incidents = incidents_for(seen.replays(), using)
     if own is not None:
         return own, summary
     if link is not None:

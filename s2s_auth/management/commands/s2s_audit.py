@@ -3,12 +3,21 @@
     python manage.py s2s_audit verify [--anchors CA.pem | --no-anchors] [--heads FILE]
     python manage.py s2s_audit export ID [ID ...] | --since ISO [--until ISO]
     python manage.py s2s_audit heads
+    python manage.py s2s_audit ack ID [ID ...] --reason TEXT [--by NAME]
     python manage.py s2s_audit prune --older-than DAYS
 
 ``verify`` recomputes every record's hash, re-verifies every accepted record's stored
 credential with its stored certificate (and the certificate's path to the trust anchors
-at the record's time), and walks every chain; it exits 1 naming the first broken record
-and why, 0 with a summary otherwise.
+at the record's time), checks that the record's method, path and time are what the
+credential signed, and walks every chain; it exits 1 naming the first broken record
+and why. It lists incidents: a credential accepted twice (found by iss + jti, keyid +
+nonce or its normalised signature, whatever its bytes) is a replay of the earlier
+record. The log is intact then, but ``verify`` exits 2 until every incident is
+acknowledged; 0 with a summary otherwise.
+
+``ack`` records that an operator looked into the incident of a replaying record, with
+a reason and a name; nothing is deleted, ``verify`` lists the incident as
+acknowledged, and the acknowledgement is itself an audit record.
 
 ``heads`` prints each chain's newest ``(seq, hash)`` as JSON lines. Keep that output
 somewhere the database's writers cannot change (a log shipper, object storage with
@@ -46,6 +55,7 @@ checkpoint line covers it.
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import json
 
 from django.core.management.base import BaseCommand, CommandError
@@ -57,6 +67,13 @@ from s2s_auth.audit.anchors import Anchor, anchor_line, parse_anchors
 from s2s_auth.conf import s2s_settings
 from s2s_auth.management.subcommands import accept_global_options
 from s2s_auth.models import AuditCheckpoint, AuditRecord
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no user name in this environment
+        return ""
 
 
 def _when(value: str) -> dt.datetime:
@@ -101,6 +118,13 @@ class Command(BaseCommand):
 
         sub.add_parser("heads", help="each chain's newest (seq, hash), as JSON lines")
 
+        ack = sub.add_parser(
+            "ack", help="acknowledge incidents `verify` lists, with a reason (deletes nothing)"
+        )
+        ack.add_argument("ids", nargs="+", type=int, metavar="ID", help="the replaying record")
+        ack.add_argument("--reason", required=True, help="why the incident is closed")
+        ack.add_argument("--by", help="who acknowledges it (default: the OS user)")
+
         prune = sub.add_parser("prune", help="delete old records, keep the chains verifiable")
         prune.add_argument("--older-than", type=float, required=True, metavar="DAYS")
         accept_global_options(sub)
@@ -134,8 +158,17 @@ class Command(BaseCommand):
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 raise CommandError(f"Cannot read anchored heads {heads}: {exc}") from None
         problem, summary = audit.verify_all(anchors=anchor_check, anchored_heads=anchored)
+        for incident in summary.incidents:
+            style = self.style.WARNING if incident.acknowledged else self.style.ERROR
+            self.stdout.write(style(f"INCIDENT {incident}"))
         if problem is not None:
             raise CommandError(f"Audit log broken at {problem}")
+        open_incidents = summary.open_incidents
+        incidents = (
+            f", {len(summary.incidents)} incidents ({len(open_incidents)} not acknowledged)"
+            if summary.incidents
+            else ""
+        )
         self.stdout.write(
             self.style.SUCCESS(
                 f"OK: {summary.records} records in {summary.chains} chains, "
@@ -143,9 +176,33 @@ class Command(BaseCommand):
                 f"{summary.checkpoints} checkpoints"
                 + (", certificate paths checked" if anchor_check else "")
                 + (f", {len(anchored)} anchored heads present" if anchored else "")
+                + incidents
                 + "."
             )
         )
+        if open_incidents:
+            first = open_incidents[0]
+            raise CommandError(
+                f"{len(open_incidents)} incident(s) not acknowledged, first: record "
+                f"{first.replay.id} replays record {first.original.id} ({first.kind}). The log "
+                f"is intact; look into it, then `s2s_audit ack {first.replay.id} --reason TEXT`.",
+                returncode=2,
+            )
+
+    # -- ack
+    def _ack(self, ids, reason, by=None, **options):
+        by = by or _os_user()
+        _, summary = audit.verify_all()
+        for record_id in ids:
+            try:
+                ack = audit.acknowledge(summary.incidents, record_id, reason=reason, by=by)
+            except audit.IncidentError as exc:
+                raise CommandError(str(exc)) from None
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Acknowledged the {ack.kind} by record {record_id} ({ack.acknowledged_by})."
+                )
+            )
 
     # -- export
     def _export(self, ids=(), since=None, until=None, **options):
