@@ -49,7 +49,8 @@ class AuditRecordAdmin(_ReadOnlyAdmin):
         "reason",
         "client_address",
     )
-    list_filter = ("outcome", "mechanism", "principal")
+    # reason: token_issued, principal_disabled, scopes_changed, ... (issuer and operators)
+    list_filter = ("outcome", "mechanism", "reason", "principal")
     date_hierarchy = "time"
     search_fields = ("principal", "path", "reason", "end_user", "fingerprint", "=chain_id")
     list_select_related = False  # no relations: nothing to join, no per-row query
