@@ -15,6 +15,7 @@ from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
 from s2s_auth import audit
+from s2s_auth.audit.binding import Binding, check_binding
 from s2s_auth.models import AuditAcknowledgement, AuditCheckpoint, AuditRecord
 
 _LARGE_FIELDS = ("certificate", "credential", "signature_base", "claims", "detail")
@@ -127,13 +128,15 @@ class AuditRecordAdmin(_ReadOnlyAdmin):
         if not obj.credential:
             return "no self-signed credential stored"
         failure = audit.verify_credential(obj.credential, obj.signature_base, obj.certificate)
+        if failure is None and obj.outcome == AuditRecord.ACCEPTED:
+            failure = check_binding(audit.row_dict(obj), Binding.from_settings())
         if failure is None and obj.principal and obj.certificate:
             failure = audit.certificate_names(obj.certificate, obj.principal)
         if failure is None:
             return format_html(
                 '<strong style="color: green">{}</strong>: {}',
                 "yes",
-                "verifies with the stored certificate's public key",
+                "verifies with the stored certificate's public key and signed this request",
             )
         return format_html('<strong style="color: #ba2121">no</strong>: {}', failure)
 
