@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from s2s_auth.audit.changes import audited_log_methods, record_admin_action
 from s2s_auth.credentials.apikeys import hash_secret, new_key_material
 from s2s_auth.models import APIKey
 
@@ -32,6 +33,8 @@ class APIKeyAdmin(admin.ModelAdmin):
     search_fields = ("key_id", "principal__name", "description")
     raw_id_fields = ()
     actions = ["revoke"]
+    # Every add, change and delete made here is an audit record too.
+    log_addition, log_change, log_deletions = audited_log_methods(admin.ModelAdmin)
 
     def get_fields(self, request, obj=None):
         if obj is None:
@@ -86,4 +89,5 @@ class APIKeyAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke the selected API keys")
     def revoke(self, request, queryset):
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        record_admin_action(request, queryset, "apikey_revoked")
         self.message_user(request, f"Revoked {count} API key(s).", messages.SUCCESS)

@@ -15,7 +15,8 @@ from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
 from s2s_auth import audit
-from s2s_auth.models import AuditCheckpoint, AuditRecord
+from s2s_auth.audit.binding import Binding, check_binding
+from s2s_auth.models import AuditAcknowledgement, AuditCheckpoint, AuditRecord
 
 _LARGE_FIELDS = ("certificate", "credential", "signature_base", "claims", "detail")
 
@@ -49,7 +50,8 @@ class AuditRecordAdmin(_ReadOnlyAdmin):
         "reason",
         "client_address",
     )
-    list_filter = ("outcome", "mechanism", "principal")
+    # reason: token_issued, principal_disabled, scopes_changed, ... (issuer and operators)
+    list_filter = ("outcome", "mechanism", "reason", "principal")
     date_hierarchy = "time"
     search_fields = ("principal", "path", "reason", "end_user", "fingerprint", "=chain_id")
     list_select_related = False  # no relations: nothing to join, no per-row query
@@ -126,13 +128,15 @@ class AuditRecordAdmin(_ReadOnlyAdmin):
         if not obj.credential:
             return "no self-signed credential stored"
         failure = audit.verify_credential(obj.credential, obj.signature_base, obj.certificate)
+        if failure is None and obj.outcome == AuditRecord.ACCEPTED:
+            failure = check_binding(audit.row_dict(obj), Binding.from_settings())
         if failure is None and obj.principal and obj.certificate:
             failure = audit.certificate_names(obj.certificate, obj.principal)
         if failure is None:
             return format_html(
                 '<strong style="color: green">{}</strong>: {}',
                 "yes",
-                "verifies with the stored certificate's public key",
+                "verifies with the stored certificate's public key and signed this request",
             )
         return format_html('<strong style="color: #ba2121">no</strong>: {}', failure)
 
@@ -180,3 +184,12 @@ class AuditRecordAdmin(_ReadOnlyAdmin):
 class AuditCheckpointAdmin(_ReadOnlyAdmin):
     list_display = ("chain_id", "seq", "hash", "pruned", "updated_at")
     search_fields = ("=chain_id",)
+
+
+@admin.register(AuditAcknowledgement)
+class AuditAcknowledgementAdmin(_ReadOnlyAdmin):
+    """Incidents closed with ``s2s_audit ack`` (who, when, why); written there only."""
+
+    list_display = ("acknowledged_at", "kind", "record_id", "acknowledged_by", "reason")
+    list_filter = ("kind",)
+    search_fields = ("=record_hash", "=original_hash", "acknowledged_by", "reason")

@@ -3,13 +3,18 @@
 Modules, one job each
 =====================
 ``decision``   :class:`Decision`, the one record type of an authentication decision
-``events``     :func:`record`: log a decision and store it (the mechanisms' one call)
+``events``     :func:`record`: log a decision and store it (the mechanisms' one call);
+               :func:`record_event` for issuance and operators' changes
 ``rows``       request + Decision -> stored fields (cleaning, body digest, certificate chain)
 ``chain``      per-writer chain state and the INSERT (:func:`reset_writer_chains`)
 ``canonical``  the hashed form: :func:`canonical`, :func:`compute_hash`, :func:`credential_hash`
 ``evidence``   a row's credential and certificate re-checked (:func:`verify_credential`)
+``replay``     what identifies a credential (iss + jti, keyid + nonce, low-S signature)
+``binding``    a row's method, path and time against what its credential signed
+``anchors``    externally anchored heads and checkpoints (``verify --heads``)
 ``verify``     :func:`verify_all`, :func:`check_row`, :func:`heads`
 ``export``     :func:`export_record`, :func:`prune`
+``incidents``  replays listed by ``verify``, closed with a reason (:func:`acknowledge`)
 ``middleware`` :class:`~s2s_auth.audit.middleware.AuditMiddleware` (import it from there)
 
 Writing
@@ -63,7 +68,10 @@ than one, so a verifier sees each writer's history separately:
   checks that each anchored head still exists unchanged (or was pruned past).
 * pruning deletes a prefix of each chain and keeps an :class:`AuditCheckpoint` (the last
   deleted ``seq`` and ``hash``); verification resumes from it. A checkpoint is as
-  trustworthy as the database: anchored heads older than it cannot be re-checked.
+  trustworthy as the database, so it cannot vouch for itself: ``prune`` prints the
+  checkpoints it wrote, to be anchored like the heads, and an anchored head that is no
+  longer stored passes only when an *anchored* checkpoint covers it
+  (:mod:`~s2s_auth.audit.anchors`).
 
 The batch alternative (rows sealed into one global chain by a background step) gives one
 chain and a cheap tail check, but leaves the newest rows unsealed until the next batch and
@@ -73,8 +81,10 @@ Verifying
 =========
 :func:`verify_all` (``s2s_audit verify``) recomputes each row's hash, re-verifies every
 accepted record's stored credential with its stored certificate (a JWT's signature; an
-RFC 9421 signature over the stored signature base), checks that the certificate names
-the recorded principal, then walks every chain from ``seq = 1`` (or its checkpoint).
+RFC 9421 signature over the stored signature base), checks that the row's method, path
+and time are what the credential signed (:mod:`~s2s_auth.audit.binding`) and that the
+certificate names the recorded principal, then walks every chain from ``seq = 1`` (or
+its checkpoint).
 :func:`export_record` gives a JSON document that a third party can check with nothing
 but the CA certificate (see ``s2s_audit export --help``).
 """
@@ -91,7 +101,7 @@ from s2s_auth.audit.canonical import (
 )
 from s2s_auth.audit.chain import reset_writer_chains, survived
 from s2s_auth.audit.decision import Decision
-from s2s_auth.audit.events import record, record_decision
+from s2s_auth.audit.events import record, record_decision, record_event
 from s2s_auth.audit.evidence import (
     AnchorCheck,
     certificate_names,
@@ -99,6 +109,7 @@ from s2s_auth.audit.evidence import (
     verify_credential,
 )
 from s2s_auth.audit.export import export_record, prune
+from s2s_auth.audit.incidents import Incident, IncidentError, acknowledge
 from s2s_auth.audit.rows import build_row
 from s2s_auth.audit.verify import Problem, Summary, check_row, heads, verify_all
 
@@ -107,8 +118,11 @@ __all__ = [
     "HASHED_FIELDS",
     "AnchorCheck",
     "Decision",
+    "Incident",
+    "IncidentError",
     "Problem",
     "Summary",
+    "acknowledge",
     "build_row",
     "canonical",
     "certificate_names",
@@ -121,6 +135,7 @@ __all__ = [
     "prune",
     "record",
     "record_decision",
+    "record_event",
     "reset_writer_chains",
     "row_dict",
     "survived",

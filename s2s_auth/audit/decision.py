@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from typing import Any
 
 from s2s_auth.audit.canonical import credential_hash as hash_token
 from s2s_auth.core import jose
 
-__all__ = ["ACCEPTED", "OUTCOMES", "REFUSED", "Decision", "is_bearer_token"]
+__all__ = ["ACCEPTED", "OUTCOMES", "REFUSED", "Decision", "is_bearer_token", "redact_tokens"]
 
 logger = logging.getLogger("s2s_auth.audit")
 
@@ -36,6 +37,50 @@ def is_bearer_token(credential: str) -> bool:
     return typ == "at+jwt"
 
 
+#: A compact JWS anywhere in a text: three base64url segments, the first a JSON header.
+_JWS_RE = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
+
+
+def _is_jws(text: str) -> bool:
+    try:
+        jose.unverified_header(text)
+    except jose.TokenError:
+        return False
+    return True
+
+
+def _redact_match(match: re.Match) -> str:
+    found = match.group(0)
+    return f"[token sha-256={hash_token(found)}]" if _is_jws(found) else found
+
+
+def _redact_text(text: str) -> str:
+    return _JWS_RE.sub(_redact_match, text)
+
+
+def redact_tokens(value: Any) -> Any:
+    """``value`` (claims, a JSON value) with every token in it replaced by its hash: a
+    token nested in a credential is a bearer token all the same."""
+    if isinstance(value, dict):
+        return {k: redact_tokens(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_tokens(v) for v in value]
+    if isinstance(value, str) and "eyJ" in value:
+        return _redact_text(value)
+    return value
+
+
+def _nested_payload(credential: str) -> dict | None:
+    """The payload of a JWT credential when it carries a token inside, else None."""
+    from s2s_auth.audit.evidence import decode_jwt_unverified
+
+    decoded = decode_jwt_unverified(credential)
+    if decoded is None:
+        return None
+    payload = decoded[1]
+    return payload if redact_tokens(payload) != payload else None
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Decision:
     """One accepted or refused request, as the mechanism saw it.
@@ -44,8 +89,11 @@ class Decision:
     RFC 9421 ``Signature`` field, with ``signature_base`` the base it was verified
     over); it is stored for non-repudiation, never logged. A bearer token is never kept
     raw: pass its ``claims`` and its hash as ``credential_hash``; one passed as
-    ``credential`` anyway is replaced by its hash here. ``certificate_pem`` is the
-    certificate (chain, leaf first) whose key verified the credential.
+    ``credential`` anyway is replaced by its hash here. So is a credential with a
+    token inside (a JWT nesting one, a signature base covering an ``Authorization``
+    header): its claims or base are kept with each token replaced by its hash, and
+    every token in ``claims`` too. ``certificate_pem`` is the certificate (chain, leaf
+    first) whose key verified the credential.
     """
 
     mechanism: str
@@ -70,6 +118,20 @@ class Decision:
                 self, "credential_hash", self.credential_hash or hash_token(self.credential)
             )
             object.__setattr__(self, "credential", "")
+        nested = _nested_payload(self.credential) if self.credential else None
+        if nested is not None:
+            object.__setattr__(self, "credential_hash", hash_token(self.credential))
+            object.__setattr__(self, "credential", "")
+            object.__setattr__(self, "claims", self.claims or nested)
+        if self.signature_base and _redact_text(self.signature_base) != self.signature_base:
+            claims = dict(self.claims or {})
+            claims["signature_base"] = self.signature_base
+            object.__setattr__(self, "claims", claims)
+            object.__setattr__(self, "credential_hash", hash_token(self.credential))
+            object.__setattr__(self, "credential", "")
+            object.__setattr__(self, "signature_base", "")
+        if self.claims:
+            object.__setattr__(self, "claims", redact_tokens(self.claims))
 
     @property
     def accepted(self) -> bool:

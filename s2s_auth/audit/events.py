@@ -1,5 +1,7 @@
 """Every authentication outcome goes through :func:`record`: one function, one
-:class:`~s2s_auth.audit.decision.Decision`.
+:class:`~s2s_auth.audit.decision.Decision`. Decisions taken outside an authenticated
+service request — a token issued or refused by the issuer, an operator's change to
+principals, scopes, keys or secrets — go through :func:`record_event`.
 
 It logs each decision (reason code, principal, certificate fingerprint — never a key,
 secret or token) and, when ``S2S_AUTH["AUDIT_ENABLED"]``, stores it in the audit log
@@ -13,7 +15,7 @@ from __future__ import annotations
 import logging
 
 from s2s_auth.audit import chain
-from s2s_auth.audit.decision import Decision
+from s2s_auth.audit.decision import ACCEPTED, Decision
 from s2s_auth.audit.rows import build_row
 from s2s_auth.conf import s2s_settings
 
@@ -24,6 +26,7 @@ __all__ = [
     "Decision",
     "record",
     "record_decision",
+    "record_event",
 ]
 
 logger = logging.getLogger("s2s_auth")
@@ -81,3 +84,47 @@ def record_decision(request, decision: Decision) -> None:
     written = getattr(request, WRITTEN_ATTR, None) if request is not None else None
     if written is not None:
         written.append(token)
+
+
+def record_event(
+    action: str,
+    *,
+    mechanism: str,
+    actor: str = "",
+    principal: str = "",
+    outcome: str = ACCEPTED,
+    detail: str = "",
+    claims: dict | None = None,
+    end_user: str = "",
+    credential_hash: str = "",
+    request=None,
+) -> None:
+    """Log and (when auditing is on) store one event: ``action`` is its reason code
+    (``token_issued``, ``principal_disabled``, ...), ``mechanism`` the channel
+    (``admin``, ``cli``, the client authentication method), ``actor`` who did it (an
+    admin user, an OS user), ``principal`` the SPIFFE ID it concerns. ``claims`` carry
+    what changed (never a secret; a token only as its hash, ``credential_hash``).
+    ``request`` (an admin or issuer request) gives method, path and address."""
+    data = dict(claims or {})
+    if actor:
+        data["actor"] = actor
+    decision = Decision(
+        mechanism=mechanism,
+        outcome=outcome,
+        reason=action,
+        detail=detail,
+        principal=principal,
+        end_user=end_user,
+        claims=data,
+        credential_hash=credential_hash,
+    )
+    logger.info(
+        "s2s event %s %s mechanism=%s principal=%s actor=%s",
+        outcome,
+        action,
+        mechanism,
+        principal or "-",
+        actor or "-",
+    )
+    if s2s_settings().AUDIT_ENABLED:
+        record_decision(request, decision)

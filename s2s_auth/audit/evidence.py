@@ -20,7 +20,14 @@ from cryptography.x509.verification import PolicyBuilder, Store, VerificationErr
 from s2s_auth.audit.canonical import iso_time
 from s2s_auth.core import httpsig, jose, jwk
 
-__all__ = ["AnchorCheck", "certificate_names", "decode_jwt_unverified", "verify_credential"]
+__all__ = [
+    "AnchorCheck",
+    "certificate_names",
+    "decode_jwt_unverified",
+    "signature_members",
+    "signature_params",
+    "verify_credential",
+]
 
 
 def decode_jwt_unverified(token: str) -> tuple[dict, dict] | None:
@@ -40,7 +47,7 @@ def decode_jwt_unverified(token: str) -> tuple[dict, dict] | None:
     return header, payload
 
 
-def _signature_members(credential: str) -> list[bytes]:
+def signature_members(credential: str) -> list[bytes]:
     """The signatures in a stored RFC 9421 ``Signature`` field (or a bare base64 one)."""
     try:
         parsed = http_sf.parse(credential.encode("ascii"), tltype="dictionary")
@@ -54,16 +61,22 @@ def _signature_members(credential: str) -> list[bytes]:
         return []
 
 
-def _signature_params_alg(signature_base: str) -> str | None:
+def signature_params(signature_base: str) -> dict | None:
+    """The parameters (``created``, ``keyid``, ``nonce``, ``alg``, ...) on the last line
+    of an RFC 9421 signature base; None when it has none or they are malformed."""
     last = signature_base.rsplit("\n", 1)[-1]
     prefix = '"@signature-params": '
     if not last.startswith(prefix):
         return None
     try:
         ((_, params),) = http_sf.parse(last[len(prefix) :].encode("ascii"), tltype="list")
-    except Exception:  # malformed: no alg to read
+    except Exception:  # malformed: no parameters to read
         return None
-    alg = params.get("alg")
+    return dict(params) if isinstance(params, dict) else None
+
+
+def _signature_params_alg(signature_base: str) -> str | None:
+    alg = (signature_params(signature_base) or {}).get("alg")
     return alg if isinstance(alg, str) else None
 
 
@@ -96,7 +109,7 @@ def verify_credential(credential: str, signature_base: str, certificate_pem: str
         except Exception as exc:  # the library refuses this key type
             return f"key does not fit {alg}: {exc}"
         message = signature_base.encode("ascii", "replace")
-        for signature in _signature_members(credential):
+        for signature in signature_members(credential):
             try:
                 verifier.verify(signature, message)
                 return None

@@ -8,12 +8,17 @@ chain from ``seq = 1`` or its checkpoint, and checks externally anchored heads.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from s2s_auth.audit.canonical import GENESIS, HASHED_FIELDS, compute_hash, credential_hash
+from s2s_auth.audit.anchors import Anchor, as_anchors, check_anchor
+from s2s_auth.audit.binding import Binding, check_binding
+from s2s_auth.audit.canonical import GENESIS, HASHED_FIELDS, compute_hash
 from s2s_auth.audit.decision import ACCEPTED
 from s2s_auth.audit.evidence import AnchorCheck, certificate_names, verify_credential
+from s2s_auth.audit.incidents import Incident, incidents_for
+from s2s_auth.audit.replay import ReplayIndex, RowRef, credential_keys
 
 __all__ = ["Problem", "Summary", "check_row", "heads", "verify_all"]
 
@@ -41,12 +46,22 @@ class Summary:
     signatures: int = 0
     checkpoints: int = 0
     heads: dict[str, tuple[int, str]] = dataclasses.field(default_factory=dict)
+    #: Replays: the log is intact, the service accepted a credential twice.
+    incidents: list[Incident] = dataclasses.field(default_factory=list)
+
+    @property
+    def open_incidents(self) -> list[Incident]:
+        return [i for i in self.incidents if not i.acknowledged]
 
 
-def check_row(row: dict[str, Any], anchors: AnchorCheck | None = None) -> str | None:
+def check_row(
+    row: dict[str, Any], anchors: AnchorCheck | None = None, binding: Binding | None = None
+) -> str | None:
     """A row's own integrity: its hash; for an accepted record the stored credential
-    (verifies with the stored certificate), the certificate (names the principal,
-    chains to ``anchors`` at the record's time). None when fine, else why not."""
+    (verifies with the stored certificate, and signed this row's method, path and time:
+    :mod:`~s2s_auth.audit.binding`, with ``binding`` or the settings), the certificate
+    (names the principal, chains to ``anchors`` at the record's time). None when fine,
+    else why not."""
     expected = compute_hash(row)
     if expected != row["hash"]:
         return f"hash mismatch: content hashes to {expected}, stored {row['hash']}"
@@ -54,6 +69,9 @@ def check_row(row: dict[str, Any], anchors: AnchorCheck | None = None) -> str | 
         return None
     if row["credential"]:
         failure = verify_credential(row["credential"], row["signature_base"], row["certificate"])
+        if failure:
+            return failure
+        failure = check_binding(row, binding or Binding.from_settings())
         if failure:
             return failure
     if row["certificate"]:
@@ -81,38 +99,44 @@ def verify_all(
     *,
     using: str | None = None,
     anchors: AnchorCheck | None = None,
-    anchored_heads: dict[str, tuple[int, str]] | None = None,
+    anchored_heads: Iterable[Anchor] | dict[str, tuple[int, str]] | None = None,
+    binding: Binding | None = None,
 ) -> tuple[Problem | None, Summary]:
     """Check every record and every chain; return (first problem or None, summary).
 
-    First each row on its own (:func:`check_row`), reporting the failing row with the
-    lowest ``id`` (so an edited row is the one named even when it also breaks its
-    chain); a self-signed credential stored in two accepted records is a failure too (the
-    replay cache refuses a second use, so one of them is forged). Then every chain is
-    walked from ``seq = 1`` or from its checkpoint. With ``anchored_heads``
-    (``{chain_id: (seq, hash)}`` from ``s2s_audit heads``), each such head must still be
-    there unchanged, or lie before the chain's checkpoint.
+    First each row on its own (:func:`check_row`; ``binding`` defaults to the
+    settings: ``CLOCK_SKEW``, ``HTTPSIG_MAX_AGE``, this service's SPIFFE ID), reporting
+    the failing row with the lowest ``id`` (so an edited row is the one named even when
+    it also breaks its chain). A self-signed credential accepted in two records is not a
+    broken log but an incident (``summary.incidents``), found by what identifies the
+    credential rather than its bytes (:mod:`s2s_auth.audit.replay`): the later record
+    replays the earlier. Then every chain is walked from ``seq = 1`` or from its
+    checkpoint. With ``anchored_heads`` (:class:`~s2s_auth.audit.anchors.Anchor` lines of
+    ``s2s_audit heads`` and ``prune``), each anchored head must still be there unchanged,
+    or be covered by a checkpoint that is anchored too
+    (:func:`~s2s_auth.audit.anchors.check_anchor`).
     """
     from s2s_auth.models import AuditCheckpoint
 
     checkpoints_qs = AuditCheckpoint.objects.using(using) if using else AuditCheckpoint.objects
+    binding = binding or Binding.from_settings()
     checkpoints = {c.chain_id: (c.seq, c.hash) for c in checkpoints_qs.all()}
     summary = Summary(checkpoints=len(checkpoints))
     own: Problem | None = None
     link: Problem | None = None
     chain_id, expect_seq, expect_prev, prev_id = None, 0, GENESIS, None
     stored: dict[str, dict[int, str]] = {}
-    want = anchored_heads or {}
-    seen_credentials: dict[str, int] = {}
+    anchored = sorted(as_anchors(anchored_heads))
+    want = {a.chain_id for a in anchored}
+    seen = ReplayIndex()
 
     for row in _records(using):
         summary.records += 1
-        failure = check_row(row, anchors)
+        failure = check_row(row, anchors, binding)
         if not failure and row["outcome"] == ACCEPTED and row["credential"]:
-            digest = credential_hash(row["credential"])
-            first = seen_credentials.setdefault(digest, row["id"])
-            if first != row["id"]:
-                failure = f"its credential was already accepted in record {first} (a replay)"
+            keys = credential_keys(row["credential"], row["signature_base"], row["certificate"])
+            ref = RowRef(row["time"], row["id"], sys.intern(row["chain_id"]), row["seq"])
+            seen.add(ref, keys)
         if failure and (own is None or row["id"] < own.record_id):
             own = Problem(row["id"], row["chain_id"], row["seq"], failure)
         if row["outcome"] == ACCEPTED and row["credential"] and not failure:
@@ -145,25 +169,18 @@ def verify_all(
         if chain_id in want:
             stored.setdefault(chain_id, {})[row["seq"]] = row["hash"]
 
+    summary.incidents = incidents_for(seen.replays(), using)
     if own is not None:
         return own, summary
     if link is not None:
         return link, summary
-    for anchored_chain, (seq, expected_hash) in sorted(want.items()):
-        checkpoint_seq, checkpoint_hash = checkpoints.get(anchored_chain, (0, GENESIS))
-        if seq < checkpoint_seq:
-            continue  # pruned past it
-        if seq == checkpoint_seq:
-            actual = checkpoint_hash
-        else:
-            actual = stored.get(anchored_chain, {}).get(seq)
-        if actual != expected_hash:
-            why = (
-                "the anchored head is missing: the chain's tail was deleted"
-                if actual is None
-                else f"the anchored head has hash {expected_hash}, the stored one {actual}"
-            )
-            return Problem(None, anchored_chain, seq, why), summary
+    vouched = {(a.chain_id, a.seq, a.hash) for a in anchored if a.checkpoint}
+    for anchor in anchored:
+        why = check_anchor(
+            anchor, stored.get(anchor.chain_id, {}), checkpoints.get(anchor.chain_id), vouched
+        )
+        if why:
+            return Problem(None, anchor.chain_id, anchor.seq, why), summary
     return None, summary
 
 

@@ -23,7 +23,13 @@ from cryptography.hazmat.primitives import serialization
 from s2s_auth.conf import s2s_settings
 from s2s_auth.core import jose as tokens
 from s2s_auth.core.httpsig import algorithm_for_key, sign_request
-from s2s_auth.core.wire import END_USER_CLAIM, SERVICE_JWT_KEYWORD, SERVICE_JWT_TYPE
+from s2s_auth.core.wire import (
+    END_USER_HASH_CLAIM,
+    END_USER_TOKEN_HEADER,
+    SERVICE_JWT_KEYWORD,
+    SERVICE_JWT_TYPE,
+    token_hash,
+)
 from s2s_auth.core.x509 import fingerprint, spiffe_uris, x5c_encode
 from s2s_auth.identity import is_spiffe_id, spiffe_id
 
@@ -41,7 +47,9 @@ _end_user_token: ContextVar[str | None] = ContextVar("s2s_end_user_token", defau
 
 @contextlib.contextmanager
 def end_user_context(token: str | None) -> Iterator[None]:
-    """Calls made inside forward ``token`` (the end user's access token) in service JWTs."""
+    """Calls made inside forward ``token`` (the end user's access token) with their
+    service JWTs: in the ``S2S-End-User-Token`` header, committed to by the JWT's ``ath``
+    claim (never inside the JWT, which the receiver's audit log keeps)."""
     reset = _end_user_token.set(token)
     try:
         yield
@@ -91,6 +99,8 @@ class ServiceCredentials:
 class ServiceJWTAuth(requests.auth.AuthBase):
     """Sets ``Authorization: ServiceJWT <jwt>``: a fresh, single-use JWT per request.
 
+    Inside :func:`end_user_context` the user's token goes beside it, in
+    ``S2S-End-User-Token``, and the JWT carries its hash (``ath``, as DPoP does).
     ``audience`` is the target service's name or SPIFFE ID. With ``send_x5c`` the
     certificate chain travels in the header, so the receiver can verify the token
     without mTLS and without a registered certificate.
@@ -110,7 +120,8 @@ class ServiceJWTAuth(requests.auth.AuthBase):
         self._headers = {"x5c": credentials.x5c} if send_x5c else None
         self._kid = credentials.fingerprint
 
-    def token(self) -> str:
+    def token(self, end_user_token: str | None = None) -> str:
+        """A fresh JWT; with ``end_user_token``, committing to it by its hash (``ath``)."""
         now = int(time.time())
         claims = {
             "iss": self.credentials.spiffe_id,
@@ -120,9 +131,8 @@ class ServiceJWTAuth(requests.auth.AuthBase):
             "exp": now + self.lifetime,
             "jti": tokens.new_jti(),
         }
-        end_user = _end_user_token.get()
-        if end_user:
-            claims[END_USER_CLAIM] = end_user
+        if end_user_token:
+            claims[END_USER_HASH_CLAIM] = token_hash(end_user_token)
         return tokens.sign(
             claims,
             self.credentials.private_key,
@@ -132,7 +142,12 @@ class ServiceJWTAuth(requests.auth.AuthBase):
         )
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"{SERVICE_JWT_KEYWORD} {self.token()}"
+        end_user = _end_user_token.get()
+        request.headers["Authorization"] = f"{SERVICE_JWT_KEYWORD} {self.token(end_user)}"
+        if end_user:
+            request.headers[END_USER_TOKEN_HEADER] = end_user
+        else:
+            request.headers.pop(END_USER_TOKEN_HEADER, None)
         return request
 
 

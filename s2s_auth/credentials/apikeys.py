@@ -17,6 +17,7 @@ from datetime import timedelta
 from django.db.models import Q
 from django.utils import timezone
 
+from s2s_auth.audit.changes import record_change
 from s2s_auth.conf import s2s_settings
 from s2s_auth.errors import S2SError
 from s2s_auth.models import APIKey, ServicePrincipal
@@ -96,6 +97,7 @@ def create_key(
         expires_at=expires_at,
         description=description,
     )
+    record_change("apikey_created", [key], expires_days=expires_days)
     return key, plaintext
 
 
@@ -137,6 +139,9 @@ def revoke_key(key_id_or_prefix: str) -> int:
     key_id = value.split("_", 1)[0]
     if not re.fullmatch(_KEY_ID_RE, key_id):
         return 0
-    return APIKey.objects.filter(key_id=key_id, revoked_at__isnull=True).update(
+    count = APIKey.objects.filter(key_id=key_id, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
+    if count:
+        record_change("apikey_revoked", APIKey.objects.filter(key_id=key_id))
+    return count

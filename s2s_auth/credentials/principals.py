@@ -12,6 +12,7 @@ from typing import Protocol, runtime_checkable
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from s2s_auth.audit.changes import record_change
 from s2s_auth.identity import spiffe_id
 from s2s_auth.models import ServicePrincipal, validate_scopes, validate_service_name
 
@@ -43,6 +44,8 @@ def ensure_principal(
     if scopes:
         principal.grant(*scopes)
         principal.save(update_fields=["scopes", "updated_at"])
+    if created or scopes:
+        record_change("principal_added" if created else "scopes_changed", [principal], grant=scopes)
     return principal, created
 
 
@@ -53,6 +56,7 @@ def set_scopes(name: str, *, grant=(), revoke=()) -> ServicePrincipal:
     if revoke:
         principal.revoke(*revoke)
     principal.save(update_fields=["scopes", "updated_at"])
+    record_change("scopes_changed", [principal], grant=list(grant), revoke=list(revoke))
     return principal
 
 
@@ -60,6 +64,7 @@ def set_enabled(name: str, enabled: bool) -> ServicePrincipal:
     principal = get_principal(name)
     principal.enabled = enabled
     principal.save(update_fields=["enabled", "updated_at"])
+    record_change("principal_enabled" if enabled else "principal_disabled", [principal])
     return principal
 
 
@@ -114,7 +119,10 @@ def _require_backend() -> SecretBackend:
 
 def create_client_secret(name: str) -> str:
     """A new generated secret for ``name``, returned once."""
-    return _require_backend().create(get_principal(name))
+    principal = get_principal(name)
+    secret = _require_backend().create(principal)
+    record_change("secret_created", [principal])
+    return secret
 
 
 def rotate_client_secret(name: str, *, grace_hours: float = 24) -> str:
@@ -122,7 +130,10 @@ def rotate_client_secret(name: str, *, grace_hours: float = 24) -> str:
     backend = _require_backend()
     if grace_hours < 0:
         raise PrincipalError("--grace-hours must not be negative.")
-    return backend.rotate(get_principal(name), grace=dt.timedelta(hours=grace_hours))
+    principal = get_principal(name)
+    secret = backend.rotate(principal, grace=dt.timedelta(hours=grace_hours))
+    record_change("secret_rotated", [principal], grace_hours=grace_hours)
+    return secret
 
 
 def active_secret_count(principal: ServicePrincipal) -> int | None:

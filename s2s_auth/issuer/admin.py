@@ -3,6 +3,7 @@ signing-key register. Neither shows secret material; both are read-only."""
 
 from django.contrib import admin
 
+from s2s_auth.audit.changes import audited_log_methods, record_admin_action
 from s2s_auth.issuer.keys import sync_registry
 from s2s_auth.issuer.models import ClientSecret, SigningKey
 
@@ -21,6 +22,8 @@ class ClientSecretAdmin(admin.ModelAdmin):
     fields = ("principal", "hash_prefix", "algorithm", "created_at", "expires_at")
     readonly_fields = ("principal", "hash_prefix", "algorithm", "created_at")
     actions = ["expire_now"]
+    # Every change and delete (a revocation) made here is an audit record too.
+    log_addition, log_change, log_deletions = audited_log_methods(admin.ModelAdmin)
 
     @admin.display(boolean=True)
     def active(self, obj):
@@ -38,6 +41,7 @@ class ClientSecretAdmin(admin.ModelAdmin):
         from django.utils import timezone
 
         queryset.update(expires_at=timezone.now())
+        record_admin_action(request, queryset, "secret_expired")
 
 
 @admin.register(SigningKey)

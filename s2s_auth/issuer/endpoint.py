@@ -21,6 +21,7 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
+from s2s_auth.audit.issuance import record_refused
 from s2s_auth.issuer import oauth
 from s2s_auth.issuer.oauth import OAuthError
 from s2s_auth.issuer.parsers import BoundedJSONParser
@@ -114,5 +115,12 @@ class IssuerAPIView(APIView):
             exc.error,
             exc.description,
             exc.principal or "-",
+        )
+        record_refused(
+            self.request,
+            mechanism=self.mechanism,
+            error=exc.error,
+            description=exc.description,
+            client_id=exc.principal,
         )
         return error_response(exc)

@@ -30,6 +30,7 @@ from typing import Any
 from django.core.cache import cache
 from django.urls import reverse
 
+from s2s_auth.audit.issuance import record_issued
 from s2s_auth.conf import s2s_settings
 from s2s_auth.core.certs import VerifiedPeer, peer_verifier
 from s2s_auth.core.jose import TokenError, new_jti, sign, unverified_header, verify
@@ -395,6 +396,7 @@ def mint_service_token(
     if peer is not None:
         claims["cnf"] = {"x5t#S256": x5t_s256(peer.leaf)}
     token = _sign(claims)
+    record_issued(request, method=method, claims=claims, token=token)
     logger.info(
         "issued token client=%s method=%s scope=%r aud=%s jti=%s bound=%s",
         principal.name,
@@ -423,4 +425,6 @@ def mint_user_token(request, user) -> dict[str, Any]:
         "exp": now + lifetime,
         "jti": new_jti(),
     }
-    return _response(_sign(claims), lifetime, scope)
+    token = _sign(claims)
+    record_issued(request, method="login", claims=claims, token=token)
+    return _response(token, lifetime, scope)

@@ -24,6 +24,7 @@ from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
 from django.http import JsonResponse
 
+from s2s_auth.audit.issuance import record_registered
 from s2s_auth.conf import s2s_settings
 from s2s_auth.core.x509 import CertificateRejected
 from s2s_auth.issuer import oauth
@@ -219,6 +220,7 @@ class RegisterServiceView(IssuerAPIView):
             client_ip(request) or "-",
             peer.fingerprint[:16] if peer else "-",
         )
+        record_registered(request, principal, password=password is not None, peer=peer)
         response = JsonResponse(
             {
                 "serviceName": principal.name,

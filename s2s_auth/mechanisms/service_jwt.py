@@ -7,6 +7,12 @@
 caller's certificate, which must chain to our CA and not be revoked: the mTLS peer
 certificate, else the token's ``x5c`` chain, else a certificate registered for the
 principal. No certificate → 401; anything wrong with the token → 403.
+
+A forwarded end user's access token travels beside the JWT (``S2S-End-User-Token``)
+and the JWT commits to it with ``ath`` (its SHA-256, as in DPoP): the JWT stored in
+the audit log re-verifies and holds no usable bearer token. A token nested inside the
+JWT (``end_user_token``, earlier releases) is refused: it would put the user's live
+token into every copy of the JWT.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from django.core.cache import cache
 from s2s_auth.conf import s2s_settings
 from s2s_auth.core import jose as tokens
 from s2s_auth.core.certs import VerifiedPeer, peer_verifier
-from s2s_auth.core.wire import END_USER_CLAIM, SERVICE_JWT_KEYWORD, SERVICE_JWT_TYPE
+from s2s_auth.core.wire import SERVICE_JWT_KEYWORD, SERVICE_JWT_TYPE
 from s2s_auth.core.x509 import CertificateRejected, x5c_decode
 from s2s_auth.credentials.certificates import certificates_of
 from s2s_auth.errors import S2SError
@@ -73,7 +79,7 @@ class ServiceJWTAuthentication(ServiceAuthentication):
         }
         try:
             verified = self.verify_token(token, peer)
-            end_user = self.end_user(verified)
+            end_user = self.end_user(verified, request)
             identity = identity_for(peer.spiffe_id, self.mechanism, end_user=end_user)
         except (tokens.TokenError, S2SError) as exc:
             self.reject(request, exc, **evidence)
@@ -127,14 +133,12 @@ class ServiceJWTAuthentication(ServiceAuthentication):
             require=REQUIRED_CLAIMS,
         )
 
-    def end_user(self, verified: tokens.VerifiedToken):
-        """The forwarded end user, verified against the identity service's keys."""
-        nested = verified.claims.get(END_USER_CLAIM)
-        if nested is None:
-            return None
-        from s2s_auth.mechanisms.user_context import verify_end_user_token
+    def end_user(self, verified: tokens.VerifiedToken, request=None):
+        """The forwarded end user: the token beside the JWT, matching its ``ath``,
+        verified against the identity service's keys."""
+        from s2s_auth.mechanisms.user_context import end_user_from
 
-        return verify_end_user_token(nested)
+        return end_user_from(verified.claims, request)
 
 
 def _unverified_issuer(token: str) -> str | None:

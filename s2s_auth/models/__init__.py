@@ -1,7 +1,7 @@
 """s2s_auth's models, one module per concern."""
 
 from s2s_auth.models.apikeys import APIKey
-from s2s_auth.models.audit import AuditCheckpoint, AuditRecord
+from s2s_auth.models.audit import AuditAcknowledgement, AuditCheckpoint, AuditRecord
 from s2s_auth.models.principals import (
     ServiceCertificate,
     ServicePrincipal,
@@ -11,6 +11,7 @@ from s2s_auth.models.principals import (
 
 __all__ = [
     "APIKey",
+    "AuditAcknowledgement",
     "AuditCheckpoint",
     "AuditRecord",
     "ServiceCertificate",

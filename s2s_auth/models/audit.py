@@ -91,3 +91,37 @@ class AuditCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.chain_id}@{self.seq}"
+
+
+class AuditAcknowledgement(models.Model):
+    """An operator's answer to an incident ``s2s_audit verify`` lists (a replay): who
+    looked at it, when, and why it is closed. Nothing is deleted: ``verify`` keeps
+    listing the incident, marked as acknowledged.
+
+    The incident is named by the replaying record's ``hash`` (and the original's), not
+    by the surrogate ``id``. Written with ``s2s_audit ack``, which also records the
+    acknowledgement in the audit log itself.
+    """
+
+    REPLAY = "replay"
+    KINDS = [(REPLAY, "replay")]
+
+    kind = models.CharField(max_length=16, choices=KINDS, default=REPLAY)
+    record_hash = models.CharField(max_length=64, help_text="Hash of the replaying record.")
+    original_hash = models.CharField(
+        max_length=64, blank=True, help_text="Hash of the record it replays."
+    )
+    record_id = models.BigIntegerField(help_text="Its id when acknowledged (for reading).")
+    reason = models.TextField()
+    acknowledged_by = models.CharField(max_length=255)
+    acknowledged_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-acknowledged_at", "-id"]
+        verbose_name = "audit incident acknowledgement"
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "record_hash"], name="s2s_audit_ack_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} record {self.record_id} acknowledged by {self.acknowledged_by}"

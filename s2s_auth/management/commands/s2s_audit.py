@@ -3,12 +3,21 @@
     python manage.py s2s_audit verify [--anchors CA.pem | --no-anchors] [--heads FILE]
     python manage.py s2s_audit export ID [ID ...] | --since ISO [--until ISO]
     python manage.py s2s_audit heads
+    python manage.py s2s_audit ack ID [ID ...] --reason TEXT [--by NAME]
     python manage.py s2s_audit prune --older-than DAYS
 
 ``verify`` recomputes every record's hash, re-verifies every accepted record's stored
 credential with its stored certificate (and the certificate's path to the trust anchors
-at the record's time), and walks every chain; it exits 1 naming the first broken record
-and why, 0 with a summary otherwise.
+at the record's time), checks that the record's method, path and time are what the
+credential signed, and walks every chain; it exits 1 naming the first broken record
+and why. It lists incidents: a credential accepted twice (found by iss + jti, keyid +
+nonce or its normalised signature, whatever its bytes) is a replay of the earlier
+record. The log is intact then, but ``verify`` exits 2 until every incident is
+acknowledged; 0 with a summary otherwise.
+
+``ack`` records that an operator looked into the incident of a replaying record, with
+a reason and a name; nothing is deleted, ``verify`` lists the incident as
+acknowledged, and the acknowledgement is itself an audit record.
 
 ``heads`` prints each chain's newest ``(seq, hash)`` as JSON lines. Keep that output
 somewhere the database's writers cannot change (a log shipper, object storage with
@@ -36,21 +45,35 @@ certificate (no access to this service, its database or its code):
    ``chain_id`` link by ``prev_hash``.
 
 ``prune`` deletes, per chain, the records older than DAYS (a prefix of the chain) and
-keeps a checkpoint of the last deleted hash, so ``verify`` keeps passing.
+keeps a checkpoint of the last deleted hash, so ``verify`` keeps passing. It prints the
+checkpoints it wrote as JSON lines with ``"checkpoint": true``: append them to the
+anchored heads. A checkpoint row could be forged to explain away a deleted tail, so
+``verify --heads`` accepts an anchored head that is gone only when an anchored
+checkpoint line covers it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import json
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from s2s_auth import audit
+from s2s_auth.audit.anchors import Anchor, anchor_line, parse_anchors
 from s2s_auth.conf import s2s_settings
 from s2s_auth.management.subcommands import accept_global_options
-from s2s_auth.models import AuditRecord
+from s2s_auth.models import AuditCheckpoint, AuditRecord
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no user name in this environment
+        return ""
 
 
 def _when(value: str) -> dt.datetime:
@@ -95,6 +118,13 @@ class Command(BaseCommand):
 
         sub.add_parser("heads", help="each chain's newest (seq, hash), as JSON lines")
 
+        ack = sub.add_parser(
+            "ack", help="acknowledge incidents `verify` lists, with a reason (deletes nothing)"
+        )
+        ack.add_argument("ids", nargs="+", type=int, metavar="ID", help="the replaying record")
+        ack.add_argument("--reason", required=True, help="why the incident is closed")
+        ack.add_argument("--by", help="who acknowledges it (default: the OS user)")
+
         prune = sub.add_parser("prune", help="delete old records, keep the chains verifiable")
         prune.add_argument("--older-than", type=float, required=True, metavar="DAYS")
         accept_global_options(sub)
@@ -124,13 +154,21 @@ class Command(BaseCommand):
         if heads:
             try:
                 with open(heads, encoding="utf-8") as fh:
-                    lines = [json.loads(line) for line in fh if line.strip()]
-                anchored = {item["chain_id"]: (int(item["seq"]), item["hash"]) for item in lines}
+                    anchored = parse_anchors(fh)
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 raise CommandError(f"Cannot read anchored heads {heads}: {exc}") from None
         problem, summary = audit.verify_all(anchors=anchor_check, anchored_heads=anchored)
+        for incident in summary.incidents:
+            style = self.style.WARNING if incident.acknowledged else self.style.ERROR
+            self.stdout.write(style(f"INCIDENT {incident}"))
         if problem is not None:
             raise CommandError(f"Audit log broken at {problem}")
+        open_incidents = summary.open_incidents
+        incidents = (
+            f", {len(summary.incidents)} incidents ({len(open_incidents)} not acknowledged)"
+            if summary.incidents
+            else ""
+        )
         self.stdout.write(
             self.style.SUCCESS(
                 f"OK: {summary.records} records in {summary.chains} chains, "
@@ -138,9 +176,33 @@ class Command(BaseCommand):
                 f"{summary.checkpoints} checkpoints"
                 + (", certificate paths checked" if anchor_check else "")
                 + (f", {len(anchored)} anchored heads present" if anchored else "")
+                + incidents
                 + "."
             )
         )
+        if open_incidents:
+            first = open_incidents[0]
+            raise CommandError(
+                f"{len(open_incidents)} incident(s) not acknowledged, first: record "
+                f"{first.replay.id} replays record {first.original.id} ({first.kind}). The log "
+                f"is intact; look into it, then `s2s_audit ack {first.replay.id} --reason TEXT`.",
+                returncode=2,
+            )
+
+    # -- ack
+    def _ack(self, ids, reason, by=None, **options):
+        by = by or _os_user()
+        _, summary = audit.verify_all()
+        for record_id in ids:
+            try:
+                ack = audit.acknowledge(summary.incidents, record_id, reason=reason, by=by)
+            except audit.IncidentError as exc:
+                raise CommandError(str(exc)) from None
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Acknowledged the {ack.kind} by record {record_id} ({ack.acknowledged_by})."
+                )
+            )
 
     # -- export
     def _export(self, ids=(), since=None, until=None, **options):
@@ -163,12 +225,13 @@ class Command(BaseCommand):
     # -- heads
     def _heads(self, **options):
         for chain_id, (seq, hash_) in sorted(audit.heads().items()):
-            self.stdout.write(json.dumps({"chain_id": chain_id, "seq": seq, "hash": hash_}))
+            self.stdout.write(anchor_line(Anchor(chain_id, seq, hash_)))
 
     # -- prune
     def _prune(self, older_than, **options):
         if older_than < 0:
             raise CommandError("--older-than must be >= 0 days")
+        started = timezone.now()
         deleted, chains = audit.prune(dt.timedelta(days=older_than))
         self.stdout.write(
             self.style.SUCCESS(
@@ -176,3 +239,8 @@ class Command(BaseCommand):
                 f"from {chains} chains; checkpoints keep them verifiable."
             )
         )
+        cut = AuditCheckpoint.objects.filter(updated_at__gte=started).order_by("chain_id")
+        for checkpoint in cut:
+            self.stdout.write(
+                anchor_line(Anchor(checkpoint.chain_id, checkpoint.seq, checkpoint.hash, True))
+            )

@@ -67,3 +67,24 @@ def test_admin_detail_decodes_the_jwt_and_reverifies_it(
     html = admin_client.get(f"/admin/s2s_auth/auditrecord/{signed.id}/change/").content.decode()
     assert "@signature-params" in html
     assert ">yes</strong>" in html
+
+
+def test_admin_detail_says_when_the_record_is_not_what_was_signed(
+    transactional_db, admin_client, client, caller
+):
+    from django.db import connection
+
+    from s2s_auth import audit
+    from tests.s2s_auth.audit.helpers import TABLE
+
+    assert signed_post(client, caller).status_code == 200
+    record = AuditRecord.objects.get()
+    row = audit.row_dict(record)
+    row["method"] = "DELETE"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {TABLE} SET method = %s, hash = %s WHERE id = %s",  # noqa: S608
+            ["DELETE", audit.compute_hash(row), record.id],
+        )
+    html = admin_client.get(f"/admin/s2s_auth/auditrecord/{record.id}/change/").content.decode()
+    assert ">no</strong>" in html and "covers method POST" in html

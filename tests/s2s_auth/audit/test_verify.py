@@ -17,7 +17,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from s2s_auth import audit
-from s2s_auth.models import AuditRecord
+from s2s_auth.models import AuditCheckpoint, AuditRecord
 from tests.s2s_auth.audit.helpers import (
     CALLER,
     TABLE,
@@ -149,3 +149,58 @@ def test_a_deleted_tail_needs_anchored_heads(transactional_db, client, caller, t
     verify_command("--no-anchors")  # a hash chain alone cannot see a missing tail...
     message = verify_fails("--no-anchors", "--heads", str(heads_file))
     assert "tail was deleted" in message  # ...an anchored head can
+
+
+# ------------------------------------------------------------------ anchored heads
+
+
+def _anchor(tmp_path, *outputs: str):
+    heads_file = tmp_path / "heads.jsonl"
+    heads_file.write_text("".join(outputs))
+    return str(heads_file)
+
+
+def _heads() -> str:
+    out = io.StringIO()
+    call_command("s2s_audit", "heads", stdout=out)
+    return out.getvalue()
+
+
+def _forge_checkpoint(chain_id: str, seq: int, hash_: str) -> None:
+    AuditCheckpoint.objects.create(
+        chain_id=chain_id, seq=seq, hash=hash_, pruned=seq, updated_at=dt.datetime.now(dt.UTC)
+    )
+
+
+@pytest.mark.parametrize("past_the_head", [0, 5], ids=["at-the-head", "past-the-head"])
+def test_a_forged_checkpoint_cannot_explain_away_a_deleted_chain(
+    transactional_db, client, caller, tmp_path, past_the_head
+):
+    *_, last = make_records(client, caller, 3)
+    heads_file = _anchor(tmp_path, _heads())
+    AuditRecord.objects.all().delete()
+    _forge_checkpoint(last.chain_id, last.seq + past_the_head, last.hash)
+    verify_command("--no-anchors")  # the table alone is consistent...
+    message = verify_fails("--no-anchors", "--heads", heads_file)
+    assert "checkpoint" in message and "not anchored" in message, message  # ...the anchor is not
+
+
+def test_a_prune_whose_checkpoints_are_anchored_passes(transactional_db, client, caller, tmp_path):
+    make_records(client, caller, 3)
+    before = _heads()
+    out = io.StringIO()
+    call_command("s2s_audit", "prune", "--older-than", "0", stdout=out)
+    pruned = "".join(line + "\n" for line in out.getvalue().splitlines() if line.startswith("{"))
+    assert json.loads(pruned)["checkpoint"] is True
+    message = verify_fails("--no-anchors", "--heads", _anchor(tmp_path, before))
+    assert "not anchored" in message
+    verify_command("--no-anchors", "--heads", _anchor(tmp_path, before, pruned))
+
+
+def test_every_anchored_line_counts_not_only_the_last_of_a_chain(
+    transactional_db, client, caller, tmp_path
+):
+    first, *_ = make_records(client, caller, 3)
+    older = json.dumps({"chain_id": first.chain_id, "seq": 1, "hash": "0" * 64}) + "\n"
+    message = verify_fails("--no-anchors", "--heads", _anchor(tmp_path, older, _heads()))
+    assert "the anchored head has hash" in message and "seq 1" in message

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from s2s_auth.client.auth import ServiceCredentials, ServiceJWTAuth
 from s2s_auth.core import jose as tokens
+from s2s_auth.core.wire import token_hash
 from s2s_auth.credentials.certificates import register_certificate
 from s2s_auth.credentials.principals import ensure_principal
 from s2s_auth.models import ServicePrincipal
@@ -231,11 +232,18 @@ def test_revoked_certificate_is_refused(client, creds, pki):
     assert response.json()["error"] == "revoked"
 
 
+def with_user(client, creds, user, *, ath=None, send=True, **claims):
+    """A call forwarding ``user`` (a token) beside the JWT, committed by ``ath``."""
+    ath = token_hash(user) if ath is None else ath
+    extra = {"HTTP_S2S_END_USER_TOKEN": user} if send else {}
+    return call(client, mint(creds, ath=ath, **claims), **extra)
+
+
 def test_forged_end_user_context_fails_the_whole_request(client, creds):
     forged_user = tokens.sign(
         {"sub": "1", "aud": END_USERS}, ec.generate_private_key(ec.SECP256R1())
     )
-    response = call(client, mint(creds, end_user_token=forged_user))
+    response = with_user(client, creds, forged_user)
     assert response.status_code == 403
     assert response.json()["error"].startswith(("end_user", "unknown_key", "bad_signature"))
 
@@ -274,7 +282,7 @@ def user_token(keys, **claims):
 
 
 def test_forwarded_end_user_is_exposed(client, creds, identity_service):
-    response = call(client, mint(creds, end_user_token=user_token(identity_service)))
+    response = with_user(client, creds, user_token(identity_service))
     assert response.status_code == 200, response.json()
     assert response.json()["end_user"] == "42"
 
@@ -288,15 +296,14 @@ def test_forwarded_end_user_is_exposed(client, creds, identity_service):
     ],
 )
 def test_bad_forwarded_end_user_fails_the_request(client, creds, identity_service, claims, code):
-    nested = user_token(identity_service, **claims)
-    response = call(client, mint(creds, end_user_token=nested))
+    response = with_user(client, creds, user_token(identity_service, **claims))
     assert response.status_code == 403
     assert response.json()["error"] == code
 
 
 def test_end_user_token_signed_by_another_key_fails(client, creds, identity_service):
     nested = user_token(identity_service, key=ec.generate_private_key(ec.SECP256R1()))
-    response = call(client, mint(creds, end_user_token=nested))
+    response = with_user(client, creds, nested)
     assert response.status_code == 403
     assert response.json()["error"] == "end_user_bad_signature"
 
@@ -328,3 +335,98 @@ def test_read_only_request_audited_after_the_view(client, creds, fail, status):
     assert response.status_code == status
     accepted = AuditRecord.objects.filter(outcome="accepted", path="/jwt/read").count()
     assert accepted == (1 if status == 200 else 0)
+
+
+# -- the end user's token travels beside the JWT, never inside it (issue 17, item 4) ----
+
+
+@pytest.mark.parametrize(
+    ("how", "code"),
+    [
+        ("header without ath", "end_user_uncommitted"),
+        ("ath without header", "end_user_missing"),
+        ("another user's token", "end_user_mismatch"),
+    ],
+)
+def test_the_forwarded_token_must_match_the_commitment(client, creds, identity_service, how, code):
+    alice = user_token(identity_service)
+    mallory = user_token(identity_service, sub="666", username="mallory")
+    if how == "header without ath":
+        response = call(client, mint(creds), HTTP_S2S_END_USER_TOKEN=alice)
+    elif how == "ath without header":
+        response = with_user(client, creds, alice, send=False)
+    else:
+        response = with_user(client, creds, mallory, ath=token_hash(alice))
+    assert (response.status_code, response.json()["error"]) == (403, code)
+
+
+def test_a_token_nested_in_the_jwt_is_refused_and_not_kept(client, creds, identity_service):
+    from s2s_auth.models import AuditRecord
+
+    alice = user_token(identity_service)
+    response = call(client, mint(creds, end_user_token=alice))
+    assert (response.status_code, response.json()["error"]) == (403, "end_user_token_nested")
+    assert alice not in _everything_the_audit_log_shows()
+    record = AuditRecord.objects.get(reason="end_user_token_nested")
+    assert record.credential == ""
+    assert record.credential_hash  # what the caller sent, identified by its hash
+
+
+def _everything_the_audit_log_shows() -> str:
+    """Every column of every record, the stored JWTs decoded, and the export."""
+    import io
+
+    from django.core.management import call_command
+
+    from s2s_auth import audit
+    from s2s_auth.models import AuditRecord
+
+    seen = []
+    for record in AuditRecord.objects.all():
+        row = audit.row_dict(record)
+        seen.append(json.dumps(row, default=str))
+        decoded = audit.decode_jwt_unverified(record.credential or "")
+        if decoded:
+            seen.append(json.dumps(decoded))
+    out = io.StringIO()
+    call_command("s2s_audit", "export", "--since", "2000-01-01", stdout=out)
+    seen.append(out.getvalue())
+    return "\n".join(seen)
+
+
+def test_a_forwarded_user_token_cannot_be_lifted_from_the_audit_log(
+    client, creds, identity_service
+):
+    """ads' call on behalf of alice, through the client hook: the audit log keeps a JWT
+    that re-verifies and commits to alice's token, and not the token itself. The JWT
+    lifted from the table cannot be used again either."""
+    import types
+
+    from django.core.management import call_command
+
+    from s2s_auth import audit
+    from s2s_auth.client.auth import end_user_context
+    from s2s_auth.models import AuditRecord
+
+    audit.reset_writer_chains()
+    alice = user_token(identity_service)
+    outgoing = types.SimpleNamespace(headers={})
+    with end_user_context(alice):
+        ServiceJWTAuth(creds, "users")(outgoing)
+    _, jwt_sent = outgoing.headers["Authorization"].split(" ", 1)
+    response = call(
+        client, jwt_sent, HTTP_S2S_END_USER_TOKEN=outgoing.headers["S2S-End-User-Token"]
+    )
+    assert response.status_code == 200, response.json()
+    assert response.json()["end_user"] == "42"
+
+    shown = _everything_the_audit_log_shows()
+    assert alice not in shown
+    record = AuditRecord.objects.get(outcome="accepted", mechanism="service_jwt")
+    assert record.end_user == "42"
+    assert record.claims["ath"] == token_hash(alice)
+    call_command("s2s_audit", "verify", "--no-anchors")  # the stored JWT re-verifies
+
+    lifted = record.credential
+    response = call(client, lifted)
+    assert (response.status_code, response.json()["error"]) == (403, "end_user_missing")
