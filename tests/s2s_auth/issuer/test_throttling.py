@@ -14,7 +14,7 @@ from s2s_auth.issuer.throttling import (
 )
 from s2s_auth.models import ServicePrincipal
 
-from .support import STRONG, assert_error, login, post_token, register
+from .support import STRONG, assert_error, login, pem, post_token, register, service_token
 
 GRANT = {"grant_type": "client_credentials"}
 
@@ -40,6 +40,42 @@ def test_token_requests_are_limited_per_authenticated_client(client, ads, settin
     services.ensure_principal("other", ["users:read"])
     other = services.create_client_secret("other")
     assert post_token(client, GRANT, auth=("other", other)).status_code == 200
+
+
+def test_someone_elses_failures_never_lock_out_a_certificate_client(
+    client, tls_client, ads, throttle_clock
+):
+    """The campaign's lock-out: `Basic mtlsclient:wrong` from one address, then the real
+    client with its certificate from the same address. Default limits."""
+    statuses = [
+        post_token(client, GRANT, auth=("mtlsclient", "wrong")).status_code for _ in range(80)
+    ]
+    assert statuses[0] == 401 and statuses[-1] == 429  # the guessing source is held back
+    for _ in range(6):
+        response = post_token(client, GRANT, SSL_CLIENT_CERT=pem(tls_client))
+        assert response.status_code == 200, response.content
+    # nor is another client with its secret, from another address or this one
+    assert post_token(client, GRANT, auth=ads, REMOTE_ADDR="10.9.9.9").status_code == 200
+    assert post_token(client, GRANT, auth=ads).status_code == 200
+
+
+def test_failures_are_counted_per_client_and_address(client, ads, settings, throttle_clock):
+    limit(settings, TOKEN_FAILURE_LIMIT_PER_MINUTE=3, TOKEN_ADDRESS_FAILURE_LIMIT_PER_MINUTE=5)
+    name = ads[0]
+    for _ in range(3):
+        assert post_token(client, GRANT, auth=(name, "wrong")).status_code == 401
+    assert_error(post_token(client, GRANT, auth=ads), 429, "slow_down")  # (ads, this address)
+    services.ensure_principal("other", ["users:read"])
+    other = services.create_client_secret("other")
+    assert post_token(client, GRANT, auth=("other", other)).status_code == 200
+    for _ in range(2):
+        assert post_token(client, GRANT, auth=("nobody", "x")).status_code == 401
+    response = post_token(client, GRANT, auth=("other", other))  # the address: 5 failures
+    assert_error(response, 429, "slow_down")
+    json_endpoint = service_token(client, {"serviceName": "other", "password": other})
+    assert_error(json_endpoint, 429, "slow_down")
+    throttle_clock.advance(60)
+    assert post_token(client, GRANT, auth=ads).status_code == 200
 
 
 def test_token_limit_is_a_sliding_window(client, ads, settings, throttle_clock):

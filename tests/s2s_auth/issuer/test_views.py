@@ -246,3 +246,14 @@ def test_authorization_server_metadata(client, ads):
     assert "ES256" in meta["token_endpoint_auth_signing_alg_values_supported"]
     assert meta["tls_client_certificate_bound_access_tokens"] is True
     assert {"users:read", "users:notify"} <= set(meta["scopes_supported"])
+
+
+def test_log_lines_escape_what_the_caller_sent(client, issuer_conf, db, caplog):
+    """`%0A` in a Basic client id must not start a forged log line."""
+    forged = "evil\nWARNING issuer accepted client=admin"
+    with caplog.at_level("WARNING", logger="s2s_auth.issuer"):
+        post_token(client, {"grant_type": "client_credentials"}, auth=(forged, "x"))
+    lines = [r.getMessage() for r in caplog.records if r.name == "s2s_auth.issuer"]
+    assert lines
+    assert all("\n" not in line and "\r" not in line for line in lines)
+    assert 'client="evil\\nWARNING issuer accepted client=admin"' in lines[-1]
