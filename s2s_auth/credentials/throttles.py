@@ -163,8 +163,8 @@ class LoginThrottleBackend:
             raise PermissionDenied
         return None
 
-    def get_user(self, user_id):
-        return None
+    # No get_user(): it never logs anyone in, and Django's force_login() and
+    # login() pick the first backend that has one.
 
 
 def _count_failure(sender, credentials, request=None, **kwargs) -> None:
