@@ -12,6 +12,7 @@ selects production parts:
     CELERY_BROKER_URL                       redis://... or amqp://...
     S2S_MECHANISMS                          e.g. "service_jwt,mtls" (see S2S_AUTH MECHANISMS)
     S2S_TRUSTED_PROXIES                     proxies whose client-certificate header counts
+    S2S_HTTPSIG_ORIGIN                      origins callers sign (default: from GUNICORN_BIND)
     S2S_REGISTRATION_OPEN                   "1" opens service self-registration (default off)
     SECRET_KEY / SECRET_KEY_FILE            required when DJANGO_DEBUG=0 is set
     DJANGO_DEBUG                            "1" turns DEBUG on (development); off by default,
@@ -247,9 +248,22 @@ def base_settings(service: str) -> dict:
             # Certificates from SPIRE, Istio or another CA: its bundle and CRL.
             "TRUST_ANCHORS": os.environ.get("S2S_TRUST_ANCHORS") or None,
             "CRL_FILE": os.environ.get("S2S_CRL_FILE") or None,
+            # The origins callers sign (RFC 9421 @target-uri), never the request's Host.
+            "HTTPSIG_ORIGIN": httpsig_origins(service),
             **s2s_overrides(),
         },
     }
+
+
+def httpsig_origins(service: str) -> list[str]:
+    """``S2S_HTTPSIG_ORIGIN`` (comma separated), else ``https://`` + each GUNICORN_BIND
+    address (a wildcard address is the service's compose name), else ``up``'s default."""
+    if os.environ.get("S2S_HTTPSIG_ORIGIN"):
+        return env_list("S2S_HTTPSIG_ORIGIN", "")
+    binds = env_list("GUNICORN_BIND", {"users": "127.0.0.1:8001"}.get(service, "127.0.0.1:8002"))
+    hosts = [bind.rpartition(":") for bind in binds]
+    wildcard = {"0.0.0.0", "[::]", ""}  # noqa: S104 - compared with, not bound to
+    return [f"https://{service if h in wildcard else h}:{port}" for h, _, port in hosts]
 
 
 def s2s_overrides() -> dict:

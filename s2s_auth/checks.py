@@ -10,6 +10,7 @@ management command), not the first request.
 ``s2s_auth.W006``  ``AUDIT_ENABLED`` without the ``AuditMiddleware``
 ``s2s_auth.W007``  the ``AuditMiddleware`` before Django's ``AuthenticationMiddleware``
 ``s2s_auth.E008``  a receiving service (``SERVICE_NAME``) without ``TRUST_DOMAIN``
+``s2s_auth.E009``  ``http_signature`` enabled without a valid ``HTTPSIG_ORIGIN``
 ``s2s_auth.E020``  the replay store (``REPLAY_CACHE``) is not shared by the worker
                    processes (LocMem with DEBUG off), accepts everything (Dummy), or
                    is not a configured cache
@@ -227,6 +228,41 @@ def _trust_domain(conf: S2SSettings) -> list:
     return []
 
 
+def _httpsig_origin(conf: S2SSettings) -> list:
+    """RFC 9421 signatures name the origin they were sent to: without this service's
+    own origin(s) a request signed for another service could be accepted here."""
+    from s2s_auth.core.httpsig import parse_origin
+
+    if not isinstance(getattr(settings, "S2S_AUTH", None), dict | None):
+        return []  # E001 says it
+    names = conf.configured("MECHANISMS")
+    if "http_signature" not in (names if isinstance(names, list | tuple) else []):
+        return []
+    value = conf.configured("HTTPSIG_ORIGIN")
+    origins = [value] if isinstance(value, str) else value
+    problem = None
+    if not origins or not isinstance(origins, list | tuple):
+        problem = "is not set"
+    else:
+        for origin in origins:
+            try:
+                parse_origin(origin)
+            except ValueError as exc:
+                problem = f"is invalid: {exc}"
+                break
+    if problem is None:
+        return []
+    return [
+        Error(
+            f"S2S_AUTH['MECHANISMS'] has http_signature but S2S_AUTH['HTTPSIG_ORIGIN'] "
+            f"{problem}; every signed request would be refused.",
+            hint="Set S2S_AUTH['HTTPSIG_ORIGIN'] to the origin callers sign, "
+            "'https://host:port' (port included), or a list of them.",
+            id="s2s_auth.E009",
+        )
+    ]
+
+
 @register(Tags.security, "s2s_auth")
 def check_settings(app_configs=None, **kwargs) -> list:
     """Every s2s_auth check, on the current settings."""
@@ -241,4 +277,5 @@ def check_settings(app_configs=None, **kwargs) -> list:
         _replay_store,
     ):
         errors.extend(check(conf))
+    errors.extend(_httpsig_origin(conf))
     return errors

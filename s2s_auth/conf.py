@@ -34,8 +34,13 @@ DEFAULTS: dict[str, object] = {
     # CRL (PEM) checked for every client certificate; None: PKI_DIR/crl.pem.
     # Reloaded when the file changes, so a revocation needs no restart.
     "CRL_FILE": None,
-    # A missing CRL file means "nothing revoked" only when this is False.
+    # A missing CRL file means "nothing revoked" only when this is False. The file
+    # holds a CRL per CA (s2s_pki writes the intermediate's and the root's): every
+    # certificate of a peer's path is checked against its issuer's.
     "REQUIRE_CRL": True,
+    # Oldest accepted CRL that has no nextUpdate, seconds since its thisUpdate; older
+    # is crl_stale (503). A CRL with nextUpdate is stale once that has passed.
+    "CRL_MAX_AGE": 7 * 24 * 3600,
     # Lifetime of service certificates issued by `s2s_pki issue`.
     "CERT_LIFETIME_HOURS": 24,
     # Lifetimes of the dev CA: root and intermediate.
@@ -68,8 +73,12 @@ DEFAULTS: dict[str, object] = {
     "HTTPSIG_MAX_AGE": 300,
     "HTTPSIG_ALGORITHMS": ["ecdsa-p256-sha256", "ed25519"],
     "HTTPSIG_REQUIRED_COMPONENTS": ["@method", "@target-uri", "content-digest"],
-    # The scheme://host[:port] this service is reached at, used to rebuild
-    # @target-uri. None: taken from the request (only safe without a rewriting proxy).
+    # The origin(s) callers address this service at: "scheme://host[:port]", or a list
+    # of them (e.g. the compose name and the loopback address). @target-uri is rebuilt
+    # from these, never from the request's Host (ALLOWED_HOSTS ignores ports, so a
+    # request signed for a neighbour on the same host would pass). Required when
+    # MECHANISMS has http_signature (`manage.py check`: s2s_auth.E009); unset, every
+    # signed request is refused (httpsig_origin_unset).
     "HTTPSIG_ORIGIN": None,
     # --- OAuth2 access tokens (resource side) ---------------------------------------
     # The identity service's issuer URL (the `iss` of access tokens) and its JWKS.

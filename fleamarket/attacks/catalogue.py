@@ -114,6 +114,13 @@ ATTACKS: tuple[Attack, ...] = (
         "A token whose payload is JSON nested thousands of levels deep.",
     ),
     Attack(
+        "idle_connections",
+        "Idle TLS connections (denial of service)",
+        "200 idle TCP connections, 50 TLS connections that finish the handshake and send "
+        "nothing, 5 that stop mid-request-head, held open while the victim calls. "
+        "*Refused* = the victim's calls are still served.",
+    ),
+    Attack(
         "proxy_header",
         "Proxy certificate header from an untrusted client",
         "`ads`' certificate in `X-SSL-Client-Cert` and `X-Forwarded-Client-Cert`, sent "

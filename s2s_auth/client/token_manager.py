@@ -44,7 +44,7 @@ import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from s2s_auth.core.jose import new_jti, sign
+from s2s_auth.core.jose import CLIENT_AUTH_JWT_TYP, new_jti, sign
 from s2s_auth.core.x509 import x5c_encode
 
 __all__ = ["AUTH_METHODS", "BearerTokenAuth", "TokenEndpointError", "TokenManager"]
@@ -351,7 +351,7 @@ class TokenManager:
             "exp": now + 60,
             "jti": new_jti(),
         }
-        return sign(claims, key, typ="JWT", headers={"x5c": x5c_encode(chain)})
+        return sign(claims, key, typ=CLIENT_AUTH_JWT_TYP, headers={"x5c": x5c_encode(chain)})
 
     def _fetch_once(self) -> _Token:
         session = self._session_for_process()

@@ -5,7 +5,8 @@ Layout of ``directory``::
     ca.pem              root certificate: the trust anchor to distribute
     intermediates.pem   the intermediate (public): lets a verifier build the path
                         for a peer that presents its leaf alone
-    crl.pem             CRL signed by the intermediate (the issuer of the leaves)
+    crl.pem             two CRLs: the intermediate's (revoked service certificates)
+                        and the root's (a revoked intermediate), each signed by its CA
     NAME.pem            a service's chain to present: leaf + intermediate
     NAME.key            the service's private key (PKCS#8 PEM, mode 0600)
     ca/                 private material (mode 0700)
@@ -13,7 +14,8 @@ Layout of ``directory``::
         intermediate.key
         intermediate.pem
         index.json      registry of issued certificates (serial, name, validity,
-                        fingerprint, revoked_at, SANs) and the CRL number
+                        fingerprint, revoked_at, SANs), revoked intermediates
+                        (``revoked_cas``) and the CRL number
 
 Each service certificate carries the SPIFFE ID ``spiffe://<trust-domain>/service/<name>``
 as URI SAN, DNS and IP SANs, and EKU clientAuth + serverAuth, so the same certificate
@@ -355,6 +357,11 @@ class CertificateAuthority:
         with self._locked():
             self._require_initialized()
             inter_cert, inter_key = self.load_intermediate()
+            if self._revoked_ca(self._read_index(), inter_cert.serial_number):
+                raise PKIError(
+                    "The intermediate CA is revoked: it issues nothing more. Run "
+                    "`s2s_pki init --force` for a new CA."
+                )
             if end > inter_cert.not_valid_after_utc:
                 raise PKIError(
                     f"The certificate would outlive the intermediate CA (expires "
@@ -482,8 +489,35 @@ class CertificateAuthority:
             self._write_crl_locked(days=7)
             return [e["serial"] for e in targets]
 
+    def revoke_intermediate(self) -> int:
+        """Revoke the intermediate CA: the root's CRL lists it, so every certificate it
+        issued is refused (``revoked``) by verifiers that read the new ``crl.pem``.
+        Returns its serial. The CA then issues nothing more until ``init --force``."""
+        with self._locked():
+            self._require_initialized()
+            inter_cert = self.intermediate_certificate()
+            index = self._read_index()
+            serial = inter_cert.serial_number
+            if self._revoked_ca(index, serial):
+                raise PKIError(f"The intermediate CA {serial:#x} is already revoked.")
+            index.setdefault("revoked_cas", []).append(
+                {
+                    "serial": serial,
+                    "fingerprint": fingerprint(inter_cert),
+                    "revoked_at": _iso(_now()),
+                }
+            )
+            self._write_index(index)
+            self._write_crl_locked(days=7)
+            return serial
+
+    @staticmethod
+    def _revoked_ca(index: dict, serial: int) -> bool:
+        return any(e["serial"] == serial for e in index.get("revoked_cas", []))
+
     def write_crl(self, *, days: int = 7) -> Path:
-        """(Re)write ``crl.pem``: the revoked serials, signed by the intermediate."""
+        """(Re)write ``crl.pem``: the intermediate's CRL (revoked service certificates)
+        and the root's (revoked intermediates), each signed by its CA."""
         if days <= 0:
             raise PKIError("CRL validity must be positive")
         with self._locked():
@@ -492,10 +526,14 @@ class CertificateAuthority:
 
     def _write_crl_locked(self, *, days: int) -> Path:
         inter_cert, inter_key = self.load_intermediate()
+        root_key = serialization.load_pem_private_key(
+            self.root_key_path.read_bytes(), password=None
+        )
         index = self._read_index()
         index["crl_number"] = int(index.get("crl_number", 0)) + 1
         now = _now()
-        crl = issuance.build_crl(
+        window = {"last_update": now, "next_update": now + dt.timedelta(days=days)}
+        leaves = issuance.build_crl(
             inter_cert,
             inter_key,
             number=index["crl_number"],
@@ -504,11 +542,20 @@ class CertificateAuthority:
                 for e in index["certificates"]
                 if e["revoked_at"] is not None
             ],
-            last_update=now,
-            next_update=now + dt.timedelta(days=days),
+            **window,
+        )
+        cas = issuance.build_crl(
+            self.root_certificate(),
+            root_key,
+            number=index["crl_number"],
+            revoked=[
+                (e["serial"], _parse_iso(e["revoked_at"])) for e in index.get("revoked_cas", [])
+            ],
+            **window,
         )
         self._write_index(index)
-        write_atomic(self.crl_path, crl.public_bytes(serialization.Encoding.PEM), PUBLIC_FILE)
+        pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (leaves, cas))
+        write_atomic(self.crl_path, pem, PUBLIC_FILE)
         return self.crl_path
 
 

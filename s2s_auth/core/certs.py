@@ -15,15 +15,17 @@ reason ``code``:
 ``untrusted_chain``         no valid path to a trust anchor (other CA, self-signed,
                             wrong constraints, expired intermediate, ...)
 ``trust_anchors_unavailable`` the anchors file is missing or unreadable
-``crl_unavailable``         no CRL file (or none for the leaf's issuer) and
-                            REQUIRE_CRL is on
+``crl_unavailable``         no CRL file (or none from the issuer of a certificate of
+                            the path) and REQUIRE_CRL is on
 ``crl_invalid``             the CRL file cannot be parsed, or its signature does
                             not verify with the issuer's key
-``crl_stale``               the CRL's nextUpdate has passed
-``revoked``                 the leaf's serial is listed in the CRL
+``crl_stale``               a CRL's nextUpdate has passed, or it has none and was
+                            issued more than ``crl_max_age`` seconds ago
+``revoked``                 the leaf, or a CA above it, is listed in its issuer's CRL
 ``missing_spiffe_id``       no ``spiffe://`` URI SAN
-``bad_spiffe_id``           malformed SPIFFE ID, several of them, or a path that
-                            names no service (:func:`s2s_auth.identity.name_from_path`)
+``bad_spiffe_id``           malformed SPIFFE ID, a second URI SAN beside it (an
+                            X509-SVID has exactly one), or a path that names no
+                            service (:func:`s2s_auth.identity.name_from_path`)
 ``foreign_trust_domain``    the SPIFFE ID's trust domain is not ours
 ==========================  ======================================================
 
@@ -31,6 +33,10 @@ Peers may present their leaf alone (``getpeercert(True)`` before Python 3.13 giv
 chain): intermediates are then taken from the non-self-signed certificates of the
 anchors bundle and from ``intermediates_path`` (``intermediates.pem`` next to the
 anchors, written by ``s2s_pki``). They help build the path; they are never anchors.
+
+Revocation is checked for every certificate of the validated path below the trust
+anchor, each against its issuer's CRL (so an intermediate can be revoked): the CRL file
+may hold several CRLs, one per CA (``s2s_pki`` writes the intermediate's and the root's).
 
 Anchors and the CRL are read once and re-read when the file changes (inode, size or
 mtime), so a new CRL takes effect without a restart.
@@ -41,6 +47,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import itertools
 import os
 import re
 import threading
@@ -57,8 +64,8 @@ from cryptography.x509.verification import PolicyBuilder, Store, VerificationErr
 from django.core.signals import setting_changed
 
 from s2s_auth.conf import s2s_settings
-from s2s_auth.core.x509 import CertificateRejected, fingerprint, parse_pem_chain, spiffe_uris
-from s2s_auth.identity import SpiffeIDError, name_from_path, parse_spiffe_id
+from s2s_auth.core.x509 import CertificateRejected, fingerprint, parse_pem_chain, uri_sans
+from s2s_auth.identity import SpiffeIDError, is_spiffe_id, name_from_path, parse_spiffe_id
 
 __all__ = [
     "INTERMEDIATES_FILE",
@@ -69,6 +76,9 @@ __all__ = [
 
 #: Bundle of untrusted intermediates looked for next to the trust anchors file.
 INTERMEDIATES_FILE = "intermediates.pem"
+
+#: Oldest accepted CRL without nextUpdate, seconds (S2S_AUTH["CRL_MAX_AGE"]).
+DEFAULT_CRL_MAX_AGE = 7 * 24 * 3600
 
 _PEM_CRL_RE = re.compile(rb"-----BEGIN X509 CRL-----.+?-----END X509 CRL-----", re.DOTALL)
 
@@ -208,11 +218,15 @@ class PeerVerifier:
         *,
         require_crl: bool = True,
         intermediates_path: Path | str | None = None,
+        crl_max_age: float = DEFAULT_CRL_MAX_AGE,
     ):
         self.anchors_path = Path(anchors_path)
         self.crl_path = Path(crl_path)
         self.trust_domain = trust_domain
         self.require_crl = require_crl
+        if crl_max_age <= 0:
+            raise ValueError("crl_max_age must be a positive number of seconds")
+        self.crl_max_age = dt.timedelta(seconds=crl_max_age)
         self._anchors = _CachedFile(self.anchors_path, _parse_anchors)
         self._crls = _CachedFile(self.crl_path, _parse_crls)
         self.intermediates_path = Path(intermediates_path) if intermediates_path else None
@@ -328,7 +342,7 @@ class PeerVerifier:
             raise reject("untrusted_chain", f"Certificate chain is not trusted: {exc}") from None
         path = list(verified.chain)
 
-        self._check_revocation(leaf, path[1], now, reject)
+        self._check_revocation(path, now, reject)
         spiffe, name = self._identity(leaf, reject)
         return VerifiedPeer(
             spiffe_id=spiffe,
@@ -355,11 +369,11 @@ class PeerVerifier:
 
     def _check_revocation(
         self,
-        leaf: x509.Certificate,
-        issuer: x509.Certificate,
+        path: list[x509.Certificate],
         now: dt.datetime,
         reject: Callable[[str, str], CertificateRejected],
     ) -> None:
+        """Each certificate of ``path`` but the anchor against its issuer's CRL."""
         try:
             crl_set = self._crls.get()
         except FileNotFoundError:
@@ -372,45 +386,57 @@ class PeerVerifier:
             raise reject("crl_unavailable", f"CRL {self.crl_path} unreadable: {exc}") from None
         except ValueError as exc:  # corrupt: fail closed even without REQUIRE_CRL
             raise reject("crl_invalid", f"CRL {self.crl_path} cannot be parsed: {exc}") from None
+        for position, (cert, issuer) in enumerate(itertools.pairwise(path)):
+            what = "Certificate" if position == 0 else f"Its CA {cert.subject.rfc4514_string()}"
+            self._check_one(crl_set, cert, issuer, what, now, reject)
 
+    def _check_one(self, crl_set, cert, issuer, what: str, now: dt.datetime, reject) -> None:
         good, bad = crl_set.for_issuer(issuer)
+        issuer_name = issuer.subject.rfc4514_string()
         if not good:
             if bad:
-                raise reject(
-                    "crl_invalid",
-                    f"CRL for {issuer.subject.rfc4514_string()} has an invalid signature.",
-                )
+                raise reject("crl_invalid", f"CRL for {issuer_name} has an invalid signature.")
             if self.require_crl:
-                raise reject(
-                    "crl_unavailable",
-                    f"No CRL from the certificate's issuer {issuer.subject.rfc4514_string()}.",
-                )
+                raise reject("crl_unavailable", f"No CRL from {issuer_name}, the issuer of {what}.")
             return
         for crl in good:
             next_update = crl.next_update_utc
             if next_update is not None and now > next_update:
                 raise reject(
                     "crl_stale",
-                    f"CRL of {issuer.subject.rfc4514_string()} is out of date "
+                    f"CRL of {issuer_name} is out of date "
                     f"(nextUpdate {next_update.isoformat()}); run `s2s_pki crl`.",
                 )
-            revoked = crl.get_revoked_certificate_by_serial_number(leaf.serial_number)
+            if next_update is None and now > crl.last_update_utc + self.crl_max_age:
+                raise reject(
+                    "crl_stale",
+                    f"CRL of {issuer_name} has no nextUpdate and was issued "
+                    f"{crl.last_update_utc.isoformat()}, longer ago than CRL_MAX_AGE "
+                    f"({int(self.crl_max_age.total_seconds())} s).",
+                )
+            revoked = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
             if revoked is not None:
                 raise reject(
                     "revoked",
-                    f"Certificate {leaf.serial_number:#x} was revoked at "
+                    f"{what} (serial {cert.serial_number:#x}) was revoked at "
                     f"{revoked.revocation_date_utc.isoformat()}.",
                 )
 
     def _identity(
         self, leaf: x509.Certificate, reject: Callable[[str, str], CertificateRejected]
     ) -> tuple[str, str]:
-        spiffe_ids = spiffe_uris(leaf)
+        uris = uri_sans(leaf)
+        spiffe_ids = [u for u in uris if is_spiffe_id(u)]
         if not spiffe_ids:
             raise reject("missing_spiffe_id", "Certificate has no spiffe:// URI SAN.")
         if len(spiffe_ids) > 1:
             raise reject(
                 "bad_spiffe_id", f"Certificate has {len(spiffe_ids)} SPIFFE IDs; one is allowed."
+            )
+        if len(uris) > 1:  # X509-SVID §4: exactly one URI SAN
+            raise reject(
+                "bad_spiffe_id",
+                f"Certificate has {len(uris)} URI SANs; an X509-SVID has exactly one.",
             )
         spiffe = spiffe_ids[0]
         try:
@@ -432,7 +458,7 @@ class PeerVerifier:
 
 @functools.lru_cache(maxsize=8)
 def _cached_verifier(
-    anchors_path: Path, crl_path: Path, trust_domain: str, require_crl: bool
+    anchors_path: Path, crl_path: Path, trust_domain: str, require_crl: bool, crl_max_age: float
 ) -> PeerVerifier:
     return PeerVerifier(
         anchors_path,
@@ -440,6 +466,7 @@ def _cached_verifier(
         trust_domain,
         require_crl=require_crl,
         intermediates_path=anchors_path.with_name(INTERMEDIATES_FILE),
+        crl_max_age=crl_max_age,
     )
 
 
@@ -447,7 +474,11 @@ def peer_verifier() -> PeerVerifier:
     """The :class:`PeerVerifier` of the current ``S2S_AUTH`` settings (cached)."""
     conf = s2s_settings()
     return _cached_verifier(
-        conf.trust_anchors_path, conf.crl_path, conf.TRUST_DOMAIN, bool(conf.REQUIRE_CRL)
+        conf.trust_anchors_path,
+        conf.crl_path,
+        conf.TRUST_DOMAIN,
+        bool(conf.REQUIRE_CRL),
+        float(conf.CRL_MAX_AGE),
     )
 
 

@@ -46,6 +46,7 @@ from s2s_auth.core.jwk import (
 )
 
 __all__ = [
+    "CLIENT_AUTH_JWT_TYP",
     "FORBIDDEN_HEADERS",
     "MAX_TOKEN_LENGTH",
     "TokenError",
@@ -61,6 +62,9 @@ __all__ = [
 #: itself (jku, x5u, jwk) or demand extensions we do not implement (crit, b64).
 FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "crit", "b64"})
 MAX_TOKEN_LENGTH = 8192
+#: ``typ`` of a private_key_jwt client assertion (RFC 7523bis, explicit typing), so that
+#: no token minted for something else (``at+jwt``, ``s2s+jwt``) passes as one.
+CLIENT_AUTH_JWT_TYP = "client-authentication+jwt"
 
 # ------------------------------------------------------------------------ verifying
 
@@ -245,6 +249,16 @@ def _normalise_typ(value: str) -> str:
     return value.removeprefix("application/")
 
 
+def _check_typ(token_typ: str | None, expected: str | Iterable[str | None]) -> None:
+    accepted = [expected] if isinstance(expected, str) else list(expected)
+    if not accepted:
+        raise ValueError("typ must name at least one accepted type")
+    normalised = {None if t is None else _normalise_typ(t) for t in accepted}
+    if (None if token_typ is None else _normalise_typ(token_typ)) not in normalised:
+        names = " or ".join("(none)" if t is None else repr(t) for t in accepted)
+        raise TokenError("wrong_type", f"token typ {token_typ!r} is not {names}")
+
+
 def verify(
     token: str | bytes,
     key: Any,
@@ -253,7 +267,7 @@ def verify(
     audience: str | Sequence[str] | None = None,
     issuer: str | Sequence[str] | None = None,
     subject: str | None = None,
-    typ: str | None = None,
+    typ: str | Iterable[str | None] | None = None,
     leeway: float | timedelta = 0,
     max_lifetime: float | timedelta | None = None,
     require: Iterable[str] = ("exp", "iat"),
@@ -266,7 +280,10 @@ def verify(
       With ``audience=None`` a token that carries an ``aud`` is refused (RFC 7519
       §4.1.3: a recipient that does not identify itself with it must reject).
     * ``issuer``/``subject``: exact match when given.
-    * ``typ``: compared case-insensitively, ``application/`` prefix optional.
+    * ``typ``: compared case-insensitively, ``application/`` prefix optional; several
+      accepted types as a collection, ``None`` in it accepting a header without ``typ``.
+    * ``jti``, when present, must be a non-empty string (an empty one would give every
+      such token the same replay key).
     * ``exp``/``nbf``/``iat`` against ``now`` (timestamp or aware datetime; default
       the system clock) with ``leeway`` seconds; ``iat`` in the future beyond the
       leeway is refused; ``exp - iat`` must not exceed ``max_lifetime``.
@@ -305,6 +322,8 @@ def verify(
     for name in ("iss", "sub", "jti"):
         if name in claims and not isinstance(claims[name], str):
             raise TokenError("invalid_claim", f"{name} must be a string")
+    if claims.get("jti") == "":
+        raise TokenError("invalid_claim", "jti must not be empty")
     exp = _numeric_date(claims, "exp")
     nbf = _numeric_date(claims, "nbf")
     iat = _numeric_date(claims, "iat")
@@ -328,9 +347,7 @@ def verify(
         if claims["sub"] != subject:
             raise TokenError("wrong_subject", "token subject does not match")
     if typ is not None:
-        token_typ = header.get("typ")
-        if token_typ is None or _normalise_typ(token_typ) != _normalise_typ(typ):
-            raise TokenError("wrong_type", f"token typ {token_typ!r} is not {typ!r}")
+        _check_typ(header.get("typ"), typ)
     raw = token if isinstance(token, str) else bytes(token).decode("ascii")
     return VerifiedToken(header=header, claims=claims, token=raw, key_id=key_id, algorithm=alg)
 

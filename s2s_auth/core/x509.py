@@ -31,6 +31,7 @@ __all__ = [
     "fingerprint",
     "parse_pem_chain",
     "spiffe_uris",
+    "uri_sans",
     "x5c_decode",
     "x5c_encode",
     "x5t_s256",
@@ -147,8 +148,8 @@ def parse_pem_chain(
     return certs
 
 
-def spiffe_uris(cert: x509.Certificate) -> list[str]:
-    """The URI SANs of ``cert`` that claim to be SPIFFE IDs (unvalidated), in order.
+def uri_sans(cert: x509.Certificate) -> list[str]:
+    """Every URI SAN of ``cert``, in order (an X509-SVID has exactly one).
 
     Raises ``ValueError`` for a malformed SAN extension.
     """
@@ -156,4 +157,12 @@ def spiffe_uris(cert: x509.Certificate) -> list[str]:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return []
-    return [u for u in san.get_values_for_type(x509.UniformResourceIdentifier) if is_spiffe_id(u)]
+    return list(san.get_values_for_type(x509.UniformResourceIdentifier))
+
+
+def spiffe_uris(cert: x509.Certificate) -> list[str]:
+    """The URI SANs of ``cert`` that claim to be SPIFFE IDs (unvalidated), in order.
+
+    Raises ``ValueError`` for a malformed SAN extension.
+    """
+    return [u for u in uri_sans(cert) if is_spiffe_id(u)]

@@ -67,6 +67,10 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "tls_client_auth")
 GRANT_TYPES = ("client_credentials",)
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a password
+#: ``typ`` accepted on client assertions: the explicit type (jose.CLIENT_AUTH_JWT_TYP), or
+#: from clients that predate it the generic ``JWT`` or none; any other type is a token
+#: minted for something else (at+jwt, s2s+jwt).
+ASSERTION_TYPS = ("client-authentication+jwt", "JWT", None)
 _SCOPE_SERVICE_RE = re.compile(r"^([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?):")
 
 
@@ -275,6 +279,7 @@ def authenticate_assertion(
             audience=[token_endpoint_url(request), issuer],
             issuer=name,
             subject=name,
+            typ=ASSERTION_TYPS,
             leeway=conf.CLOCK_SKEW,
             max_lifetime=int(s2s_settings().CLIENT_ASSERTION_MAX_LIFETIME),
             require=("exp", "iat", "jti", "iss", "sub", "aud"),

@@ -1,6 +1,7 @@
 """RFC 9421 HTTP Message Signatures over ``@method``, ``@target-uri`` and
 ``content-digest`` (RFC 9530, checked against the body), with ``created`` inside
-``HTTPSIG_MAX_AGE`` and a single-use ``nonce``.
+``HTTPSIG_MAX_AGE`` and a single-use ``nonce``. ``@target-uri`` is rebuilt from this
+service's own origins (``HTTPSIG_ORIGIN``, port included), never from ``Host``.
 
 ``keyid`` is the SHA-256 fingerprint (hex) of the signer's certificate: the mTLS
 peer certificate when the request came over mTLS, else a certificate registered
@@ -28,22 +29,37 @@ def remember_nonce(key_id: str, nonce: str, ttl: int) -> bool:
     return remember_once("nonce", key_id, nonce, ttl=ttl)
 
 
-def request_target_uri(request) -> str:
-    """``@target-uri`` as the client must have signed it.
+def own_origins() -> list[tuple[str, str]]:
+    """``(scheme, authority)`` of each origin in ``HTTPSIG_ORIGIN`` (one, or a list).
 
-    Scheme and host come from ``HTTPSIG_ORIGIN`` when set (required behind a
-    rewriting proxy), else from the request (Host is checked by ALLOWED_HOSTS).
+    Never the request's ``Host``: ``ALLOWED_HOSTS`` ignores ports, so a request signed
+    for another service on the same host would verify here. Unset or invalid is a
+    refusal (``manage.py check`` reports it as s2s_auth.E009).
+    """
+    value = s2s_settings().HTTPSIG_ORIGIN
+    values = [value] if isinstance(value, str) else list(value or ())
+    if not values:
+        raise S2SError(
+            "httpsig_origin_unset",
+            "S2S_AUTH['HTTPSIG_ORIGIN'] is not set: this service cannot tell which "
+            "@target-uri a signature must name.",
+        )
+    try:
+        return [httpsig.parse_origin(origin) for origin in values]
+    except ValueError as exc:
+        raise S2SError("httpsig_origin_invalid", f"S2S_AUTH['HTTPSIG_ORIGIN']: {exc}") from None
+
+
+def request_target_uris(request) -> list[str]:
+    """The ``@target-uri`` a client may have signed: one per origin of this service.
+
     The path is the raw one the client sent when the server gives it (gunicorn's
     ``RAW_URI``), so percent-escapes survive.
     """
-    origin = s2s_settings().HTTPSIG_ORIGIN
-    if origin:
-        scheme, _, host = origin.partition("://")
-    else:
-        scheme, host = request.scheme, request.get_host()
     raw = request.META.get("RAW_URI") or request.META.get("REQUEST_URI")
     path = raw.split("?", 1)[0] if raw and raw.startswith("/") else request.path
-    return httpsig.target_uri(scheme, host, path, request.META.get("QUERY_STRING", ""))
+    query = request.META.get("QUERY_STRING", "")
+    return [httpsig.target_uri(scheme, host, path, query) for scheme, host in own_origins()]
 
 
 class HTTPSignatureAuthentication(ServiceAuthentication):
@@ -63,9 +79,13 @@ class HTTPSignatureAuthentication(ServiceAuthentication):
             return peer.leaf.public_key(), None
 
         try:
+            targets = request_target_uris(request)
+        except S2SError as exc:
+            self.reject(request, exc, **evidence)
+        try:
             verified = self.verifier(resolve_key).verify(
                 request.method,
-                request_target_uri(request),
+                targets,
                 request.headers,
                 request.body,
             )

@@ -13,8 +13,10 @@ server hook together::
     from s2s_auth.tls.gunicorn import ssl_context  # the server hook
 
 ``TLSWorker`` is gunicorn's ``gthread`` worker (a thread pool with keep-alive: sync
-workers close every connection, so each request would pay a full TLS handshake).
-For every request on a TLS connection it puts into the WSGI environ the entries of
+workers close every connection, so each request would pay a full TLS handshake)
+whose event loop, not a thread, runs the TLS handshake and reads each request head,
+within deadlines (:mod:`s2s_auth.tls.gunicorn_admission`): idle or slow clients hold no
+thread. For every request on a TLS connection it puts into the WSGI environ the entries of
 :func:`s2s_auth.tls.server.peer_environ` (``SSL_CLIENT_CERT``,
 ``SSL_CLIENT_CERT_CHAIN_n``, ``s2s_auth.peer_der``, ``s2s_auth.peer_chain_der``,
 ``SSL_SESSION_RESUMED``, ``HTTPS``, ``wsgi.url_scheme``), read from the request's own
@@ -45,6 +47,7 @@ import threading
 from gunicorn import sock as gunicorn_sock
 from gunicorn.workers.gthread import ThreadWorker
 
+from s2s_auth.tls.gunicorn_admission import Admission, Limits, tls_buffered
 from s2s_auth.tls.server import apply_policy, peer_environ, scrub_environ
 
 __all__ = ["TLSWorker", "ssl_context"]
@@ -104,12 +107,27 @@ def ssl_context(config, default_ssl_context_factory):
 # --- the worker -----------------------------------------------------------------------
 
 
+def _admits(cfg) -> bool:
+    """Whether connections are admitted on the loop: HTTP/1.1 only (h2 holds a thread)."""
+    return "h2" not in (getattr(cfg, "http_protocols", None) or ())
+
+
 class TLSWorker(ThreadWorker):
-    """gthread worker that puts the TLS peer's certificates into the WSGI environ."""
+    """gthread worker that admits connections on its loop and hands the TLS peer to WSGI."""
 
     @classmethod
     def check_config(cls, cfg, log):
         super().check_config(cfg, log)
+        try:
+            Limits.from_env(os.environ)
+        except RuntimeError as exc:
+            log.error("s2s_auth TLSWorker: %s", exc)
+            raise SystemExit(1) from exc
+        if not _admits(cfg):
+            log.warning(
+                "s2s_auth TLSWorker: http_protocols includes h2: connections are not "
+                "admitted on the event loop, so slow or idle clients can hold worker threads."
+            )
         if not cfg.is_ssl:
             log.info("s2s_auth TLSWorker: TLS is off (no certfile); no client certificates.")
             return
@@ -129,6 +147,36 @@ class TLSWorker(ThreadWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._current = threading.local()
+        self.limits = Limits.from_env(os.environ)
+        self.admission = Admission(self, self.limits) if _admits(self.cfg) else None
+
+    # --- admission: handshake and request head on the loop (s2s_auth.tls.gunicorn_admission) -----
+
+    def accept(self, listener):
+        if self.admission is None:
+            return super().accept(listener)
+        return self.admission.accept(listener)
+
+    def on_client_socket_readable(self, conn, client):
+        if self.admission is None:
+            return super().on_client_socket_readable(conn, client)
+        self.poller.unregister(client)
+        self.keepalived_conns.remove(conn)
+        return self.admission.resume(conn)
+
+    def murder_pending(self):
+        super().murder_pending()
+        if self.admission is not None:
+            self.admission.expire()
+
+    def finish_request(self, conn, fs):
+        super().finish_request(conn, fs)
+        # A pipelined request already decrypted inside the TLS object never makes the
+        # socket readable: take it now rather than waiting for the keep-alive to expire.
+        if self.admission is not None and tls_buffered(conn.sock) and conn in self.keepalived_conns:
+            self.on_client_socket_readable(conn, conn.sock)
+
+    # --- the peer in the environ ----------------------------------------------------------
 
     def load_wsgi(self):
         super().load_wsgi()
@@ -158,6 +206,8 @@ class TLSWorker(ThreadWorker):
 
     def handle_request(self, req, conn):
         self._current.conn = conn
+        if self.admission is not None:
+            conn.sock.settimeout(self.limits.body)  # each write of the response
         try:
             return super().handle_request(req, conn)
         finally:

@@ -10,7 +10,18 @@ the environment, every variable optional:
 ``GUNICORN_BIND``          listen address(es), comma-separated; default ``0.0.0.0:8000``
 ``GUNICORN_WORKERS``       worker processes; default 2
 ``GUNICORN_THREADS``       threads per worker; default 4
-``GUNICORN_KEEPALIVE``     seconds an idle connection stays open; default 5
+``GUNICORN_KEEPALIVE``     seconds a connection may stay idle between requests; default 5
+``GUNICORN_HANDSHAKE_TIMEOUT``  seconds from the accept to a finished TLS handshake;
+                           default 5
+``GUNICORN_HEADER_TIMEOUT``  seconds a client has to send a complete request head (up to
+                           its blank line), counted from the handshake for the first
+                           request and from its first byte on a kept-alive connection;
+                           default 10
+``GUNICORN_BODY_TIMEOUT``  seconds a worker thread waits for the rest of a request (its
+                           body), counted from when it takes the request, and for each
+                           write of the response; default 10
+``GUNICORN_WORKER_CONNECTIONS``  connections one worker holds open at most, idle ones
+                           included; default 1000 (then it stops accepting until some end)
 ``TLS_CERT``               the server's certificate chain, PEM; set, it turns TLS on
 ``TLS_KEY``                its private key, PEM; unset: the key is in ``TLS_CERT``
 ``TLS_CA``                 CA bundle client certificates must chain to; required with TLS
@@ -23,7 +34,11 @@ the environment, every variable optional:
 
 Without ``TLS_CERT`` the server speaks plain HTTP (and there is no client certificate
 to check). The worker is :class:`s2s_auth.tls.gunicorn.TLSWorker` (threads, keep-alive)
-with the :func:`s2s_auth.tls.gunicorn.ssl_context` hook: a client certificate is
+with the :func:`s2s_auth.tls.gunicorn.ssl_context` hook. The worker's event loop runs
+the TLS handshake and reads the request head on non-blocking sockets
+(:mod:`s2s_auth.tls.gunicorn_admission`), so a thread only gets a connection with a whole
+request head to serve: idle or slow clients wait there, bounded by the timeouts above,
+and cannot hold the threads. A client certificate is
 requested, verified against ``TLS_CA`` if sent, and handed to Django as
 ``SSL_CLIENT_CERT``; a request without one reaches Django and gets its 401. The access
 log goes to stdout without query strings (``%(U)s``, not ``%(r)s``), so a token passed
@@ -40,6 +55,7 @@ import ssl
 from collections.abc import Mapping
 
 from s2s_auth.tls.gunicorn import ssl_context
+from s2s_auth.tls.gunicorn_admission import Limits
 
 WORKER_CLASS = "s2s_auth.tls.gunicorn.TLSWorker"
 # The request target without its query string: no token or key in the log.
@@ -58,12 +74,14 @@ def _int(environ: Mapping[str, str], name: str, default: int) -> int:
 
 def config_from_env(environ: Mapping[str, str]) -> dict:
     """The gunicorn settings for these environment variables (see the module docstring)."""
+    Limits.from_env(environ)  # the worker reads them; a bad value fails here, at load
     binds = [b.strip() for b in environ.get("GUNICORN_BIND", "").split(",") if b.strip()]
     config: dict = {
         "bind": binds or ["0.0.0.0:8000"],
         "workers": _int(environ, "GUNICORN_WORKERS", 2),
         "threads": _int(environ, "GUNICORN_THREADS", 4),
         "keepalive": _int(environ, "GUNICORN_KEEPALIVE", 5),
+        "worker_connections": _int(environ, "GUNICORN_WORKER_CONNECTIONS", 1000),
         "worker_class": WORKER_CLASS,
         "ssl_context": ssl_context,
         # Only the proxies named here may set the scheme or remote address by header.

@@ -34,6 +34,7 @@ def caller(ca, settings, transactional_db) -> forge.Identity:
         "SERVICE_NAME": "users",
         "TRUST_DOMAIN": ca.trust_domain,
         "PKI_DIR": str(ca.directory),
+        "HTTPSIG_ORIGIN": "http://testserver",
     }
     issued = ca.issue(CALLER)
     call_command("s2s_service", "add", CALLER, "--scope", "test:read", "--no-secret")

@@ -53,6 +53,7 @@ def live(tmp_path_factory):
         "PKI_DIR": str(pki),
         "ISSUER": url,
         "ACCESS_TOKEN_ISSUER": url,
+        "HTTPSIG_ORIGIN": url,
         "REGISTRATION_OPEN": True,  # docs/identity-service.md opens it to show it
     }
     env = {

@@ -113,3 +113,33 @@ def test_forged_proxy_header_from_an_untrusted_client_is_ignored(users):
     pem = quote((users.pki_dir / "ads.pem").read_text(), safe="")
     response = call(users, None, headers={"X-SSL-Client-Cert": pem})
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize("target", ["users", "neighbour"])
+def test_a_request_signed_for_a_neighbour_on_the_same_host_is_refused(users, target):
+    """Issue 17, item 5: RFC 9421 @target-uri is this service's own origin, port included.
+
+    A signed request captured at another service of the host (127.0.0.1, another port)
+    is replayed at users with that service's Host header, which ALLOWED_HOSTS accepts
+    (it ignores ports): users verifies against its own origin and refuses it.
+    """
+    from s2s_auth.client.auth import ServiceCredentials, signature_auth
+
+    pki = users.pki_dir
+    own = users.url("users")
+    port = int(own.rsplit(":", 1)[1])
+    signed_for = own if target == "users" else f"https://127.0.0.1:{port + 1}"
+    session = requests.Session()
+    session.trust_env = False
+    prepared = session.prepare_request(requests.Request("GET", signed_for + PREVIEWS))
+    signature_auth(ServiceCredentials.from_files(pki / "ads.pem", pki / "ads.key"))(prepared)
+    prepared.url = own + PREVIEWS  # delivered to users, Host still naming the signed origin
+    prepared.headers["Host"] = signed_for.removeprefix("https://")
+    response = session.send(
+        prepared, verify=str(pki / "ca.pem"), cert=(str(pki / "ads.pem"), str(pki / "ads.key"))
+    )
+    if target == "users":
+        assert response.status_code == 200, response.text
+    else:
+        assert response.status_code == 403, response.text
+        assert response.json()["error"] == "bad_signature"

@@ -67,6 +67,8 @@ S2S_AUTH = {
     "END_USER_AUDIENCE": "fleamarket",
     "USER_TOKEN_AUDIENCE": "fleamarket",
     "USER_TOKEN_SCOPE": "ads:read ads:write",
+    # Django's test client: signed requests in the tests are addressed here.
+    "HTTPSIG_ORIGIN": "http://testserver",
 }
 REST_FRAMEWORK = {"EXCEPTION_HANDLER": "s2s_auth.errors.exception_handler"}
 LOGGING = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import forge
+from .. import forge, idle
 from .base import proxy_headers
 from .service_jwt import ServiceJWT
 
@@ -65,6 +65,14 @@ class Default(ServiceJWT):
         return self.lab.call(
             label="ads' unused token, ads' certificate in proxy headers, no client certificate",
             headers={**self.auth(self.victim_token()), **proxy_headers(self.lab)},
+        )
+
+    def idle_connections(self):
+        port = int(self.lab.url("").rsplit(":", 1)[1])
+        return idle.flood_and_call(
+            port,
+            self.lab.ca_file,
+            lambda: self.send(self.victim_token(), "ads' call", cert=self.lab.ads),
         )
 
     def unscoped(self):

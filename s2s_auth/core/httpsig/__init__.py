@@ -16,7 +16,8 @@ Server side (the DRF layer does this)::
     verifier = SignatureVerifier(resolve_key=..., nonce_store=cache_backed_add)
     verified = verifier.verify(
         request.method,
-        target_uri(TRUSTED_SCHEME, TRUSTED_HOST, raw_path, request.META["QUERY_STRING"]),
+        [target_uri(scheme, host, raw_path, request.META["QUERY_STRING"])
+         for scheme, host in map(parse_origin, OWN_ORIGINS)],
         request.headers,
         request.body,
     )
@@ -24,11 +25,13 @@ Server side (the DRF layer does this)::
 ``@target-uri`` on the server: the client signs the URL it sends to; the server must
 rebuild the *same* string (:func:`target_uri`). Behind a TLS-terminating proxy the scheme
 and host seen by Django are the proxy's, and ``X-Forwarded-*``/``Host`` are whatever the
-caller put there: take scheme and host from trusted configuration (the service's public
-origin), never from request headers that the caller controls. Take the path as the client
-sent it (``environ["RAW_URI"]`` under gunicorn, ``environ["REQUEST_URI"]`` under uWSGI),
-falling back to Django's decoded ``request.path``, which :func:`target_uri` re-encodes (an
-encoded ``/`` (``%2F``) in the original path cannot be recovered from it).
+caller put there: take scheme and host from trusted configuration (the service's own
+origins, port included), never from request headers that the caller controls: else a
+request signed for one service is accepted by another that shares a host name. Take the
+path as the client sent it (``environ["RAW_URI"]`` under gunicorn,
+``environ["REQUEST_URI"]`` under uWSGI), falling back to Django's decoded
+``request.path``, which :func:`target_uri` re-encodes (an encoded ``/`` (``%2F``) in the
+original path cannot be recovered from it).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from s2s_auth.core.httpsig.digest import check_content_digest, content_digest
 from s2s_auth.core.httpsig.errors import REASON_CODES, SignatureError
 from s2s_auth.core.httpsig.nonces import MemoryNonceStore
 from s2s_auth.core.httpsig.signing import sign_request
-from s2s_auth.core.httpsig.target import target_uri
+from s2s_auth.core.httpsig.target import parse_origin, target_uri
 from s2s_auth.core.httpsig.verifier import SignatureVerifier, VerifiedSignature
 
 __all__ = [
@@ -58,6 +61,7 @@ __all__ = [
     "algorithm_for_key",
     "check_content_digest",
     "content_digest",
+    "parse_origin",
     "sign_request",
     "target_uri",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote, urlsplit, urlunsplit
 
-__all__ = ["normalised_url", "target_uri"]
+__all__ = ["normalised_url", "parse_origin", "target_uri"]
 
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 _HOST_RE = re.compile(r"(\[[0-9A-Fa-f:.vV%]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::([0-9]*))?")
@@ -69,3 +69,18 @@ def normalised_url(url: str) -> str:
         return url  # the library will refuse it with a clear error
     netloc = f"{userinfo}@{authority}" if userinfo else authority
     return urlunsplit((scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def parse_origin(origin: str) -> tuple[str, str]:
+    """``(scheme, authority)`` of ``scheme://host[:port]`` (a trailing ``/`` allowed), in
+    the form :func:`target_uri` builds: lowercase, default port dropped, any other port
+    kept. ``ValueError`` for anything else (a path, a query, user info, no host)."""
+    if not isinstance(origin, str):
+        raise ValueError(f"an origin is a string, not {type(origin).__name__}")
+    parts = urlsplit(origin.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.netloc or "@" in parts.netloc:
+        raise ValueError(f"{origin!r} is not scheme://host[:port] (http or https)")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"{origin!r} has a path, query or fragment: give the origin only")
+    return scheme, _authority(scheme, parts.netloc)

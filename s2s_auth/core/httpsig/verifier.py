@@ -233,7 +233,7 @@ class SignatureVerifier:
     def verify(
         self,
         method: str,
-        url: str,
+        url: str | Sequence[str],
         headers: Mapping[str, str],
         body: bytes | None,
         *,
@@ -242,6 +242,7 @@ class SignatureVerifier:
         """Verify the request's signature or raise :class:`SignatureError`.
 
         ``url`` is the full target URI as the server reconstructs it (:func:`target_uri`),
+        or several (one per origin of this server): the signature must hold for one of them,
         ``headers`` any mapping of header names (any case) to values, e.g. Django's
         ``request.headers``, ``body`` the raw body bytes (``request.body``).
         """
@@ -249,6 +250,9 @@ class SignatureVerifier:
             current = now.timestamp()
         else:
             current = float(self._now() if now is None else now)
+        urls = [url] if isinstance(url, str) else list(url)
+        if not urls:
+            raise ValueError("url: at least one target URI")
         body = b"" if body is None else bytes(body)
         pairs = _header_pairs(headers)
         fields = get_header_fields(_Fields(pairs))
@@ -264,7 +268,7 @@ class SignatureVerifier:
         if digest_covered and "content-digest" not in fields:
             raise fail("missing_digest", "content-digest is covered but the header is absent")
 
-        signature_base = self._library_verify(method, url, pairs, candidate, algorithm, key, fail)
+        signature_base = self._library_verify(method, urls, pairs, candidate, algorithm, key, fail)
 
         if digest_covered or "content-digest" in fields:
             try:
@@ -411,7 +415,7 @@ class SignatureVerifier:
             raise fail("algorithm_not_allowed", f"alg {params['alg']!r} but the key is {algorithm}")
         return algorithm, key
 
-    def _library_verify(self, method, url, pairs, candidate, algorithm, key, fail) -> str:
+    def _library_verify(self, method, urls, pairs, candidate, algorithm, key, fail) -> str:
         # Only the selected label goes to the library (it refuses to choose among several
         # without a tag): the two signature fields are replaced by that single member.
         own = [(n, v) for n, v in pairs if n.lower() not in ("signature-input", "signature")]
@@ -419,19 +423,24 @@ class SignatureVerifier:
             ("Signature-Input", candidate.signature_input),
             ("Signature", candidate.signature_field),
         ]
-        message = _Message(method=method, url=url, headers=_Fields(own))
         verifier = _LibraryVerifier(
             signature_algorithm=_RECORDING_ALGORITHMS[algorithm],
             key_resolver=_OneKeyResolver(candidate.params["keyid"], key),
         )
-        sink: list[bytes] = []
-        token = _verified_base.set(sink)
-        try:
-            verifier.verify(message, max_age=None, require_components=self.required_components)
-        except Exception as exc:  # library and crypto errors alike: it does not verify
-            raise fail("bad_signature", f"signature does not verify: {exc}") from exc
-        finally:
-            _verified_base.reset(token)
-        if len(sink) != 1:  # cannot happen unless the library changes its flow
-            raise fail("bad_signature", "signature base was not recorded")
-        return sink[0].decode("ascii")
+        failure: Exception | None = None
+        for url in urls:  # the server's own target URIs: the signature names one of them
+            message = _Message(method=method, url=url, headers=_Fields(own))
+            sink: list[bytes] = []
+            token = _verified_base.set(sink)
+            try:
+                verifier.verify(message, max_age=None, require_components=self.required_components)
+            except Exception as exc:  # library and crypto errors alike: it does not verify
+                failure = failure or exc
+                continue
+            finally:
+                _verified_base.reset(token)
+            if len(sink) != 1:  # cannot happen unless the library changes its flow
+                raise fail("bad_signature", "signature base was not recorded")
+            return sink[0].decode("ascii")
+        where = "" if len(urls) == 1 else f" for any of this server's {len(urls)} origins"
+        raise fail("bad_signature", f"signature does not verify{where}: {failure}") from failure

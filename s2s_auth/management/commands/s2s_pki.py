@@ -4,6 +4,7 @@
     s2s_pki issue NAME [--hours H] [--dns D ...] [--ip IP ...]
     s2s_pki renew NAME [--hours H] [--dns D ...] [--ip IP ...]
     s2s_pki revoke NAME_OR_SERIAL
+    s2s_pki revoke --intermediate
     s2s_pki crl [--days N]
 
 Prints paths, serials and fingerprints; never key material.
@@ -60,10 +61,20 @@ class Command(BaseCommand):
             )
 
         revoke = sub.add_parser(
-            "revoke", help="Revoke a name's unexpired certificates, or one serial."
+            "revoke",
+            help="Revoke a name's unexpired certificates, one serial, or the intermediate CA.",
         )
         revoke.add_argument(
-            "target", metavar="NAME_OR_SERIAL", help="Service name, or serial (decimal or 0x..)."
+            "target",
+            metavar="NAME_OR_SERIAL",
+            nargs="?",
+            help="Service name, or serial (decimal or 0x..).",
+        )
+        revoke.add_argument(
+            "--intermediate",
+            action="store_true",
+            help="Revoke the intermediate CA (the root's CRL lists it): every certificate "
+            "it issued is refused; the CA issues nothing more until `init --force`.",
         )
 
         crl = sub.add_parser("crl", help="Rewrite the CRL (do it before nextUpdate passes).")
@@ -101,6 +112,13 @@ class Command(BaseCommand):
         self._report("Renewed", ca.renew(options["name"], **kwargs))
 
     def _revoke(self, ca: CertificateAuthority, conf, options) -> None:
+        if options["intermediate"] == (options["target"] is not None):
+            raise CommandError("Give NAME_OR_SERIAL or --intermediate (one of them).")
+        if options["intermediate"]:
+            serial = ca.revoke_intermediate()
+            self.stdout.write(self.style.WARNING(f"Revoked the intermediate CA {serial:#x}"))
+            self.stdout.write(f"  CRL           {ca.crl_path}")
+            return
         serials = ca.revoke(options["target"])
         for serial in serials:
             self.stdout.write(self.style.WARNING(f"Revoked serial {serial:#x} ({serial})"))

@@ -18,6 +18,7 @@ from django.test import override_settings
 from s2s_auth.core.ca import CertificateAuthority, InvalidName, PKIError
 from s2s_auth.core.certs import PeerVerifier
 from s2s_auth.core.x509 import CertificateRejected, fingerprint
+from tests.s2s_auth.core.crl_support import crls_in
 
 
 def mode(path) -> int:
@@ -292,6 +293,37 @@ def test_write_crl_metadata(ca):
     assert aki.key_identifier == inter_ski.digest
 
 
+def test_crl_file_holds_a_crl_per_ca_each_signed_by_it(ca):
+    """The intermediate's CRL (service certificates), then the root's (intermediates)."""
+    ca.write_crl(days=2)
+    leaves, cas = crls_in(ca.crl_path)
+    for crl, issuer in ((leaves, ca.intermediate_certificate()), (cas, ca.root_certificate())):
+        assert crl.issuer == issuer.subject
+        assert crl.is_signature_valid(issuer.public_key())
+        aki = crl.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+        assert aki.key_identifier == ext(issuer, x509.SubjectKeyIdentifier).value.digest
+        assert crl.next_update_utc - crl.last_update_utc <= dt.timedelta(days=2)
+    number = leaves.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    assert cas.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == number
+
+
+def test_revoke_intermediate_lists_it_in_the_roots_crl(tmp_path):
+    authority = CertificateAuthority(tmp_path / "pki", "revoke.test")
+    authority.init()
+    leaf = authority.issue("svc-under")
+    serial = authority.revoke_intermediate()
+    leaves, cas = crls_in(authority.crl_path)
+    assert cas.get_revoked_certificate_by_serial_number(serial) is not None
+    assert leaves.get_revoked_certificate_by_serial_number(leaf.serial) is None
+    index = json.loads(authority.index_path.read_text())
+    assert [e["serial"] for e in index["revoked_cas"]] == [serial]
+    # Rewriting the CRLs keeps it listed.
+    authority.write_crl()
+    assert crls_in(authority.crl_path)[1].get_revoked_certificate_by_serial_number(serial)
+    with pytest.raises(PKIError, match="revoked"):
+        authority.renew("svc-under")
+
+
 # -- management command ----------------------------------------------------------------
 
 
@@ -340,10 +372,24 @@ def test_management_command_end_to_end(tmp_path, capsys):
         assert crl.get_revoked_certificate_by_serial_number(renewed.serial_number)
         assert crl.get_revoked_certificate_by_serial_number(leaf.serial_number) is None
 
+        call_command("s2s_pki", "issue", "users")
+        assert verifier.verify((pki / "users.pem").read_bytes()).service_name == "users"
+        capsys.readouterr()
+        call_command("s2s_pki", "revoke", "--intermediate")
+        inter = x509.load_pem_x509_certificate((pki / "ca" / "intermediate.pem").read_bytes())
+        assert f"{inter.serial_number:#x}" in capsys.readouterr().out
+        with pytest.raises(CertificateRejected) as info:
+            verifier.verify((pki / "users.pem").read_bytes())
+        assert info.value.code == "revoked"
+        with pytest.raises(CommandError, match="revoked"):
+            call_command("s2s_pki", "issue", "late")
+
         for argv, message in [
             (("issue", "../x"), "Invalid service name"),
             (("renew", "nobody"), "never issued"),
             (("revoke", "nobody"), "neither"),
+            (("revoke",), "one of them"),
+            (("revoke", "ads", "--intermediate"), "one of them"),
         ]:
             with pytest.raises(CommandError, match=message):
                 call_command("s2s_pki", *argv)

@@ -9,12 +9,14 @@ import threading
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from django.test import override_settings
 
+from s2s_auth.core.ca import CertificateAuthority, PKIError
 from s2s_auth.core.certs import PeerVerifier, VerifiedPeer, peer_verifier
 from s2s_auth.core.x509 import CertificateRejected, fingerprint, parse_pem_chain
+from tests.s2s_auth.core.crl_support import crls_in, without_next_update
 
 UTC = dt.UTC
 
@@ -253,11 +255,25 @@ def test_two_spiffe_ids_are_refused(ca, verifier, make_leaf):
     assert rejected(verifier, leaf.chain).code == "bad_spiffe_id"
 
 
-def test_other_uri_sans_next_to_the_spiffe_id_are_ignored(ca, verifier, make_leaf):
-    leaf = make_leaf(
-        ca, "users", uris=["https://example.org/", "spiffe://fleamarket.local/service/users"]
-    )
-    assert verifier.verify(leaf.chain).service_name == "users"
+@pytest.mark.parametrize(
+    "uris",
+    [
+        ["https://example.org/", "spiffe://fleamarket.local/service/users"],
+        ["spiffe://fleamarket.local/service/users", "https://example.org/"],
+        [
+            "spiffe://fleamarket.local/service/users",
+            "urn:uuid:0b8f0c1e-6a53-4b1b-8d2c-0e6e0f2c8a11",
+        ],
+    ],
+)
+def test_a_second_uri_san_beside_the_spiffe_id_is_refused(ca, verifier, make_leaf, uris):
+    """X509-SVID §4: exactly one URI SAN; DNS and IP SANs beside it are fine."""
+    leaf = make_leaf(ca, "users", uris=uris, dns_names=["localhost", "users.internal"])
+    err = rejected(verifier, leaf.chain)
+    assert err.code == "bad_spiffe_id"
+    assert "exactly one" in err.detail
+    alone = make_leaf(ca, "users", dns_names=["localhost", "users.internal"])
+    assert verifier.verify(alone.chain).service_name == "users"
 
 
 # -- revocation ------------------------------------------------------------------------
@@ -298,6 +314,129 @@ def test_crl_stale(ca, verifier):
     assert rejected(verifier, pem, now=later).code == "crl_stale"
 
 
+# -- revocation of a CA, and a CRL per CA of the path --------------------------------
+
+
+@pytest.fixture
+def own_ca(tmp_path):
+    """A CA of this test alone (its intermediate gets revoked)."""
+    authority = CertificateAuthority(tmp_path / "pki", "fleamarket.local")
+    authority.init()
+    return authority
+
+
+def test_a_revoked_intermediate_refuses_every_leaf_under_it(own_ca, peer_verifier_for):
+    v = peer_verifier_for(own_ca)
+    leaves = [own_ca.issue(name).cert_path.read_bytes() for name in ("peer-a", "peer-b")]
+    for pem in leaves:
+        v.verify(pem)  # accepted, the CRLs now cached
+    serial = own_ca.revoke_intermediate()
+    assert serial == own_ca.intermediate_certificate().serial_number
+    for pem in leaves:
+        err = rejected(v, pem)
+        assert err.code == "revoked"
+        assert "Intermediate CA" in err.detail and f"{serial:#x}" in err.detail
+        assert err.fingerprint == fingerprint(parse_pem_chain(pem)[0])
+    # A leaf presented alone (path completed from intermediates.pem) is refused too.
+    alone = peer_verifier_for(own_ca, intermediates_path=own_ca.intermediates_bundle_path)
+    assert rejected(alone, parse_pem_chain(leaves[0])[:1]).code == "revoked"
+    with pytest.raises(PKIError, match="revoked"):
+        own_ca.issue("peer-c")
+    with pytest.raises(PKIError, match="already revoked"):
+        own_ca.revoke_intermediate()
+
+
+def test_the_crl_of_every_ca_in_the_path_is_required(own_ca, tmp_path, peer_verifier_for):
+    """Only the intermediate's CRL: the intermediate's own status is unknown."""
+    pem = own_ca.issue("peer-onecrl").cert_path.read_bytes()
+    leaf_crl, root_crl = crls_in(own_ca.crl_path)
+    assert leaf_crl.issuer == own_ca.intermediate_certificate().subject
+    assert root_crl.issuer == own_ca.root_certificate().subject
+    only_leaves = tmp_path / "leaves-only.pem"
+    only_leaves.write_bytes(leaf_crl.public_bytes(serialization.Encoding.PEM))
+    err = rejected(peer_verifier_for(own_ca, crl_path=only_leaves), pem)
+    assert err.code == "crl_unavailable"
+    assert "Intermediate CA" in err.detail
+    lenient = peer_verifier_for(own_ca, crl_path=only_leaves, require_crl=False)
+    assert lenient.verify(pem).service_name == "peer-onecrl"
+
+
+def test_a_root_crl_signed_by_another_key_is_invalid(own_ca, rogue_ca, tmp_path, peer_verifier_for):
+    pem = own_ca.issue("peer-forgedroot").cert_path.read_bytes()
+    leaf_crl, _ = crls_in(own_ca.crl_path)
+    rogue_root_key = serialization.load_pem_private_key(
+        rogue_ca.root_key_path.read_bytes(), password=None
+    )
+    now = dt.datetime.now(UTC)
+    forged = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(own_ca.root_certificate().subject)
+        .last_update(now)
+        .next_update(now + dt.timedelta(days=1))
+        .sign(rogue_root_key, hashes.SHA256())
+    )
+    path = tmp_path / "forged-root.pem"
+    path.write_bytes(
+        b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (leaf_crl, forged))
+    )
+    assert rejected(peer_verifier_for(own_ca, crl_path=path), pem).code == "crl_invalid"
+
+
+def _crls_without_next_update(ca, issued_at: dt.datetime, tmp_path):
+    """crl.pem of ``ca`` with the intermediate's CRL issued at ``issued_at``, no nextUpdate."""
+    inter, inter_key = ca.load_intermediate()
+    leaf_crl = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(inter.subject)
+        .last_update(issued_at)
+        .next_update(issued_at + dt.timedelta(days=1))  # removed below
+        .sign(inter_key, hashes.SHA256())
+    )
+    _, root_crl = crls_in(ca.crl_path)
+    path = tmp_path / "no-next-update.pem"
+    path.write_bytes(
+        without_next_update(leaf_crl, inter_key).public_bytes(serialization.Encoding.PEM)
+        + root_crl.public_bytes(serialization.Encoding.PEM)
+    )
+    return path
+
+
+def test_a_crl_without_next_update_goes_stale_after_the_maximum_age(
+    ca, tmp_path, peer_verifier_for
+):
+    pem = ca.issue("peer-nonext").cert_path.read_bytes()
+    issued_at = dt.datetime.now(UTC).replace(microsecond=0) - dt.timedelta(minutes=5)
+    path = _crls_without_next_update(ca, issued_at, tmp_path)
+    v = peer_verifier_for(ca, crl_path=path, crl_max_age=3600)
+    assert v.verify(pem, now=issued_at + dt.timedelta(seconds=3599)).service_name == "peer-nonext"
+    err = rejected(v, pem, now=issued_at + dt.timedelta(seconds=3601))
+    assert err.code == "crl_stale"
+    assert "no nextUpdate" in err.detail
+    # The default maximum is a week: the same CRL is fresh at first, stale after 8 days.
+    default = peer_verifier_for(ca, crl_path=path)
+    assert default.verify(pem).service_name == "peer-nonext"
+    later = issued_at + dt.timedelta(days=8)
+    assert rejected(default, pem, now=later).code in {"crl_stale", "expired"}
+    with pytest.raises(ValueError):
+        peer_verifier_for(ca, crl_path=path, crl_max_age=0)
+
+
+def test_crl_max_age_comes_from_the_settings(ca, tmp_path):
+    pem = ca.issue("peer-maxage").cert_path.read_bytes()
+    issued_at = dt.datetime.now(UTC) - dt.timedelta(minutes=10)
+    path = _crls_without_next_update(ca, issued_at, tmp_path)
+    conf = {
+        "PKI_DIR": str(ca.directory),
+        "CRL_FILE": str(path),
+        "TRUST_DOMAIN": "fleamarket.local",
+    }
+    with override_settings(S2S_AUTH={**conf, "CRL_MAX_AGE": 60}):
+        assert peer_verifier().crl_max_age == dt.timedelta(seconds=60)
+        assert rejected(peer_verifier(), pem).code == "crl_stale"
+    with override_settings(S2S_AUTH=conf):
+        assert peer_verifier().verify(pem).service_name == "peer-maxage"
+
+
 def test_crl_from_another_ca(ca, rogue_ca, peer_verifier_for):
     pem = ca.issue("peer-othercrl").cert_path.read_bytes()
     v = peer_verifier_for(ca, crl_path=rogue_ca.crl_path)
@@ -308,8 +447,6 @@ def test_crl_from_another_ca(ca, rogue_ca, peer_verifier_for):
 
 def test_forged_crl_signature(ca, rogue_ca, tmp_path, peer_verifier_for):
     """A CRL naming our intermediate but signed by another key is refused."""
-    from cryptography.hazmat.primitives import hashes
-
     _, rogue_key = rogue_ca.load_intermediate()
     now = dt.datetime.now(UTC)
     forged = (

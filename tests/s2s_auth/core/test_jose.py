@@ -407,6 +407,27 @@ def test_typ(ec_key):
     refused("wrong_type", tokens.sign(claims(), ec_key, typ=None), key, typ="JWT")
 
 
+def test_typ_from_a_set_of_accepted_types(ec_key):
+    """Client assertions accept their own type, the generic JWT, or none; nothing else."""
+    key = ec_key.public_key()
+    accepted = ("client-authentication+jwt", "JWT", None)
+    for typ in ("client-authentication+jwt", "application/client-authentication+jwt", "jwt", None):
+        assert check(tokens.sign(claims(), ec_key, typ=typ), key, typ=accepted)
+    for typ in ("at+jwt", "s2s+jwt", "dpop+jwt", "JOSE"):
+        refused("wrong_type", tokens.sign(claims(), ec_key, typ=typ), key, typ=accepted)
+    refused("wrong_type", tokens.sign(claims(), ec_key, typ=None), key, typ=["JWT"])
+    with pytest.raises(ValueError):
+        check(tokens.sign(claims(), ec_key), key, typ=[])
+
+
+def test_empty_jti_is_refused(ec_key):
+    """An empty jti would make every such token share one replay key: refused outright."""
+    key = ec_key.public_key()
+    refused("invalid_claim", tokens.sign(claims(jti=""), ec_key), key)
+    refused("invalid_claim", tokens.sign(claims(jti=""), ec_key), key, require=["jti"])
+    assert check(tokens.sign(claims(jti="x"), ec_key), key, require=["jti"])
+
+
 # ---------------------------------------------------------------------- minting
 
 

@@ -27,6 +27,7 @@ def store(redis_server, settings, ca):  # noqa: F811 - the fixture imported abov
         "SERVICE_NAME": "users",
         "TRUST_DOMAIN": "fleamarket.local",
         "PKI_DIR": str(ca.directory),
+        "HTTPSIG_ORIGIN": "http://testserver",
     }
     return redis_server
 

@@ -13,3 +13,5 @@ S2S_AUTH = {
 }
 if os.environ.get("S2S_TEST_PKI_DIR"):
     S2S_AUTH["PKI_DIR"] = os.environ["S2S_TEST_PKI_DIR"]
+if os.environ.get("S2S_TEST_HTTPSIG_ORIGIN"):
+    S2S_AUTH["HTTPSIG_ORIGIN"] = os.environ["S2S_TEST_HTTPSIG_ORIGIN"]

@@ -68,11 +68,12 @@ def server(request, tmp_path, ca):
         redis = RedisServer(tmp_path)
         request.addfinalizer(redis.stop)
         env["CACHE_URL"] = redis.url
+    port = free_port()
+    env["S2S_TEST_HTTPSIG_ORIGIN"] = f"http://127.0.0.1:{port}"
     manage(env, "migrate", "--noinput", "-v0")
     manage(env, "s2s_service", "add", "replayer", "--scope", "test:read", "--no-secret")
     issued = ca.issue("replayer")
     manage(env, "shell", "-c", REGISTER.format(path=str(issued.cert_path)))
-    port = free_port()
     log_path = tmp_path / "gunicorn.log"
     log = open(log_path, "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(

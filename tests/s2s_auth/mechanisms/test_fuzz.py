@@ -75,6 +75,7 @@ def conf(ca, settings, jwks):
             "PKI_DIR": str(ca.directory),
             "ACCESS_TOKEN_ISSUER": ISSUER,
             "JWKS_URL": jwks.url,
+            "HTTPSIG_ORIGIN": "http://testserver",
             **extra,
         }
         verified_token_cache().clear()

@@ -13,6 +13,9 @@ from s2s_auth.credentials.principals import ensure_principal
 from s2s_auth.models import ServicePrincipal
 
 PATH = "/sig/scoped"
+TESTSERVER = "http://testserver"
+#: Two services on one host, as `python -m fleamarket up` runs them.
+USERS, ADS = "http://127.0.0.1:8001", "http://127.0.0.1:8002"
 
 
 @pytest.fixture
@@ -21,6 +24,7 @@ def pki(ca, settings):
         "SERVICE_NAME": "users",
         "TRUST_DOMAIN": "fleamarket.local",
         "PKI_DIR": str(ca.directory),
+        "HTTPSIG_ORIGIN": "http://testserver",
     }
     return ca
 
@@ -33,10 +37,10 @@ def creds(pki, db):
     return ServiceCredentials.from_files(issued.cert_path, issued.key_path)
 
 
-def signed(creds, method="POST", query="?page=1", body=b'{"x": 1}', **options):
+def signed(creds, method="POST", query="?page=1", body=b'{"x": 1}', base=TESTSERVER, **options):
     prepared = requests.Request(
         method,
-        f"http://testserver{PATH}{query}",
+        f"{base}{PATH}{query}",
         data=body,
         headers={"Content-Type": "application/json"},
     ).prepare()
@@ -172,3 +176,47 @@ def test_accepted_signed_request_is_audited_and_reverifiable(client, creds):
         is None
     )
     call_command("s2s_audit", "verify")  # raises CommandError if anything is off
+
+
+# -- bound to this service's own origin(s) (issue 17, item 5) -------------------------
+
+
+def origin(settings, value):
+    conf = {k: v for k, v in settings.S2S_AUTH.items() if k != "HTTPSIG_ORIGIN"}
+    settings.S2S_AUTH = conf if value is None else {**conf, "HTTPSIG_ORIGIN": value}
+
+
+@pytest.mark.parametrize(
+    ("users_origin", "code"),
+    [
+        (None, "httpsig_origin_unset"),  # was: @target-uri rebuilt from Host, accepted
+        (USERS, "bad_signature"),
+        ([USERS, TESTSERVER], "bad_signature"),
+    ],
+)
+def test_a_request_signed_for_ads_is_refused_by_users(client, creds, settings, users_origin, code):
+    """ALLOWED_HOSTS ignores ports: Host 127.0.0.1:8002 passes it at users (:8001)."""
+    origin(settings, users_origin)
+    for_ads = signed(creds, base=ADS)
+    response = send(client, for_ads, host="127.0.0.1:8002")
+    assert response.status_code == 403, response.json()
+    assert response.json()["error"] == code
+
+
+def test_signed_for_any_own_origin_is_accepted_whatever_the_host(client, creds, settings):
+    internal = "https://users.internal:8443"
+    origin(settings, [USERS, internal, "https://users.example:443"])
+    for base in (USERS, internal, "https://USERS.internal:8443", "https://users.example"):
+        response = send(client, signed(creds, base=base), host="localhost:9999")
+        assert response.status_code == 200, (base, response.json())
+    for other in ("https://users.internal:8444", "http://users.internal:8443", ADS):
+        response = send(client, signed(creds, base=other), host="users.internal:8443")
+        assert response.status_code == 403, other
+        assert response.json()["error"] == "bad_signature"
+
+
+def test_an_invalid_origin_refuses(client, creds, settings):
+    origin(settings, "127.0.0.1:8001")  # no scheme: not an origin
+    response = send(client, signed(creds))
+    assert response.status_code == 403
+    assert response.json()["error"] == "httpsig_origin_invalid"

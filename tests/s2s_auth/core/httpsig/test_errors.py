@@ -66,6 +66,7 @@ def test_exported_names():
         "algorithm_for_key",
         "check_content_digest",
         "content_digest",
+        "parse_origin",
         "sign_request",
         "target_uri",
     }

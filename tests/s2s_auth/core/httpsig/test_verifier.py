@@ -63,6 +63,28 @@ def test_host_changed(keypair, server):
     assert code_of(lambda: verify(server.verifier(), request, url=other)) == "bad_signature"
 
 
+def test_port_changed(keypair, server):
+    """Two services on one host: a request signed for :8002 does not verify at :8001."""
+    request = signed(keypair, url=URL.replace("users.fleamarket.local", "127.0.0.1:8002"))
+    users = URL.replace("users.fleamarket.local", "127.0.0.1:8001")
+    assert code_of(lambda: verify(server.verifier(), request, url=users)) == "bad_signature"
+
+
+def test_one_of_several_origins(keypair, server):
+    """A server reached at several origins verifies against each, and only those."""
+    own = [URL, URL.replace("users.fleamarket.local", "127.0.0.1:8001")]
+    for url in own:
+        request = signed(keypair, url=url)
+        verified = verify(server.verifier(), request, url=own)
+        assert f'"@target-uri": {url}' in verified.signature_base
+    elsewhere = signed(keypair, url=URL.replace("users.fleamarket.local", "127.0.0.1:8002"))
+    error = code_of(lambda: verify(server.verifier(), elsewhere, url=own))
+    assert error == "bad_signature"
+    request = signed(keypair)
+    with pytest.raises(ValueError):
+        server.verifier().verify("POST", [], dict(request.headers), request.body, now=T0)
+
+
 def test_content_digest_changed_with_the_body(keypair, server):
     request = signed(keypair)
     new_body = b'{"ids": [3]}'
