@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import time
@@ -139,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         "(default: docs/threat-matrix.md and bench/threats.json)",
     )
     args = parser.parse_args(argv)
+    # Everything this command and its children create (databases, logs, keys, the
+    # Celery queue) is for this user only.
+    os.umask(0o077)
     stop_on_sigterm()
     try:
         return {

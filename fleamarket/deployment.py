@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fleamarket import processes
-from fleamarket.settings import celery_settings, var_dir
+from fleamarket.settings import celery_settings, private_dir, var_dir
 from s2s_auth.core.ca import CertificateAuthority
 
 TRUST_DOMAIN = "fleamarket.local"
@@ -76,7 +76,8 @@ class Deployment:
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     database_urls: dict[str, str] = field(default_factory=dict)
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
-    workers: int = 1
+    #: gunicorn worker processes per service: GUNICORN_WORKERS, default 2.
+    workers: int = field(default_factory=processes.gunicorn_workers)
     children: dict[str, subprocess.Popen] = field(default_factory=dict)
     #: Celery queue of the jobs (None: the settings' default, "fleamarket"); tests on
     #: a shared Redis give each deployment its own.
@@ -134,9 +135,11 @@ class Deployment:
         return processes.manage(service, *args, env=self.env(service))
 
     def prepare(self, *, seed: bool = True) -> None:
-        """PKI, migrations, demo data and the principals UserService knows."""
+        """PKI, migrations (the replay store's cache table with them), demo data and
+        the principals UserService knows; local state private (0700/0600)."""
+        private_dir(self.var)
         ensure_dev_pki(self.pki_dir)
-        (self.var / "logs").mkdir(parents=True, exist_ok=True)
+        private_dir(self.var / "logs")
         for service in self.ports:
             self.manage(service, "migrate", "--noinput", "-v0")
             if seed:
@@ -144,6 +147,7 @@ class Deployment:
         for name, scopes in PRINCIPALS.items():
             args = [arg for scope in scopes for arg in ("--scope", scope)]
             self.manage("users", "s2s_service", "add", name, *args)
+        make_private(self.var)
 
     def start(self) -> None:
         for service, port in self.ports.items():
@@ -222,9 +226,8 @@ class Deployment:
         if role in self.children and self.children[role].poll() is None:
             raise RuntimeError(f"the {role} is already running")
         log = self.log_path(role)
-        log.parent.mkdir(parents=True, exist_ok=True)
         offset = log.stat().st_size if log.exists() else 0
-        with processes.signals_deferred(), open(log, "ab") as out:
+        with processes.signals_deferred(), processes.open_log(log) as out:
             child = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "fleamarket.celery", *args],
                 cwd=processes.ROOT,
@@ -264,6 +267,17 @@ class Deployment:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def make_private(root: Path) -> None:
+    """Directories under ``root`` 0700 and files 0600 (state left by an older version
+    or another umask); symbolic links are left alone."""
+    for path in [root, *root.rglob("*")]:
+        if path.is_symlink():
+            continue
+        mode = 0o700 if path.is_dir() else 0o600
+        if path.stat().st_mode & 0o777 & ~mode:
+            path.chmod(mode)
 
 
 def _stop_child(name: str, child: subprocess.Popen, timeout: float = 20.0) -> None:

@@ -69,16 +69,29 @@ def manage(service: str, *args: str, env: dict[str, str]) -> subprocess.Complete
     return result
 
 
+def open_log(path: Path):
+    """A log file for appending, created 0600: logs may name callers and addresses."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+
+
+def gunicorn_workers() -> int:
+    """``GUNICORN_WORKERS`` (default 2, as compose): the multi-process path by default."""
+    return int(os.environ.get("GUNICORN_WORKERS") or 2)
+
+
 def start_gunicorn(
-    service: str, port: int, *, env: dict[str, str], log: Path, workers: int = 1
+    service: str, port: int, *, env: dict[str, str], log: Path, workers: int | None = None
 ) -> subprocess.Popen:
-    """gunicorn with s2s_auth's shipped configuration (s2s_auth.tls.gunicorn_conf).
+    """gunicorn with s2s_auth's shipped configuration (s2s_auth.tls.gunicorn_conf), with
+    ``workers`` worker processes (default: :func:`gunicorn_workers`).
 
     TLS is on when ``env`` names TLS_CERT/TLS_KEY/TLS_CA (the s2s_auth TLS worker
     then asks for client certificates); otherwise plain HTTP.
     """
+    workers = gunicorn_workers() if workers is None else workers
     env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": str(workers)}
-    with open(log, "ab") as out:
+    with open_log(log) as out:
         return subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", GUNICORN_CONF, f"{service}.wsgi"],
             cwd=ROOT,

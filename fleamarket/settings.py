@@ -2,26 +2,32 @@
 
 Each project's settings module calls ``base_settings(service)`` and adds its own apps
 and URLs. Every value has an embedded default that works on a fresh machine (SQLite
-under ``var/``, LocMem cache, an embedded Celery broker); the environment selects
-production parts:
+under ``var/``, the database cache in it, an embedded Celery broker); the environment
+selects production parts:
 
     DATABASE_URL / <SERVICE>_DATABASE_URL   postgres://... (psycopg 3) or sqlite:///...
-    CACHE_URL                               redis://...   (jti/nonce replay cache)
+    CACHE_URL                               redis://... (replay store and throttles);
+                                            unset: Django's database cache, which every
+                                            worker process shares too
     CELERY_BROKER_URL                       redis://... or amqp://...
     S2S_MECHANISMS                          e.g. "service_jwt,mtls" (see S2S_AUTH MECHANISMS)
     S2S_TRUSTED_PROXIES                     proxies whose client-certificate header counts
     S2S_HTTPSIG_ORIGIN                      origins callers sign (default: from GUNICORN_BIND)
-    SECRET_KEY / SECRET_KEY_FILE            required when DJANGO_DEBUG is off
-    DJANGO_DEBUG                            "1" (default, development) or "0"
+    S2S_REGISTRATION_OPEN                   "1" opens service self-registration (default off)
+    SECRET_KEY / SECRET_KEY_FILE            required when DJANGO_DEBUG=0 is set
+    DJANGO_DEBUG                            "1" turns DEBUG on (development); off by default,
+                                            except under `manage.py runserver`
     ALLOWED_HOSTS                           comma separated
-    VAR_DIR                                 where local state lives (default ./var)
+    VAR_DIR                                 where local state lives (default ./var, mode
+                                            0700; its files 0600)
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import dj_database_url
@@ -44,24 +50,53 @@ def var_dir() -> Path:
     return Path(os.environ.get("VAR_DIR") or BASE_DIR / "var")
 
 
-def secret_key(service: str, debug: bool) -> str:
-    """SECRET_KEY from the environment or a file; in development a generated one.
+def private_dir(path: Path) -> Path:
+    """``path`` as a directory only its owner can enter (0700), created if missing
+    (missing parents too, each 0700)."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for directory in reversed(missing):
+        directory.mkdir(mode=0o700, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+    return path
 
-    The development key is kept in var/ (mode 0600) so that sessions survive a
-    restart; it is never used when DEBUG is off.
+
+def private_file(path: Path) -> Path:
+    """``path`` as a file only its owner can read (0600), created empty if missing."""
+    private_dir(path.parent)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+    return path
+
+
+def debug_enabled(argv: Sequence[str] | None = None) -> bool:
+    """DEBUG: ``DJANGO_DEBUG`` when set; else on only for the development server."""
+    if os.environ.get("DJANGO_DEBUG") is not None:
+        return env_bool("DJANGO_DEBUG", False)
+    argv = sys.argv if argv is None else argv
+    return len(argv) > 1 and Path(argv[0]).name == "manage.py" and argv[1] == "runserver"
+
+
+def secret_key(service: str, debug: bool) -> str:
+    """SECRET_KEY from the environment or a file; else a generated one kept in var/.
+
+    ``DJANGO_DEBUG=0`` says "this is a deployment" (compose, ``up``, the Dockerfile
+    set it): then a missing key is an error, never a generated one. On a development
+    machine the generated key (var/, mode 0600) lets sessions survive a restart.
     """
     if os.environ.get("SECRET_KEY"):
         return os.environ["SECRET_KEY"]
     if os.environ.get("SECRET_KEY_FILE"):
         return Path(os.environ["SECRET_KEY_FILE"]).read_text().strip()
-    if not debug:
+    if not debug and os.environ.get("DJANGO_DEBUG") is not None:
         raise ImproperlyConfigured(
             "SECRET_KEY (or SECRET_KEY_FILE) must be set when DJANGO_DEBUG is off. "
             'Generate one with: python -c "import secrets; print(secrets.token_urlsafe(50))"'
         )
     path = var_dir() / f"{service}.secret_key"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_urlsafe(50))
@@ -75,8 +110,9 @@ def database(service: str) -> dict:
         or f"sqlite:///{var_dir() / f'{service}.sqlite3'}"
     )
     config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
-    if config["ENGINE"] == "django.db.backends.sqlite3":
-        Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    if config["ENGINE"] == "django.db.backends.sqlite3" and config["NAME"] != ":memory:":
+        # Created 0600 before SQLite opens it: its -wal and -shm files take its mode.
+        private_file(Path(config["NAME"]))
         # WAL lets readers run beside the one writer; a busy timeout instead of
         # "database is locked" when two threads write at once.
         config["OPTIONS"] = {
@@ -87,7 +123,14 @@ def database(service: str) -> dict:
     return config
 
 
+#: The embedded replay store: a table in the service's own database.
+CACHE_TABLE = "s2s_cache"
+
+
 def cache() -> dict:
+    """The replay store and throttles' cache: Redis with ``CACHE_URL``, else the
+    database cache (``migrate`` creates its table). Both are shared by every worker
+    process, which a single-use jti or nonce needs; LocMem would not be."""
     url = os.environ.get("CACHE_URL")
     if url:
         return {
@@ -95,12 +138,35 @@ def cache() -> dict:
             "LOCATION": url,
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", ""),
         }
-    return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    return {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": CACHE_TABLE,
+        # Culling past MAX_ENTRIES drops live entries too: keep it far away.
+        "OPTIONS": {"MAX_ENTRIES": 100_000},
+    }
+
+
+PASSWORD_VALIDATORS = [
+    {"NAME": f"django.contrib.auth.password_validation.{name}"}
+    for name in (
+        "UserAttributeSimilarityValidator",
+        "MinimumLengthValidator",
+        "CommonPasswordValidator",
+        "NumericPasswordValidator",
+    )
+]
+
+#: Every Django login (the API's, /admin/login/, /api-auth/login/) is throttled per
+#: username and per address on the shared store before the password is hashed.
+AUTHENTICATION_BACKENDS = [
+    "s2s_auth.credentials.throttles.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 
 def base_settings(service: str) -> dict:
     """The settings both services share, for ``service`` ("users" or "ads")."""
-    debug = env_bool("DJANGO_DEBUG", True)
+    debug = debug_enabled()
     return {
         "BASE_DIR": BASE_DIR,
         "SERVICE_NAME": service,
@@ -109,6 +175,8 @@ def base_settings(service: str) -> dict:
         "ALLOWED_HOSTS": env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]"),
         "DATABASES": {"default": database(service)},
         "CACHES": {"default": cache()},
+        "AUTH_PASSWORD_VALIDATORS": PASSWORD_VALIDATORS,
+        "AUTHENTICATION_BACKENDS": AUTHENTICATION_BACKENDS,
         "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
         "USE_TZ": True,
         "TIME_ZONE": "UTC",
@@ -214,6 +282,8 @@ def s2s_overrides() -> dict:
     if os.environ.get("S2S_TOKEN_RATE_LIMIT_PER_MINUTE"):
         limit = int(os.environ["S2S_TOKEN_RATE_LIMIT_PER_MINUTE"])
         overrides["TOKEN_RATE_LIMIT_PER_MINUTE"] = limit
+    if os.environ.get("S2S_REGISTRATION_OPEN"):
+        overrides["REGISTRATION_OPEN"] = env_bool("S2S_REGISTRATION_OPEN", False)
     if os.environ.get("S2S_CACHE_VERIFIED_TOKENS"):
         overrides["CACHE_VERIFIED_TOKENS"] = env_bool("S2S_CACHE_VERIFIED_TOKENS", True)
     return overrides
@@ -265,7 +335,7 @@ def celery_settings(environ: Mapping[str, str] | None = None) -> dict:
     if broker.startswith("filesystem://"):
         queue, control = folder / "queue", folder / "control"
         for path in (queue, control, folder / "results"):
-            path.mkdir(parents=True, exist_ok=True)
+            private_dir(path)
         conf["CELERY_BROKER_TRANSPORT_OPTIONS"] = {
             # One folder for both directions: producers and the worker share it.
             "data_folder_in": str(queue),
@@ -278,5 +348,5 @@ def celery_settings(environ: Mapping[str, str] | None = None) -> dict:
         # Remote control (broadcast to every worker) makes no sense for one folder.
         conf["CELERY_WORKER_ENABLE_REMOTE_CONTROL"] = False
     elif backend.startswith("file://"):
-        (folder / "results").mkdir(parents=True, exist_ok=True)
+        private_dir(folder / "results")
     return conf

@@ -11,6 +11,11 @@ management command), not the first request.
 ``s2s_auth.W007``  the ``AuditMiddleware`` before Django's ``AuthenticationMiddleware``
 ``s2s_auth.E008``  a receiving service (``SERVICE_NAME``) without ``TRUST_DOMAIN``
 ``s2s_auth.E009``  ``http_signature`` enabled without a valid ``HTTPSIG_ORIGIN``
+``s2s_auth.E020``  the replay store (``REPLAY_CACHE``) is not shared by the worker
+                   processes (LocMem with DEBUG off), accepts everything (Dummy), or
+                   is not a configured cache
+``s2s_auth.W021``  the replay store's ``add`` is not atomic across processes
+                   (FileBasedCache): a replay racing the original may pass
 =================  ==============================================================
 
 Registered in :meth:`s2s_auth.apps.S2SAuthConfig.ready`. Settings are read when a
@@ -158,6 +163,56 @@ def _audit_middleware(conf: S2SSettings) -> list:
     return []
 
 
+#: Cache backends each process keeps for itself, and ones that remember nothing.
+PER_PROCESS_CACHES = frozenset({"django.core.cache.backends.locmem.LocMemCache"})
+NO_CACHES = frozenset({"django.core.cache.backends.dummy.DummyCache"})
+RACY_CACHES = frozenset({"django.core.cache.backends.filebased.FileBasedCache"})
+
+
+def _replay_store(conf: S2SSettings) -> list:
+    alias = conf.REPLAY_CACHE
+    caches = getattr(settings, "CACHES", None) or {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    }
+    where = f"CACHES[{alias!r}]"
+    hint = (
+        "Point S2S_AUTH['REPLAY_CACHE'] at a cache every worker process shares: "
+        "django.core.cache.backends.redis.RedisCache, or "
+        "django.core.cache.backends.db.DatabaseCache (`manage.py createcachetable`)."
+    )
+    if alias not in caches:
+        return [
+            Error(
+                f"S2S_AUTH['REPLAY_CACHE'] names {where}, which is not configured.",
+                hint=hint,
+                id="s2s_auth.E020",
+            )
+        ]
+    backend = str(caches[alias].get("BACKEND", ""))
+    if backend in NO_CACHES or (backend in PER_PROCESS_CACHES and not settings.DEBUG):
+        kind = "remembers nothing" if backend in NO_CACHES else "is private to each process"
+        return [
+            Error(
+                f"{where} (S2S_AUTH['REPLAY_CACHE']) is {backend.rsplit('.', 1)[-1]}, which "
+                f"{kind}: with several worker processes a service JWT, a signed request "
+                "or a client assertion is accepted once per process, and throttles "
+                "count per process.",
+                hint=hint,
+                id="s2s_auth.E020",
+            )
+        ]
+    if backend in RACY_CACHES:
+        return [
+            Warning(
+                f"{where} (S2S_AUTH['REPLAY_CACHE']) is FileBasedCache, whose add() is not "
+                "atomic: a replay sent at the same moment as the original may pass.",
+                hint=hint,
+                id="s2s_auth.W021",
+            )
+        ]
+    return []
+
+
 def _trust_domain(conf: S2SSettings) -> list:
     if conf.configured("SERVICE_NAME") and not conf.configured("TRUST_DOMAIN"):
         return [
@@ -213,7 +268,14 @@ def check_settings(app_configs=None, **kwargs) -> list:
     """Every s2s_auth check, on the current settings."""
     user, errors = _user_settings()
     conf = S2SSettings(user)
-    for check in (_mechanisms, _algorithms, _pki_files, _audit_middleware, _trust_domain):
+    for check in (
+        _mechanisms,
+        _algorithms,
+        _pki_files,
+        _audit_middleware,
+        _trust_domain,
+        _replay_store,
+    ):
         errors.extend(check(conf))
     errors.extend(_httpsig_origin(conf))
     return errors

@@ -105,25 +105,47 @@ DEFAULTS: dict[str, object] = {
     "USER_TOKEN_LIFETIME": 900,
     # Where the issuer's signing keys live (PEM files, mode 0600); None: PKI_DIR/issuer.
     "SIGNING_KEYS_DIR": None,
-    # Token requests allowed per client per minute.
+    # Token requests allowed per authenticated client per minute (counted after the
+    # client authenticated: nobody else's requests use up its budget).
     "TOKEN_RATE_LIMIT_PER_MINUTE": 600,
+    # Failed client authentications per minute at the token endpoints, per (client
+    # id, source address) and per source address; beyond them that source's secret
+    # and assertion attempts get 429 before any check. A connection with a verified
+    # TLS client certificate is never held back by them.
+    "TOKEN_FAILURE_LIMIT_PER_MINUTE": 10,
+    "TOKEN_ADDRESS_FAILURE_LIMIT_PER_MINUTE": 60,
+    # Most `resource`/`audience` targets one token request may name.
+    "TOKEN_MAX_TARGETS": 10,
     # `aud` and `scope` of end-user tokens from /api/v1/auth/login. Audience None:
     # spiffe://<TRUST_DOMAIN> (see END_USER_AUDIENCE). Scope "": none; a deployment
     # names the scopes its users' tokens carry.
     "USER_TOKEN_AUDIENCE": None,
     "USER_TOKEN_SCOPE": "",
-    # Login attempts per (username, client IP) per minute.
+    # Failed logins per username per minute (all addresses), and login attempts per
+    # client address per minute; beyond either, a login is refused before the
+    # password hasher runs. They apply to every Django login that goes through
+    # s2s_auth.credentials.throttles.LoginThrottleBackend (/admin/login/ too).
     "LOGIN_RATE_LIMIT_PER_MINUTE": 10,
+    "LOGIN_ADDRESS_RATE_LIMIT_PER_MINUTE": 30,
     # Service self-registrations per client IP per hour, and whether they are open
-    # at all (a self-registered service starts with no scopes).
+    # at all. A self-registered service starts with no scopes and is marked: an
+    # operator grants it scopes only with `s2s_service grant --approve-self-registered`.
     "REGISTRATION_RATE_LIMIT_PER_HOUR": 10,
-    "REGISTRATION_OPEN": True,
+    "REGISTRATION_OPEN": False,
+    # How long a rotated client secret stays valid, seconds (`s2s_service
+    # rotate-secret`; its --grace-hours overrides it).
+    "SECRET_ROTATION_GRACE": 300,
     # Shortest accepted self-chosen registration password.
     "MIN_PASSWORD_LENGTH": 16,
     # Longest lifetime (exp - iat) of a private_key_jwt client assertion, seconds.
     "CLIENT_ASSERTION_MAX_LIFETIME": 300,
     # Cache-Control max-age of the JWKS and metadata documents, seconds.
     "JWKS_MAX_AGE": 300,
+    # --- Replay stores and throttles ---------------------------------------------------
+    # The Django cache alias that remembers used jti and nonces and keeps every
+    # throttle's history. Every worker process must share it (Redis, the database
+    # cache): `manage.py check` refuses a per-process cache with DEBUG off (E020).
+    "REPLAY_CACHE": "default",
     # --- API keys ---------------------------------------------------------------------
     "API_KEY_PREFIX": "s2s",
     # --- Audit log --------------------------------------------------------------------

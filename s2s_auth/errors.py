@@ -41,6 +41,7 @@ HTTP_STATUS: dict[str | tuple[str, str], int] = {
     "crl_stale": 503,
     "crl_invalid": 503,
     "trust_anchors_unavailable": 503,
+    "replay_store_unavailable": 503,
 }
 
 

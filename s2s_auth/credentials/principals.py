@@ -2,6 +2,11 @@
 
 Client secrets go through a :class:`SecretBackend` that an optional app registers
 (``s2s_auth.issuer`` does): the core never imports that app.
+
+A principal that registered itself (``self_registered``) could have been created by
+anyone who reached the registration endpoint first, under the name an operator meant
+for a real service. No scope is granted to it unless the operator says so
+(``approve=True``, ``--approve-self-registered``): then it is marked approved.
 """
 
 from __future__ import annotations
@@ -11,8 +16,10 @@ from typing import Protocol, runtime_checkable
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from s2s_auth.audit.changes import record_change
+from s2s_auth.conf import s2s_settings
 from s2s_auth.identity import spiffe_id
 from s2s_auth.models import ServicePrincipal, validate_scopes, validate_service_name
 
@@ -28,11 +35,38 @@ def get_principal(name: str) -> ServicePrincipal:
         raise PrincipalError(f"No service principal named {name!r}.") from None
 
 
+class NotApproved(PrincipalError):
+    """Scopes for a self-registered principal without the operator's approval."""
+
+    def __init__(self, name: str):
+        super().__init__(
+            f"{name!r} registered itself at the registration endpoint; it was not created "
+            "by an operator, so anyone may hold its credentials. Check who did (the "
+            "audit log, `s2s_service list`), then grant with --approve-self-registered, "
+            "or delete it and add the service again."
+        )
+
+
+def _grant(principal: ServicePrincipal, scopes, approve: bool) -> list[str]:
+    """Grant ``scopes``; the fields to save. A self-registered principal needs ``approve``."""
+    if not scopes:
+        return []
+    fields = ["scopes", "updated_at"]
+    if principal.awaiting_approval:
+        if not approve:
+            raise NotApproved(principal.name)
+        principal.approved_at = timezone.now()
+        fields.append("approved_at")
+    principal.grant(*scopes)
+    return fields
+
+
 @transaction.atomic
 def ensure_principal(
-    name: str, scopes: list[str] | tuple[str, ...] = ()
+    name: str, scopes: list[str] | tuple[str, ...] = (), *, approve: bool = False
 ) -> tuple[ServicePrincipal, bool]:
-    """Create the principal if missing (enabled, with these scopes); grant scopes otherwise."""
+    """Create the principal if missing (enabled, with these scopes); grant scopes otherwise
+    (a self-registered one only with ``approve``)."""
     try:
         validate_service_name(name)
         validate_scopes(" ".join(scopes))
@@ -41,22 +75,32 @@ def ensure_principal(
     principal, created = ServicePrincipal.objects.select_for_update().get_or_create(
         name=name, defaults={"spiffe_id": spiffe_id(name)}
     )
-    if scopes:
-        principal.grant(*scopes)
-        principal.save(update_fields=["scopes", "updated_at"])
+    fields = _grant(principal, scopes, approve)
+    if fields:
+        principal.save(update_fields=fields)
     if created or scopes:
         record_change("principal_added" if created else "scopes_changed", [principal], grant=scopes)
     return principal, created
 
 
-def set_scopes(name: str, *, grant=(), revoke=()) -> ServicePrincipal:
+@transaction.atomic
+def set_scopes(name: str, *, grant=(), revoke=(), approve: bool = False) -> ServicePrincipal:
     principal = get_principal(name)
-    if grant:
-        principal.grant(*grant)
+    fields = _grant(principal, grant, approve) or ["scopes", "updated_at"]
     if revoke:
         principal.revoke(*revoke)
-    principal.save(update_fields=["scopes", "updated_at"])
+    principal.save(update_fields=fields)
     record_change("scopes_changed", [principal], grant=list(grant), revoke=list(revoke))
+    return principal
+
+
+def approve(name: str) -> ServicePrincipal:
+    """Mark a self-registered principal approved (scopes may then be granted)."""
+    principal = get_principal(name)
+    if principal.awaiting_approval:
+        principal.approved_at = timezone.now()
+        principal.save(update_fields=["approved_at", "updated_at"])
+        record_change("principal_approved", [principal])
     return principal
 
 
@@ -119,21 +163,31 @@ def _require_backend() -> SecretBackend:
 
 def create_client_secret(name: str) -> str:
     """A new generated secret for ``name``, returned once."""
+    backend = _require_backend()
     principal = get_principal(name)
-    secret = _require_backend().create(principal)
+    secret = backend.create(principal)
     record_change("secret_created", [principal])
     return secret
 
 
-def rotate_client_secret(name: str, *, grace_hours: float = 24) -> str:
-    """A new secret for ``name``; the old ones stay valid ``grace_hours`` at most."""
+def rotate_client_secret(name: str, *, grace_hours: float | None = None) -> str:
+    """A new secret for ``name``; the old ones stay valid ``grace_hours`` at most
+    (None: ``S2S_AUTH["SECRET_ROTATION_GRACE"]`` seconds)."""
     backend = _require_backend()
+    principal = get_principal(name)
+    grace = rotation_grace(grace_hours)
+    secret = backend.rotate(principal, grace=grace)
+    record_change("secret_rotated", [principal], grace_seconds=grace.total_seconds())
+    return secret
+
+
+def rotation_grace(grace_hours: float | None = None) -> dt.timedelta:
+    """How long rotated secrets stay valid: ``grace_hours``, else the setting."""
+    if grace_hours is None:
+        return dt.timedelta(seconds=float(s2s_settings().SECRET_ROTATION_GRACE))
     if grace_hours < 0:
         raise PrincipalError("--grace-hours must not be negative.")
-    principal = get_principal(name)
-    secret = backend.rotate(principal, grace=dt.timedelta(hours=grace_hours))
-    record_change("secret_rotated", [principal], grace_hours=grace_hours)
-    return secret
+    return dt.timedelta(hours=grace_hours)
 
 
 def active_secret_count(principal: ServicePrincipal) -> int | None:

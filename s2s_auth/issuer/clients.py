@@ -82,9 +82,12 @@ def create_secret(
 
 @transaction.atomic
 def rotate_secret(
-    principal: ServicePrincipal, *, grace: dt.timedelta = dt.timedelta(hours=24)
+    principal: ServicePrincipal, *, grace: dt.timedelta | None = None
 ) -> tuple[ClientSecret, str]:
-    """A new secret; the old ones stay valid for ``grace`` (at most), then expire."""
+    """A new secret; the old ones stay valid for ``grace`` (at most; None:
+    ``S2S_AUTH["SECRET_ROTATION_GRACE"]`` seconds), then expire."""
+    if grace is None:
+        grace = dt.timedelta(seconds=float(s2s_settings().SECRET_ROTATION_GRACE))
     now = timezone.now()
     until = now + grace
     active = ClientSecret.objects.select_for_update().active(now).filter(principal=principal)
@@ -166,7 +169,8 @@ def validate_registration_password(name: str, password: str) -> None:
 def register_service(
     name: str, *, password: str | None = None, peer: VerifiedPeer | None = None
 ) -> ServicePrincipal:
-    """Create an enabled principal with *no* scopes and its credential(s).
+    """Create an enabled principal with *no* scopes and its credential(s), marked
+    ``self_registered``: an operator must approve it before granting scopes.
 
     Raises ValidationError for a bad name or password, AlreadyRegistered when the
     name is taken. ``peer`` (a verified certificate) must name the same service.
@@ -187,6 +191,7 @@ def register_service(
                 spiffe_id=spiffe_id(name),
                 scopes="",
                 description="self-registered",
+                self_registered=True,
             )
             if password is not None:
                 ClientSecret.objects.create(

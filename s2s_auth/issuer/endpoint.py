@@ -5,7 +5,9 @@ DRF authentication or permission class runs. Bodies are read by the bounded pars
 and validated by serializers; whatever DRF raises on the way (a parse error, an
 unsupported media type, a validation error, a throttle) and every
 :class:`~s2s_auth.issuer.oauth.OAuthError` becomes ``{"error", "error_description"}``
-with ``Cache-Control: no-store``, and a log line without the credential.
+with ``Cache-Control: no-store``, and a log line without the credential (what the
+caller sent is escaped there: no forged log lines). A store or key that is down is a
+503 ``temporarily_unavailable`` with s2s_auth's ``reason`` code.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from s2s_auth.audit.issuance import record_refused
+from s2s_auth.errors import S2SError, http_status
 from s2s_auth.issuer import oauth
 from s2s_auth.issuer.oauth import OAuthError
 from s2s_auth.issuer.parsers import BoundedJSONParser
 from s2s_auth.issuer.serializers import first_error
 from s2s_auth.issuer.throttling import retry_after
 
-__all__ = ["IssuerAPIView", "client_ip", "error_response", "token_response"]
+__all__ = ["IssuerAPIView", "client_ip", "error_response", "loggable", "token_response"]
 
 logger = logging.getLogger("s2s_auth.issuer")
 
@@ -39,10 +42,17 @@ def client_ip(request) -> str:
     return request.META.get("REMOTE_ADDR", "")
 
 
+def loggable(value: str, limit: int = 200) -> str:
+    """``value`` for a log line: control and non-ASCII characters escaped, bounded."""
+    text = str(value)[:limit].encode("unicode_escape").decode("ascii")
+    return text.replace('"', '\\"')
+
+
 def error_response(exc: OAuthError) -> JsonResponse:
-    response = JsonResponse(
-        {"error": exc.error, "error_description": exc.description}, status=exc.status
-    )
+    body = {"error": exc.error, "error_description": exc.description}
+    if exc.reason:
+        body["reason"] = exc.reason
+    response = JsonResponse(body, status=exc.status)
     for name, value in {**NO_STORE, **exc.headers}.items():
         response[name] = value
     return response
@@ -92,6 +102,14 @@ class IssuerAPIView(APIView):
         return self.refused(oauth_error)
 
     def as_oauth_error(self, exc) -> OAuthError | None:
+        if isinstance(exc, S2SError) and http_status(exc.code) == 503:
+            return OAuthError(
+                "temporarily_unavailable",
+                exc.detail,
+                status=503,
+                headers={"Retry-After": "5"},
+                reason=exc.code,
+            )
         if isinstance(exc, exceptions.Throttled):
             return oauth.rate_limited(max(1, math.ceil(exc.wait or 1)))
         if isinstance(exc, exceptions.ValidationError):
@@ -108,13 +126,13 @@ class IssuerAPIView(APIView):
     def refused(self, exc: OAuthError) -> JsonResponse:
         """Log a refusal (never a credential) and answer it."""
         logger.warning(
-            "issuer refused %s %s from %s: %s (%s) client=%s",
+            'issuer refused %s %s from %s: %s (%s) client="%s"',
             self.mechanism,
-            self.request.path,
+            loggable(self.request.path),
             client_ip(self.request) or "-",
-            exc.error,
-            exc.description,
-            exc.principal or "-",
+            exc.reason or exc.error,
+            loggable(exc.description, 300),
+            loggable(exc.principal or "-", 100),
         )
         record_refused(
             self.request,

@@ -20,14 +20,12 @@ Token layout (JWT, header ``typ: at+jwt``, ``alg: ES256``, ``kid``):
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.cache import cache
 from django.urls import reverse
 
 from s2s_auth.audit.issuance import record_issued
@@ -35,10 +33,16 @@ from s2s_auth.conf import s2s_settings
 from s2s_auth.core.certs import VerifiedPeer, peer_verifier
 from s2s_auth.core.jose import TokenError, new_jti, sign, unverified_header, verify
 from s2s_auth.core.x509 import CertificateRejected, x5c_decode, x5t_s256
+from s2s_auth.credentials.replay import remember_once
 from s2s_auth.identity import SERVICE_NAME_RE, is_spiffe_id, service_name, spiffe_id
 from s2s_auth.issuer.clients import active_secrets_of, match_secret
 from s2s_auth.issuer.keys import key_store
-from s2s_auth.issuer.throttling import TokenRateThrottle, retry_after
+from s2s_auth.issuer.throttling import (
+    AddressTokenFailures,
+    TokenFailures,
+    TokenRateThrottle,
+    retry_after,
+)
 from s2s_auth.models import ServicePrincipal
 from s2s_auth.tls.peer import verify_peer
 from s2s_auth.tls.proxy_headers import ProxyHeaderError
@@ -47,6 +51,7 @@ __all__ = [
     "ASSERTION_TYPE",
     "AUTH_METHODS",
     "AuthenticatedClient",
+    "FailureGate",
     "OAuthError",
     "authenticate_secret",
     "issuer_url",
@@ -81,6 +86,7 @@ class OAuthError(Exception):
         status: int = 400,
         headers: dict[str, str] | None = None,
         principal: str = "",
+        reason: str = "",
     ):
         super().__init__(f"{error}: {description}")
         self.error = error
@@ -88,6 +94,8 @@ class OAuthError(Exception):
         self.status = status
         self.headers = dict(headers or {})
         self.principal = principal
+        #: s2s_auth's reason code when it says more than ``error`` (a 503's cause).
+        self.reason = reason
 
 
 def basic_challenge() -> dict[str, str]:
@@ -155,10 +163,43 @@ def connection_peer(request) -> VerifiedPeer | None:
 
 
 def check_rate(client_id: str) -> None:
-    """Count a token request of ``client_id`` before its credential is checked."""
+    """Count a token request of ``client_id`` once it has authenticated."""
     throttle = TokenRateThrottle(client_id)
     if not throttle.allow_request(None, None):
         raise rate_limited(retry_after(throttle), client_id)
+
+
+class FailureGate:
+    """Failed client authentications of one source: looked at before the credential is
+    checked, counted when it fails. Per (claimed client id, address) and per address;
+    a connection with a verified TLS client certificate (``exempt``) is never held
+    back, so nobody's failures lock a certificate client out."""
+
+    def __init__(self, client_id: str, address: str, *, exempt: bool = False):
+        self.exempt = exempt
+        self.counters = (TokenFailures.of(client_id, address), AddressTokenFailures(address))
+        self.client_id = client_id
+
+    def check(self) -> None:
+        if self.exempt:
+            return
+        for counter in self.counters:
+            if not counter.allow_request(None, None):
+                raise rate_limited(retry_after(counter), self.client_id)
+
+    def failed(self) -> None:
+        for counter in self.counters:
+            counter.record()
+
+    def run(self, authenticate):
+        """``authenticate()`` behind the gate; a failed client authentication counted."""
+        self.check()
+        try:
+            return authenticate()
+        except OAuthError as exc:
+            if exc.status == 401:
+                self.failed()
+            raise
 
 
 def _principal(name: str, *, basic: bool) -> ServicePrincipal:
@@ -180,7 +221,6 @@ def authenticate_secret(client_id: str, secret: str, *, basic: bool) -> ServiceP
     One query: the client's active secrets with the principal joined. An unknown
     client and a client without secrets fail alike.
     """
-    check_rate(client_id)
     rows = list(active_secrets_of(client_id)) if SERVICE_NAME_RE.fullmatch(client_id or "") else []
     if not rows or not match_secret(rows, secret):
         raise invalid_client("Client authentication failed.", basic=basic, principal=client_id)
@@ -231,7 +271,6 @@ def authenticate_assertion(
             basic=False,
             principal=name,
         )
-    check_rate(name)
     issuer = issuer_url(request)
     try:
         verified = verify(
@@ -252,8 +291,7 @@ def authenticate_assertion(
         ) from exc
     claims = verified.claims
     remaining = float(claims["exp"]) + float(conf.CLOCK_SKEW) - time.time()
-    jti_key = "s2s:pkjwt:" + hashlib.sha256(f"{name}\0{claims['jti']}".encode()).hexdigest()
-    if not cache.add(jti_key, 1, timeout=max(1, int(remaining) + 1)):
+    if not remember_once("pkjwt", name, str(claims["jti"]), ttl=remaining):
         raise invalid_client(
             "Client assertion was already used (jti).", basic=False, principal=name
         )
@@ -277,7 +315,6 @@ def authenticate_tls(client_id: str | None, conn_peer: VerifiedPeer | None) -> S
         raise invalid_client(
             "The TLS client certificate does not belong to the client.", basic=False, principal=name
         )
-    check_rate(name)
     principal = _principal(name, basic=False)
     if principal.spiffe_id != conn_peer.spiffe_id:
         raise invalid_client(
@@ -329,10 +366,18 @@ def select_scopes(principal: ServicePrincipal, requested: str | None) -> list[st
     return sorted(set(wanted))
 
 
-def resolve_audiences(values: list[str]) -> list[str]:
-    """SPIFFE IDs of the requested target services (RFC 8707 ``invalid_target``)."""
-    trust_domain = s2s_settings().TRUST_DOMAIN
-    result: list[str] = []
+def resolve_audiences(values: list[str], principal: ServicePrincipal | None = None) -> list[str]:
+    """SPIFFE IDs of the requested target services (RFC 8707 ``invalid_target``).
+
+    At most ``TOKEN_MAX_TARGETS`` of them, each a registered service: a principal,
+    this issuer's own service, or a service the client's granted scopes name.
+    """
+    conf = s2s_settings()
+    trust_domain = conf.TRUST_DOMAIN
+    limit = int(conf.TOKEN_MAX_TARGETS)
+    if len(values) > limit:
+        raise OAuthError("invalid_target", f"At most {limit} resource/audience values.")
+    names: list[str] = []
     for value in values:
         name = (service_name(value, trust_domain) or "") if is_spiffe_id(value) else value
         if not SERVICE_NAME_RE.fullmatch(name):
@@ -340,10 +385,23 @@ def resolve_audiences(values: list[str]) -> list[str]:
                 "invalid_target",
                 f"Not a service of trust domain {trust_domain}: {value[:100]!r}.",
             )
-        audience = spiffe_id(name, trust_domain)
-        if audience not in result:
-            result.append(audience)
-    return result
+        if name not in names:
+            names.append(name)
+    unknown = [name for name in names if name not in known_targets(names, principal)]
+    if unknown:
+        raise OAuthError("invalid_target", f"No registered service {unknown[0]!r}.")
+    return [spiffe_id(name, trust_domain) for name in names]
+
+
+def known_targets(names: list[str], principal: ServicePrincipal | None) -> set[str]:
+    """Which of ``names`` are services this issuer knows (one query)."""
+    known = {str(s2s_settings().SERVICE_NAME or "")}
+    if principal is not None:
+        known |= {m.group(1) for m in map(_SCOPE_SERVICE_RE.match, principal.scope_set) if m}
+    rest = set(names) - known
+    if rest:
+        known |= set(ServicePrincipal.objects.filter(name__in=rest).values_list("name", flat=True))
+    return known
 
 
 def default_audiences(scopes: list[str]) -> list[str]:

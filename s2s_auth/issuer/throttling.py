@@ -1,87 +1,72 @@
-"""Rate limits of the identity service: DRF throttles on Django's cache.
+"""Rate limits of the identity service: DRF throttles on the shared replay store.
 
-The request history lives in Django's cache (Redis in production), so a limit holds
-across worker processes that share it. DRF's :class:`SimpleRateThrottle` keeps a
-sliding window (the timestamps of the last ``limit`` requests): no burst of
-``2 * limit`` across a window edge. Its read-modify-write is not atomic, so under a
-concurrent burst a handful of requests beyond the limit may pass; that is the trade
-for DRF's well-kept throttle and one cache round trip each way.
+The throttles themselves are :mod:`s2s_auth.credentials.throttles` (DRF's sliding
+window on ``S2S_AUTH["REPLAY_CACHE"]``, shared by every worker process). Here:
 
-Limits are read from ``S2S_AUTH`` when the throttle is built (per request), so
-``override_settings`` works; ``0`` turns a limit off. Throttles whose key comes from
-the request body (the client at ``/oauth/token``, the username at login) are given
-their key by the view once the body is validated: ``TokenRateThrottle(client_id)``.
+* :class:`TokenRateThrottle` — token requests of an *authenticated* client: counted
+  after its credential was checked, so nobody else's requests use up its budget.
+* :class:`TokenFailures` / :class:`AddressTokenFailures` — failed client
+  authentications per (client id, source address) and per source address. Beyond
+  them, that source's secret and assertion attempts get 429 before any check; a
+  connection with a verified TLS client certificate is never held back by them.
+* :class:`RegistrationRateThrottle` — registrations per address per hour.
+* Logins: :func:`~s2s_auth.credentials.throttles.login_gate`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 
 from rest_framework.throttling import SimpleRateThrottle
 
-from s2s_auth.conf import s2s_settings
+from s2s_auth.credentials.throttles import (
+    FailureCounter,
+    LoginFailures,
+    SharedRateThrottle,
+    login_gate,
+)
+
+# The former name of the base class, kept for subclasses elsewhere.
+IssuerRateThrottle = SharedRateThrottle
 
 __all__ = [
+    "AddressTokenFailures",
     "IssuerRateThrottle",
-    "LoginRateThrottle",
+    "LoginFailures",
     "RegistrationRateThrottle",
+    "TokenFailures",
     "TokenRateThrottle",
+    "login_gate",
     "retry_after",
 ]
 
 
-class IssuerRateThrottle(SimpleRateThrottle):
-    """A throttle whose rate is an ``S2S_AUTH`` setting and whose key is ``ident``.
-
-    Without an ``ident``, the key is the peer address (``REMOTE_ADDR``). DRF's
-    ``get_ident`` would trust ``X-Forwarded-For`` from anyone, which lets a caller
-    pick a fresh key per request.
-    """
-
-    #: The ``S2S_AUTH`` key holding the number of requests per :attr:`period`.
-    setting = ""
-    #: ``"minute"`` or ``"hour"`` (DRF's rate syntax).
-    period = "minute"
-    cache_format = "s2s:throttle:%(scope)s:%(ident)s"
-
-    def __init__(self, ident: str | None = None):
-        self.ident = ident
-        super().__init__()
-
-    def get_rate(self) -> str | None:
-        limit = int(getattr(s2s_settings(), self.setting))
-        return f"{limit}/{self.period}" if limit > 0 else None
-
-    def get_ident(self, request) -> str:
-        return request.META.get("REMOTE_ADDR", "")
-
-    def get_cache_key(self, request, view) -> str:
-        ident = self.ident if self.ident is not None else self.get_ident(request)
-        # Hashed: usernames and client ids may hold anything, cache keys may not.
-        digest = hashlib.sha256(ident.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-        return self.cache_format % {"scope": self.scope, "ident": digest}
-
-
-class TokenRateThrottle(IssuerRateThrottle):
-    """Token requests per client id, failed ones included (secret guessing)."""
+class TokenRateThrottle(SharedRateThrottle):
+    """Token requests per authenticated client id."""
 
     scope = "token"
     setting = "TOKEN_RATE_LIMIT_PER_MINUTE"
 
 
-class LoginRateThrottle(IssuerRateThrottle):
-    """Login attempts per (username, IP): ``LoginRateThrottle(f"{username}|{ip}")``."""
+class TokenFailures(FailureCounter):
+    """Failed client authentications per (client id, address): ``TokenFailures.of(...)``."""
 
-    scope = "login"
-    setting = "LOGIN_RATE_LIMIT_PER_MINUTE"
+    scope = "token-failures"
+    setting = "TOKEN_FAILURE_LIMIT_PER_MINUTE"
 
     @classmethod
-    def for_user(cls, request, username: str) -> LoginRateThrottle:
-        return cls(f"{username.casefold()}|{request.META.get('REMOTE_ADDR', '')}")
+    def of(cls, client_id: str, address: str) -> TokenFailures:
+        return cls(f"{client_id}\0{address}")
 
 
-class RegistrationRateThrottle(IssuerRateThrottle):
+class AddressTokenFailures(FailureCounter):
+    """Failed client authentications per source address, whatever the client id."""
+
+    scope = "token-failures-address"
+    setting = "TOKEN_ADDRESS_FAILURE_LIMIT_PER_MINUTE"
+
+
+class RegistrationRateThrottle(SharedRateThrottle):
     """Service registrations per client IP (a view's ``throttle_classes``)."""
 
     scope = "register"

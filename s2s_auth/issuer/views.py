@@ -40,7 +40,7 @@ from s2s_auth.issuer.serializers import (
     ServiceTokenSerializer,
     TokenRequestSerializer,
 )
-from s2s_auth.issuer.throttling import LoginRateThrottle, RegistrationRateThrottle
+from s2s_auth.issuer.throttling import RegistrationRateThrottle, login_gate, retry_after
 from s2s_auth.mechanisms.base import authorization_header
 from s2s_auth.models import ServicePrincipal
 from s2s_auth.tls.peer import verify_peer
@@ -49,11 +49,11 @@ from s2s_auth.tls.proxy_headers import ProxyHeaderError
 logger = logging.getLogger("s2s_auth.issuer")
 
 
-def _audiences(resource: list[str], audience: str | None) -> list[str] | None:
+def _audiences(principal, resource: list[str], audience: str | None) -> list[str] | None:
     values = list(resource)
     if audience is not None:
         values += audience.split()
-    return oauth.resolve_audiences(values) if values else None
+    return oauth.resolve_audiences(values, principal) if values else None
 
 
 # ------------------------------------------------------------------ token endpoint
@@ -94,7 +94,7 @@ class TokenView(IssuerAPIView):
             request,
             principal,
             scopes=oauth.select_scopes(principal, params.get("scope")),
-            audiences=_audiences(params["resource"], params.get("audience")),
+            audiences=_audiences(principal, params["resource"], params.get("audience")),
             peer=peer,
             method=self.mechanism,
         )
@@ -128,26 +128,33 @@ class TokenView(IssuerAPIView):
         client_id = params.get("client_id")
         if basic is not None and client_id is not None and client_id != basic[0]:
             raise OAuthError("invalid_request", "client_id differs from the Basic credentials.")
-        conn_peer = oauth.connection_peer(request)
         method = used[0] if used else "tls_client_auth"
-        if method == "client_secret_basic":
-            principal = oauth.authenticate_secret(basic[0], basic[1], basic=True)
-        elif method == "client_secret_post":
-            if not client_id:
-                raise OAuthError("invalid_request", "Missing client_id.")
-            principal = oauth.authenticate_secret(client_id, params["client_secret"], basic=False)
-        elif method == "private_key_jwt":
+        if method == "client_secret_post" and not client_id:
+            raise OAuthError("invalid_request", "Missing client_id.")
+        if method == "private_key_jwt":
             if params.get("client_assertion_type") != oauth.ASSERTION_TYPE:
                 raise OAuthError(
                     "invalid_request", f"client_assertion_type must be {oauth.ASSERTION_TYPE}."
                 )
             if not params.get("client_assertion"):
                 raise OAuthError("invalid_request", "Missing client_assertion.")
-            principal = oauth.authenticate_assertion(
-                request, params["client_assertion"], client_id, conn_peer
+        gate = oauth.FailureGate(basic[0] if basic else client_id or "", client_ip(request))
+        conn_peer = gate.run(lambda: oauth.connection_peer(request))
+        # A verified certificate proved its key in the handshake: never held back.
+        gate.exempt = conn_peer is not None
+        if method == "client_secret_basic":
+            principal = gate.run(lambda: oauth.authenticate_secret(*basic, basic=True))
+        elif method == "client_secret_post":
+            secret = params["client_secret"]
+            principal = gate.run(lambda: oauth.authenticate_secret(client_id, secret, basic=False))
+        elif method == "private_key_jwt":
+            assertion = params["client_assertion"]
+            principal = gate.run(
+                lambda: oauth.authenticate_assertion(request, assertion, client_id, conn_peer)
             )
         else:
-            principal = oauth.authenticate_tls(client_id, conn_peer)
+            principal = gate.run(lambda: oauth.authenticate_tls(client_id, conn_peer))
+        oauth.check_rate(principal.name)
         return method, principal, conn_peer
 
 
@@ -162,14 +169,20 @@ class ServiceTokenView(IssuerAPIView):
 
     def post(self, request):
         data = self.validated(ServiceTokenSerializer)
-        principal = oauth.authenticate_secret(data["serviceName"], data["password"], basic=False)
+        gate = oauth.FailureGate(data["serviceName"], client_ip(request))
+        conn_peer = gate.run(lambda: oauth.connection_peer(request))
+        gate.exempt = conn_peer is not None
+        principal = gate.run(
+            lambda: oauth.authenticate_secret(data["serviceName"], data["password"], basic=False)
+        )
+        oauth.check_rate(principal.name)
         oauth.ensure_enabled(principal)
-        peer = oauth.bind_peer(principal, oauth.connection_peer(request))
+        peer = oauth.bind_peer(principal, conn_peer)
         body = oauth.mint_service_token(
             request,
             principal,
             scopes=oauth.select_scopes(principal, data.get("scope")),
-            audiences=_audiences(data["resource"], data.get("audience")),
+            audiences=_audiences(principal, data["resource"], data.get("audience")),
             peer=peer,
             method=self.mechanism,
         )
@@ -245,7 +258,9 @@ class LoginView(IssuerAPIView):
 
     def post(self, request):
         data = self.validated(LoginSerializer)
-        self.throttle(LoginRateThrottle.for_user(request, data["username"]))
+        refused = login_gate(request, data["username"])  # before the password hasher
+        if refused is not None:
+            raise oauth.rate_limited(retry_after(refused))
         user = authenticate(request, username=data["username"], password=data["password"])
         if user is None or not user.is_active:
             raise OAuthError(

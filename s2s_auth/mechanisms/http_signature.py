@@ -11,13 +11,13 @@ for the principal. Either way it must chain to our CA and not be revoked.
 from __future__ import annotations
 
 from cryptography.hazmat.primitives.serialization import Encoding
-from django.core.cache import cache
 
 from s2s_auth.conf import s2s_settings
 from s2s_auth.core import httpsig
 from s2s_auth.core.certs import VerifiedPeer
 from s2s_auth.core.x509 import CertificateRejected
 from s2s_auth.credentials.certificates import certificate_by_fingerprint
+from s2s_auth.credentials.replay import remember_once
 from s2s_auth.errors import S2SError
 from s2s_auth.mechanisms.base import ServiceAuthentication, identity_for
 from s2s_auth.tls.peer import verify_peer
@@ -25,7 +25,8 @@ from s2s_auth.tls.proxy_headers import ProxyHeaderError
 
 
 def remember_nonce(key_id: str, nonce: str, ttl: int) -> bool:
-    return cache.add(f"s2s:nonce:{key_id}:{nonce}", 1, timeout=ttl)
+    """The shared replay store; raises ReplayStoreUnavailable (503) when it is down."""
+    return remember_once("nonce", key_id, nonce, ttl=ttl)
 
 
 def own_origins() -> list[tuple[str, str]]:
@@ -97,6 +98,8 @@ class HTTPSignatureAuthentication(ServiceAuthentication):
             self.reject(request, exc, fingerprint=exc.fingerprint or "", **evidence)
         except ProxyHeaderError as exc:
             self.reject(request, S2SError("malformed_proxy_header", exc.detail))
+        except S2SError as exc:  # the replay store is down
+            self.reject(request, exc, **evidence)
         peer = signer["peer"]
         evidence.update(self.certificate_evidence(peer))
         try:

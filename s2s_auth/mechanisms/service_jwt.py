@@ -21,7 +21,6 @@ import time
 
 import jwt
 from cryptography.hazmat.primitives.serialization import Encoding
-from django.core.cache import cache
 
 from s2s_auth.conf import s2s_settings
 from s2s_auth.core import jose as tokens
@@ -29,6 +28,7 @@ from s2s_auth.core.certs import VerifiedPeer, peer_verifier
 from s2s_auth.core.wire import SERVICE_JWT_KEYWORD, SERVICE_JWT_TYPE
 from s2s_auth.core.x509 import CertificateRejected, x5c_decode
 from s2s_auth.credentials.certificates import certificates_of
+from s2s_auth.credentials.replay import remember_once
 from s2s_auth.errors import S2SError
 from s2s_auth.mechanisms.base import ServiceAuthentication, identity_for
 from s2s_auth.tls.peer import verify_peer
@@ -40,9 +40,10 @@ REQUIRED_CLAIMS = ("iss", "sub", "aud", "iat", "exp", "jti")
 
 
 def remember_jti(issuer: str, jti: str, expires_at: float) -> bool:
-    """True the first time (issuer, jti) is seen before ``expires_at``; False on replay."""
+    """True the first time (issuer, jti) is seen before ``expires_at``; False on replay.
+    Raises ReplayStoreUnavailable (503) when the shared store does not answer."""
     ttl = max(1, int(expires_at - time.time()) + int(s2s_settings().CLOCK_SKEW) + 1)
-    return cache.add(f"s2s:jti:{issuer}:{jti}", 1, timeout=ttl)
+    return remember_once("jti", issuer, jti, ttl=ttl)
 
 
 class ServiceJWTAuthentication(ServiceAuthentication):
@@ -83,7 +84,11 @@ class ServiceJWTAuthentication(ServiceAuthentication):
             identity = identity_for(peer.spiffe_id, self.mechanism, end_user=end_user)
         except (tokens.TokenError, S2SError) as exc:
             self.reject(request, exc, **evidence)
-        if not remember_jti(peer.spiffe_id, verified.claims["jti"], verified.claims["exp"]):
+        try:
+            fresh = remember_jti(peer.spiffe_id, verified.claims["jti"], verified.claims["exp"])
+        except S2SError as exc:
+            self.reject(request, exc, **evidence)
+        if not fresh:
             self.reject(
                 request,
                 S2SError("replayed_jti", "This token was already used."),

@@ -48,6 +48,18 @@ class ServicePrincipal(models.Model):
         help_text="Granted scopes, separated by spaces, e.g. 'users:read users:notify'.",
     )
     description = models.CharField(max_length=200, blank=True)
+    self_registered = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Created by the service itself at the registration endpoint, not by an "
+        "operator: anyone could have taken the name.",
+    )
+    approved_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When an operator approved a self-registered service for scopes.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -57,6 +69,11 @@ class ServicePrincipal(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def awaiting_approval(self) -> bool:
+        """Self-registered and not approved: no scope may be granted to it yet."""
+        return self.self_registered and self.approved_at is None
 
     @property
     def scope_set(self) -> frozenset[str]:

@@ -54,6 +54,7 @@ def live(tmp_path_factory):
         "ISSUER": url,
         "ACCESS_TOKEN_ISSUER": url,
         "HTTPSIG_ORIGIN": url,
+        "REGISTRATION_OPEN": True,  # docs/identity-service.md opens it to show it
     }
     env = {
         **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},

@@ -344,7 +344,7 @@ def test_self_registration_starts_without_scopes(live):
     )
     assert token.status_code == 400
     assert token.json()["error"] == "invalid_scope"
-    live.manage("s2s_service", "grant", "billing", "users:read")
+    live.manage("s2s_service", "grant", "billing", "users:read", "--approve-self-registered")
     token = session.post(
         "oauth/token", data={"grant_type": "client_credentials"}, auth=("billing", password)
     )

@@ -43,13 +43,29 @@ def _running(pid: int) -> bool:
         return False
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _assert_private(var: Path) -> None:
+    """Local state: directories 0700, files 0600 (databases, logs, keys, certificates)."""
+    checked = [var / "users.sqlite3", var / "ads.sqlite3", var / "logs" / "users.log"]
+    checked += [var / "pki", var / "logs", *sorted((var / "pki").iterdir())]
+    for path in checked:
+        mode = path.stat().st_mode & 0o777
+        assert mode == (0o700 if path.is_dir() else 0o600), f"{path}: {mode:o}"
+
+
 def _start_up(tmp_path, *extra):
     ports = free_port(), free_port()
     env = {
         **{
             k: v
             for k, v in os.environ.items()
-            if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL")
+            if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "GUNICORN_WORKERS")
         },
         "VAR_DIR": str(tmp_path),
         "FLEAMARKET_USERS_PORT": str(ports[0]),
@@ -83,6 +99,10 @@ def test_up_serves_and_sigterm_stops_every_child(tmp_path):
         assert all(_bound(port) for port in ports)
         children = _descendants(process.pid)
         assert children, "up started no processes?"
+        # GUNICORN_WORKERS (default 2) worker processes under each service's master
+        gunicorns = [pid for pid in children if "gunicorn" in _cmdline(pid)]
+        assert len(gunicorns) == 2 * (1 + 2), [_cmdline(pid) for pid in children]
+        _assert_private(tmp_path)
         process.send_signal(signal.SIGTERM)
         assert process.wait(60) == 0 or process.returncode == 130
     finally:

@@ -53,7 +53,9 @@ CACHES = {
         "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", ""),
     }
     if os.environ.get("CACHE_URL")
-    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    # Shared by every process of the test project (live servers too); the test
+    # database gets its table from Django's test runner (createcachetable).
+    else {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "s2s_cache"}
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 S2S_AUTH = {

@@ -126,3 +126,45 @@ def test_manage_py_check_fails_on_an_error(pki_dir):
     conf = good(pki_dir, MECHANISMS=["kerberos"])
     with override_settings(S2S_AUTH=conf), pytest.raises(SystemCheckError, match=r"s2s_auth\.E002"):
         call_command("check")
+
+
+LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+DUMMY = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+FILES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache"}}
+REDIS = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "x"}}
+
+
+def store_ids(pki_dir, caches, *, debug=False, **extra) -> set[str]:
+    with override_settings(CACHES=caches, DEBUG=debug):
+        return ids(**good(pki_dir, **extra))
+
+
+def test_a_per_process_replay_store_with_debug_off_is_an_error(pki_dir):
+    assert store_ids(pki_dir, LOCMEM) == {"s2s_auth.E020"}
+    assert store_ids(pki_dir, LOCMEM, debug=True) == set()  # runserver: one process
+    assert store_ids(pki_dir, DUMMY, debug=True) == {"s2s_auth.E020"}  # remembers nothing
+    assert store_ids(pki_dir, FILES) == {"s2s_auth.W021"}  # shared, add() not atomic
+    assert store_ids(pki_dir, REDIS) == set()
+    assert store_ids(pki_dir, {**REDIS, "local": LOCMEM["default"]}) == set()
+    two = {**REDIS, "local": LOCMEM["default"]}
+    assert store_ids(pki_dir, two, REPLAY_CACHE="local") == {"s2s_auth.E020"}
+    assert store_ids(pki_dir, REDIS, REPLAY_CACHE="missing") == {"s2s_auth.E020"}
+
+
+def test_the_error_names_the_setting(pki_dir):
+    with override_settings(CACHES=LOCMEM, DEBUG=False, S2S_AUTH=good(pki_dir)):
+        (error,) = [m for m in run_checks(tags=["s2s_auth"]) if m.id == "s2s_auth.E020"]
+    assert "CACHES['default']" in error.msg and "REPLAY_CACHE" in error.msg
+    assert "LocMemCache" in error.msg
+    with (
+        override_settings(CACHES=LOCMEM, DEBUG=False, S2S_AUTH=good(pki_dir)),
+        pytest.raises(SystemCheckError, match=r"s2s_auth\.E020"),
+    ):
+        call_command("check")
+
+
+def test_the_test_project_store_is_shared():
+    assert test_settings.CACHES["default"]["BACKEND"] in (
+        "django.core.cache.backends.db.DatabaseCache",
+        "django.core.cache.backends.redis.RedisCache",
+    )

@@ -10,9 +10,10 @@ __all__ = ["MemoryNonceStore"]
 
 
 class MemoryNonceStore:
-    """An in-process ``nonce_store`` (tests, single-process services). Thread-safe;
-    entries expire after their TTL. Several processes need a shared store (Django's
-    cache ``add`` on Redis)."""
+    """An in-process ``nonce_store`` (tests, single-process scripts). Thread-safe;
+    entries expire after their TTL. A server with several worker processes needs the
+    shared store: ``s2s_auth.mechanisms.http_signature.remember_nonce`` (the replay
+    store of ``s2s_auth.credentials.replay``)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic):
         self._clock = clock

@@ -24,10 +24,17 @@ class Command(BaseCommand):
             action="store_true",
             help="Do not create a client secret (certificate-only service).",
         )
+        approve_help = (
+            "Grant scopes even though the service registered itself (anyone could have "
+            "taken its name): marks it approved."
+        )
+        add.add_argument("--approve-self-registered", action="store_true", help=approve_help)
         for action in ("grant", "revoke"):
             p = sub.add_parser(action, help=f"{action.title()} scopes.")
             p.add_argument("name")
             p.add_argument("scopes", nargs="+")
+            if action == "grant":
+                p.add_argument("--approve-self-registered", action="store_true", help=approve_help)
         for action in ("disable", "enable"):
             sub.add_parser(action, help=f"{action.title()} a service.").add_argument("name")
         sub.add_parser("list", help="List principals with their scopes.")
@@ -39,8 +46,9 @@ class Command(BaseCommand):
         rotate.add_argument(
             "--grace-hours",
             type=float,
-            default=24,
-            help="How long the previous secrets stay valid (default 24; 0 = now).",
+            default=None,
+            help="How long the previous secrets stay valid, hours (default: "
+            "S2S_AUTH['SECRET_ROTATION_GRACE'], 5 minutes unless set; 0 = now).",
         )
         key = sub.add_parser("add-key", help="Create an API key (printed once).")
         key.add_argument("name")
@@ -63,10 +71,14 @@ class Command(BaseCommand):
             self.style.WARNING("The secret is shown only now; it is stored as a keyed hash.")
         )
 
-    def do_add(self, name, scopes, no_secret=False, **_):
-        principal, created = services.ensure_principal(name, scopes)
+    def do_add(self, name, scopes, no_secret=False, approve_self_registered=False, **_):
+        principal, created = services.ensure_principal(
+            name, scopes, approve=approve_self_registered
+        )
         verb = "registered" if created else "already registered"
         self.stdout.write(self.style.SUCCESS(f"{principal.name} {verb}: {principal.spiffe_id}"))
+        if principal.self_registered:
+            self.stdout.write(self.style.WARNING(f"origin: {_origin(principal)}"))
         self.stdout.write(f"scopes: {principal.scopes or '(none)'}")
         has_secrets = services.secret_backend() is not None
         if not created or no_secret:
@@ -78,8 +90,8 @@ class Command(BaseCommand):
         else:
             self.stdout.write("no client secret: no secret backend is installed")
 
-    def do_grant(self, name, scopes, **_):
-        principal = services.set_scopes(name, grant=scopes)
+    def do_grant(self, name, scopes, approve_self_registered=False, **_):
+        principal = services.set_scopes(name, grant=scopes, approve=approve_self_registered)
         self.stdout.write(self.style.SUCCESS(f"{name} scopes: {principal.scopes or '(none)'}"))
 
     def do_revoke(self, name, scopes, **_):
@@ -99,12 +111,16 @@ class Command(BaseCommand):
             state = "enabled" if p.enabled else "DISABLED"
             count = services.active_secret_count(p)
             secrets = "" if count is None else f"  secrets={count}"
-            self.stdout.write(f"{p.name:<16} {state:<9} {p.spiffe_id}  [{p.scopes}]{secrets}")
+            origin = f"  {_origin(p)}" if p.self_registered else ""
+            self.stdout.write(
+                f"{p.name:<16} {state:<9} {p.spiffe_id}  [{p.scopes}]{secrets}{origin}"
+            )
 
     def do_rotate_secret(self, name, grace_hours, **_):
+        grace = services.rotation_grace(grace_hours)
         secret = services.rotate_client_secret(name, grace_hours=grace_hours)
         self._print_secret(name, secret)
-        self.stdout.write(f"previous secrets stay valid for at most {grace_hours:g} h")
+        self.stdout.write(f"previous secrets stay valid for at most {_duration(grace)}")
 
     def do_add_key(self, name, expires, **_):
         try:
@@ -132,3 +148,14 @@ class Command(BaseCommand):
         if not count:
             raise CommandError(f"No active API key {key_id!r}.")
         self.stdout.write(self.style.WARNING(f"revoked {count} key(s)"))
+
+
+def _origin(principal) -> str:
+    if principal.awaiting_approval:
+        return "SELF-REGISTERED, not approved (grant needs --approve-self-registered)"
+    return f"self-registered, approved {principal.approved_at:%Y-%m-%d %H:%M} UTC"
+
+
+def _duration(delta) -> str:
+    seconds = delta.total_seconds()
+    return f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds:g} s"

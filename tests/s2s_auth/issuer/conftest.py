@@ -13,7 +13,7 @@ from .support import ISSUER
 
 
 @pytest.fixture
-def issuer_conf(ca, settings, tmp_path):
+def issuer_conf(ca, settings, tmp_path, db):
     """S2S_AUTH for the issuer: the session CA, a fresh key directory, a fixed issuer."""
     conf = {
         **settings.S2S_AUTH,  # TRUST_DOMAIN and the end-user token settings
@@ -21,6 +21,8 @@ def issuer_conf(ca, settings, tmp_path):
         "PKI_DIR": str(ca.directory),
         "SIGNING_KEYS_DIR": str(tmp_path / "keys"),
         "ISSUER": ISSUER,
+        # The endpoint's tests need it open; test_views checks the closed default.
+        "REGISTRATION_OPEN": True,
     }
     settings.S2S_AUTH = conf
     cache.clear()

@@ -76,6 +76,54 @@ def test_rotate_secret_with_zero_grace_invalidates_at_once(client, issuer_conf, 
     assert token_status(client, "svc", new) == 200
 
 
+def test_rotate_secret_grace_is_a_short_setting_by_default(client, issuer_conf, db, settings):
+    run("add", "svc", "--scope", "users:read")
+    out = run("rotate-secret", "svc")
+    assert "at most 300 s" in out
+    row = ClientSecret.objects.filter(principal__name="svc").exclude(expires_at=None).get()
+    assert row.expires_at <= timezone.now() + dt.timedelta(minutes=5)
+    settings.S2S_AUTH = {**settings.S2S_AUTH, "SECRET_ROTATION_GRACE": 60}
+    run("rotate-secret", "svc")
+    latest = ClientSecret.objects.filter(principal__name="svc").exclude(expires_at=None)
+    assert max(r.expires_at for r in latest) <= timezone.now() + dt.timedelta(seconds=60)
+
+
+def _squat(client, name="ads"):
+    from .support import STRONG, register
+
+    assert register(client, {"serviceName": name, "password": STRONG}).status_code == 201
+
+
+def test_add_and_grant_refuse_scopes_to_a_self_registered_service(client, issuer_conf, db):
+    _squat(client)
+    with pytest.raises(CommandError, match="--approve-self-registered"):
+        run("add", "ads", "--scope", "users:read")
+    with pytest.raises(CommandError, match="--approve-self-registered"):
+        run("grant", "ads", "users:read")
+    assert ServicePrincipal.objects.get(name="ads").scopes == ""
+    listing = run("list")
+    assert "SELF-REGISTERED, not approved" in listing
+    out = run("grant", "ads", "users:read", "--approve-self-registered")
+    assert "users:read" in out
+    principal = ServicePrincipal.objects.get(name="ads")
+    assert principal.approved_at is not None and principal.scopes == "users:read"
+    assert "self-registered, approved" in run("list")
+    run("grant", "ads", "users:notify")  # approved once: later grants need no flag
+
+
+def test_add_with_approval_flag(client, issuer_conf, db):
+    _squat(client, "billing")
+    out = run("add", "billing", "--scope", "users:read", "--approve-self-registered")
+    assert "self-registered, approved" in out
+    assert ServicePrincipal.objects.get(name="billing").scopes == "users:read"
+
+
+def test_operator_added_services_need_no_flag(issuer_conf, db):
+    run("add", "svc", "--scope", "users:read")
+    run("grant", "svc", "users:notify")
+    assert "SELF-REGISTERED" not in run("list")
+
+
 def test_rotate_secret_of_unknown_service(issuer_conf, db):
     with pytest.raises(CommandError):
         run("rotate-secret", "ghost")
@@ -150,3 +198,25 @@ def test_admin_shows_hash_prefix_never_the_secret(client, issuer_conf, db, admin
     assert secret not in page and row.digest not in page
     response = client.get("/admin/s2s_issuer/signingkey/")
     assert response.status_code == 200
+
+
+def test_admin_marks_self_registered_services_and_keeps_their_scopes(
+    client, issuer_conf, db, admin_user
+):
+    _squat(client)
+    principal = ServicePrincipal.objects.get(name="ads")
+    client.force_login(admin_user)
+    page = client.get("/admin/s2s_auth/serviceprincipal/").content.decode()
+    assert "SELF-REGISTERED, not approved" in page
+    url = f"/admin/s2s_auth/serviceprincipal/{principal.pk}/change/"
+    form = {"name": "ads", "spiffe_id": principal.spiffe_id, "enabled": "on"}
+    form.update({"scopes": "users:read", "description": "", "certificates-TOTAL_FORMS": "0"})
+    form.update({"certificates-INITIAL_FORMS": "0"})
+    client.post(url, form)
+    assert ServicePrincipal.objects.get(name="ads").scopes == ""  # read-only until approved
+    changelist = "/admin/s2s_auth/serviceprincipal/"
+    client.post(changelist, {"action": "approve", "_selected_action": [principal.pk]})
+    assert ServicePrincipal.objects.get(name="ads").approved_at is not None
+    response = client.post(url, form)
+    assert response.status_code == 302, response.content[:2000]
+    assert ServicePrincipal.objects.get(name="ads").scopes == "users:read"

@@ -228,6 +228,7 @@ def test_other_authorization_scheme_is_invalid_request(client, ads):
 
 
 def test_resource_parameter_sets_the_audience(client, ads):
+    services.ensure_principal("ads-admin")
     response = post_token(
         client,
         {"grant_type": "client_credentials", "resource": spiffe("ads-admin")},
@@ -242,6 +243,7 @@ def test_resource_parameter_sets_the_audience(client, ads):
 
 
 def test_several_resources_and_bare_audience_names(client, ads):
+    services.ensure_principal("billing")  # users: the issuer's own; ads: a principal
     response = post_token(
         client,
         {
@@ -265,6 +267,33 @@ def test_foreign_resource_is_invalid_target(client, ads, resource):
         client, {"grant_type": "client_credentials", "resource": resource}, auth=ads
     )
     assert_error(response, 400, "invalid_target")
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["nonexistent-svc", spiffe("nonexistent-svc")],
+)
+def test_a_target_no_service_is_registered_as_is_invalid_target(client, ads, target):
+    for field in ("resource", "audience"):
+        response = post_token(client, {"grant_type": "client_credentials", field: target}, auth=ads)
+        body = assert_error(response, 400, "invalid_target")
+        assert "nonexistent-svc" in body["error_description"]
+
+
+def test_a_target_the_granted_scopes_name_needs_no_principal(client, ads):
+    response = post_token(
+        client, {"grant_type": "client_credentials", "resource": "users"}, auth=ads
+    )
+    assert response.status_code == 200, response.content
+
+
+@pytest.mark.parametrize("count", [11, 900])
+def test_too_many_targets_are_invalid_target(client, ads, count):
+    services.ensure_principal("billing")
+    data = {"grant_type": "client_credentials", "resource": ["billing"] * count}
+    assert_error(post_token(client, data, auth=ads), 400, "invalid_target")
+    audience = {"grant_type": "client_credentials", "audience": " ".join(["billing"] * count)}
+    assert_error(post_token(client, audience, auth=ads), 400, "invalid_target")
 
 
 def test_default_audience_is_the_services_named_by_the_scopes(client, issuer_conf, db):

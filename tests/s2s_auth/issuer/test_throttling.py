@@ -7,14 +7,14 @@ from django.core.cache import cache
 
 from s2s_auth.credentials import principals as services
 from s2s_auth.issuer.throttling import (
-    LoginRateThrottle,
+    LoginFailures,
     RegistrationRateThrottle,
     TokenRateThrottle,
     retry_after,
 )
 from s2s_auth.models import ServicePrincipal
 
-from .support import STRONG, assert_error, login, post_token, register
+from .support import STRONG, assert_error, login, pem, post_token, register, service_token
 
 GRANT = {"grant_type": "client_credentials"}
 
@@ -26,11 +26,12 @@ def limit(settings, **values):
 # ------------------------------------------------------------------ /oauth/token
 
 
-def test_token_requests_are_limited_per_client(client, ads, settings, throttle_clock):
+def test_token_requests_are_limited_per_authenticated_client(client, ads, settings, throttle_clock):
     limit(settings, TOKEN_RATE_LIMIT_PER_MINUTE=3)
     name, secret = ads
-    assert post_token(client, GRANT, auth=(name, secret + "x")).status_code == 401  # counts too
-    for _ in range(2):
+    for _ in range(5):  # someone else's failures do not use up the client's budget
+        assert post_token(client, GRANT, auth=(name, secret + "x")).status_code == 401
+    for _ in range(3):
         assert post_token(client, GRANT, auth=ads).status_code == 200
     response = post_token(client, GRANT, auth=ads)
     assert_error(response, 429, "slow_down")
@@ -39,6 +40,42 @@ def test_token_requests_are_limited_per_client(client, ads, settings, throttle_c
     services.ensure_principal("other", ["users:read"])
     other = services.create_client_secret("other")
     assert post_token(client, GRANT, auth=("other", other)).status_code == 200
+
+
+def test_someone_elses_failures_never_lock_out_a_certificate_client(
+    client, tls_client, ads, throttle_clock
+):
+    """The campaign's lock-out: `Basic mtlsclient:wrong` from one address, then the real
+    client with its certificate from the same address. Default limits."""
+    statuses = [
+        post_token(client, GRANT, auth=("mtlsclient", "wrong")).status_code for _ in range(80)
+    ]
+    assert statuses[0] == 401 and statuses[-1] == 429  # the guessing source is held back
+    for _ in range(6):
+        response = post_token(client, GRANT, SSL_CLIENT_CERT=pem(tls_client))
+        assert response.status_code == 200, response.content
+    # nor is another client with its secret, from another address or this one
+    assert post_token(client, GRANT, auth=ads, REMOTE_ADDR="10.9.9.9").status_code == 200
+    assert post_token(client, GRANT, auth=ads).status_code == 200
+
+
+def test_failures_are_counted_per_client_and_address(client, ads, settings, throttle_clock):
+    limit(settings, TOKEN_FAILURE_LIMIT_PER_MINUTE=3, TOKEN_ADDRESS_FAILURE_LIMIT_PER_MINUTE=5)
+    name = ads[0]
+    for _ in range(3):
+        assert post_token(client, GRANT, auth=(name, "wrong")).status_code == 401
+    assert_error(post_token(client, GRANT, auth=ads), 429, "slow_down")  # (ads, this address)
+    services.ensure_principal("other", ["users:read"])
+    other = services.create_client_secret("other")
+    assert post_token(client, GRANT, auth=("other", other)).status_code == 200
+    for _ in range(2):
+        assert post_token(client, GRANT, auth=("nobody", "x")).status_code == 401
+    response = post_token(client, GRANT, auth=("other", other))  # the address: 5 failures
+    assert_error(response, 429, "slow_down")
+    json_endpoint = service_token(client, {"serviceName": "other", "password": other})
+    assert_error(json_endpoint, 429, "slow_down")
+    throttle_clock.advance(60)
+    assert post_token(client, GRANT, auth=ads).status_code == 200
 
 
 def test_token_limit_is_a_sliding_window(client, ads, settings, throttle_clock):
@@ -103,7 +140,7 @@ def test_keys_are_hashed_so_any_client_id_fits(issuer_conf, settings, throttle_c
 
 
 def test_register_is_limited_per_ip(client, issuer_conf, db, settings, throttle_clock):
-    limit(settings, REGISTRATION_RATE_LIMIT_PER_HOUR=2)
+    limit(settings, REGISTRATION_RATE_LIMIT_PER_HOUR=2, REGISTRATION_OPEN=True)
     assert register(client, {"serviceName": "one", "password": STRONG}).status_code == 201
     assert register(client, {"serviceName": "bad"}).status_code == 400  # counts too
     response = register(client, {"serviceName": "three", "password": STRONG})
@@ -131,25 +168,47 @@ def test_registration_throttle_is_keyed_by_peer_address(rf, issuer_conf, setting
 # ------------------------------------------------------------------------ login
 
 
-def test_login_is_limited_per_username_and_ip(client, alice, settings, throttle_clock):
+def test_login_failures_are_limited_per_username(client, alice, settings, throttle_clock):
     limit(settings, LOGIN_RATE_LIMIT_PER_MINUTE=2)
-    for _ in range(2):
-        assert login(client, {"username": "alice", "password": "bad"}).status_code == 401
-    # even the right password is refused now, from this IP, under any spelling
-    for username in ("alice", "ALICE"):
-        response = login(client, {"username": username, "password": "alice-password-1"})
+    for address in ("10.0.0.1", "10.0.0.2"):  # from any address
+        response = login(client, {"username": "alice", "password": "bad"}, REMOTE_ADDR=address)
+        assert response.status_code == 401
+    # even the right password is refused now, from any address, under any spelling
+    for username, address in (("alice", "10.0.0.3"), ("ALICE", "10.0.0.4")):
+        response = login(
+            client, {"username": username, "password": "alice-password-1"}, REMOTE_ADDR=address
+        )
         assert_error(response, 429, "slow_down")
         assert response["Retry-After"] == "60"
-    other_ip = login(
-        client, {"username": "alice", "password": "alice-password-1"}, REMOTE_ADDR="10.1.1.1"
-    )
-    assert other_ip.status_code == 200
     other_user = login(client, {"username": "bob", "password": "whatever"})
     assert_error(other_user, 401, "invalid_grant")
     throttle_clock.advance(60)
     assert login(client, {"username": "alice", "password": "alice-password-1"}).status_code == 200
 
 
-def test_login_throttle_key_is_username_and_address(rf, issuer_conf):
-    request = rf.post("/", REMOTE_ADDR="192.0.2.7")
-    assert LoginRateThrottle.for_user(request, "Alice").ident == "alice|192.0.2.7"
+def test_successful_logins_do_not_count_against_the_username(
+    client, alice, settings, throttle_clock
+):
+    limit(settings, LOGIN_RATE_LIMIT_PER_MINUTE=2)
+    for _ in range(4):
+        good = {"username": "alice", "password": "alice-password-1"}
+        assert login(client, good, REMOTE_ADDR=f"10.0.0.{_}").status_code == 200
+
+
+def test_login_attempts_are_limited_per_address(client, alice, settings, throttle_clock):
+    """Random usernames from one address: each would cost a password hash."""
+    limit(settings, LOGIN_ADDRESS_RATE_LIMIT_PER_MINUTE=3)
+    for i in range(3):
+        response = login(client, {"username": f"random{i}", "password": "x"})
+        assert response.status_code == 401
+    response = login(client, {"username": "random99", "password": "x"})
+    assert_error(response, 429, "slow_down")
+    assert login(client, {"username": "random99", "password": "x"}, REMOTE_ADDR="10.2.2.2")
+    ok = login(
+        client, {"username": "alice", "password": "alice-password-1"}, REMOTE_ADDR="10.2.2.3"
+    )
+    assert ok.status_code == 200
+
+
+def test_login_failure_key_is_the_casefolded_username(issuer_conf):
+    assert LoginFailures.of("Alice").ident == "alice"

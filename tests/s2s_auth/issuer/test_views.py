@@ -85,10 +85,13 @@ def test_register_with_password_creates_principal_without_scopes(client, issuer_
     assert principal.enabled
     row = ClientSecret.objects.get(principal=principal)
     assert row.algorithm == "django" and STRONG not in row.digest
-    # no scope: no token; after a maintainer grants one, the password works
+    assert principal.self_registered and principal.awaiting_approval
+    # no scope: no token; after a maintainer approves it and grants one, the password works
     creds = {"serviceName": "newsvc", "password": STRONG}
     assert_error(service_token(client, creds), 400, "invalid_scope")
-    services.set_scopes("newsvc", grant=["users:read"])
+    with pytest.raises(services.NotApproved):
+        services.set_scopes("newsvc", grant=["users:read"])
+    services.set_scopes("newsvc", grant=["users:read"], approve=True)
     response = service_token(client, creds)
     assert response.status_code == 200
     response = post_token(client, {"grant_type": "client_credentials"}, auth=("newsvc", STRONG))
@@ -124,6 +127,24 @@ def test_register_can_be_closed(client, issuer_conf, db, settings):
     assert_error(register(client, {"serviceName": "x", "password": STRONG}), 403, "access_denied")
 
 
+def test_registration_is_closed_by_default(client, issuer_conf, db, settings):
+    conf = {k: v for k, v in settings.S2S_AUTH.items() if k != "REGISTRATION_OPEN"}
+    settings.S2S_AUTH = conf
+    response = register(client, {"serviceName": "ads", "password": STRONG})
+    assert_error(response, 403, "access_denied")
+    assert not ServicePrincipal.objects.exists()
+
+
+def test_a_squatted_name_gets_no_scopes_from_the_documented_add(client, issuer_conf, db):
+    """Someone registers "ads" before the operator runs `s2s_service add ads --scope ...`."""
+    assert register(client, {"serviceName": "ads", "password": STRONG}).status_code == 201
+    with pytest.raises(services.NotApproved):
+        services.ensure_principal("ads", ["users:read"])
+    assert ServicePrincipal.objects.get(name="ads").scopes == ""
+    creds = {"serviceName": "ads", "password": STRONG, "scope": "users:read"}
+    assert_error(service_token(client, creds), 400, "invalid_scope")
+
+
 def test_register_with_certificate(client, issuer_conf, db, ca, make_leaf):
     leaf = make_leaf(ca, "certsvc")
     response = register(client, {"serviceName": "certsvc"}, SSL_CLIENT_CERT=pem(leaf))
@@ -133,7 +154,7 @@ def test_register_with_certificate(client, issuer_conf, db, ca, make_leaf):
     assert principal.scopes == ""
     stored = ServiceCertificate.objects.get(principal=principal)
     assert stored.fingerprint == hashlib.sha256(leaf.cert.public_bytes(Encoding.DER)).hexdigest()
-    services.set_scopes("certsvc", grant=["users:read"])
+    services.set_scopes("certsvc", grant=["users:read"], approve=True)
     response = post_token(client, {"grant_type": "client_credentials"}, SSL_CLIENT_CERT=pem(leaf))
     assert response.status_code == 200, response.content
 
@@ -225,3 +246,14 @@ def test_authorization_server_metadata(client, ads):
     assert "ES256" in meta["token_endpoint_auth_signing_alg_values_supported"]
     assert meta["tls_client_certificate_bound_access_tokens"] is True
     assert {"users:read", "users:notify"} <= set(meta["scopes_supported"])
+
+
+def test_log_lines_escape_what_the_caller_sent(client, issuer_conf, db, caplog):
+    """`%0A` in a Basic client id must not start a forged log line."""
+    forged = "evil\nWARNING issuer accepted client=admin"
+    with caplog.at_level("WARNING", logger="s2s_auth.issuer"):
+        post_token(client, {"grant_type": "client_credentials"}, auth=(forged, "x"))
+    lines = [r.getMessage() for r in caplog.records if r.name == "s2s_auth.issuer"]
+    assert lines
+    assert all("\n" not in line and "\r" not in line for line in lines)
+    assert 'client="evil\\nWARNING issuer accepted client=admin"' in lines[-1]
