@@ -48,6 +48,7 @@ __all__ = [
     "jwks_cache",
     "jwks_url",
     "register_local_issuer",
+    "warm_up",
 ]
 
 logger = logging.getLogger("s2s_auth.core.jwks")
@@ -139,6 +140,25 @@ class JWKSCache:
         if keys is None:
             raise self._unavailable()
         return keys
+
+    def prefetch(self) -> bool:
+        """Fetch now if no keys are held, bypassing the re-fetch interval; True once held.
+
+        For a worker that starts: its first requests should not wait for a fetch, and
+        it must not depend on the issuer still being up when its first token arrives.
+        """
+        with self._lock:
+            if self._keys is not None:
+                return True
+            self._attempted_at = self._clock()
+            self.fetch_count += 1
+            try:
+                keys = self._fetch()
+            except (requests.RequestException, TokenError, ValueError) as exc:
+                self.last_error = _describe(exc)
+                return False
+            self._keys, self._fetched_at, self.last_error = keys, self._clock(), None
+            return True
 
     # -- internals -------------------------------------------------------------------
     def _unavailable(self) -> JWKSUnavailable:
@@ -312,6 +332,30 @@ def jwks_cache() -> JWKSCache | LocalJWKS:
                     timeout=key[4],
                 )
     return cache
+
+
+def warm_up(*, attempts: int = 8, first_delay: float = 0.5) -> threading.Thread | None:
+    """Fetch the configured JWKS in a background thread, retrying with backoff
+    (0.5 s, 1 s, 2 s, ... ``attempts`` times); None when there is nothing to fetch
+    (no issuer configured, or the issuer is this process)."""
+    if jwks_url() is None or _local_keys() is not None:
+        return None
+    cache = jwks_cache()
+
+    def run() -> None:
+        delay = first_delay
+        for attempt in range(attempts):
+            if cache.prefetch():
+                logger.info("JWKS of %s fetched at start", cache.url)
+                return
+            if attempt + 1 < attempts:
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        logger.warning("JWKS of %s not fetched at start (%s)", cache.url, cache.last_error)
+
+    thread = threading.Thread(target=run, name="s2s-jwks-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def clear_jwks_caches() -> None:

@@ -113,5 +113,16 @@ def config_from_env(environ: Mapping[str, str]) -> dict:
     return config
 
 
+def post_worker_init(worker) -> None:
+    """Each worker fetches the issuer's keys as it starts (in the background), so its
+    first tokens need no fetch and it does not depend on the issuer staying up."""
+    try:
+        from s2s_auth.core.jwks import warm_up
+
+        warm_up()
+    except Exception:  # a project without Django settings, or without an issuer
+        worker.log.exception("s2s_auth: JWKS warm-up not started")
+
+
 # gunicorn reads the settings as this module's attributes.
 globals().update(config_from_env(os.environ))
