@@ -260,3 +260,11 @@ def test_nonce_can_still_be_required(client, creds, settings):
     assert response.status_code == 403
     assert response.json()["error"] == "missing_nonce"
     assert send(client, signed(creds)).status_code == 200
+
+
+def test_signature_auth_takes_the_signing_options(client, creds):
+    auth = signature_auth(creds, components=PARTS, nonce=False)
+    prepared = auth(requests.Request("GET", f"{TESTSERVER}{PATH}").prepare())
+    assert "nonce" not in prepared.headers["Signature-Input"]
+    assert '"@authority"' in prepared.headers["Signature-Input"]
+    assert send(client, prepared, drop=("content-digest",)).status_code == 200
