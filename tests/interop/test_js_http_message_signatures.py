@@ -18,11 +18,14 @@ from pathlib import Path
 import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
+from django.core.management import call_command
 
+from s2s_auth import audit
 from s2s_auth.client.auth import ServiceCredentials, signature_auth
 from s2s_auth.core.httpsig import algorithm_for_key
 from s2s_auth.credentials.certificates import register_certificate
 from s2s_auth.credentials.principals import ensure_principal
+from s2s_auth.models import AuditRecord
 
 PEER = "http-message-signatures (npm)"
 JS_DIR = Path(__file__).resolve().parent / "js"
@@ -107,12 +110,16 @@ def send(client, method: str, path: str, headers: dict, body: bytes = b""):
 
 @pytest.mark.interop(PEER, "its default parameters (no nonce) over @authority @path @query")
 def test_package_signed_get_is_accepted_once(client, creds):
+    audit.reset_writer_chains()
     headers = js_signed(creds, "GET", f"{ORIGIN}{PATH}?page=1")
     assert "nonce" not in headers["Signature-Input"]
     assert "expires=" in headers["Signature-Input"]  # the package's default, 300 s
     response = send(client, "GET", f"{PATH}?page=1", headers)
     assert response.status_code == 200, response.json()
     assert response.json()["mechanism"] == "http_signature"
+    record = AuditRecord.objects.get(outcome="accepted", mechanism="http_signature")
+    assert '"@authority": users.fleamarket.local:8443' in record.signature_base
+    call_command("s2s_audit", "verify")  # the record re-verifies (CommandError if not)
     replay = send(client, "GET", f"{PATH}?page=1", headers)
     assert replay.status_code == 403
     assert replay.json()["error"] == "replayed_signature"
