@@ -72,7 +72,12 @@ DEFAULTS: dict[str, object] = {
     # Oldest accepted `created`, seconds (the nonce is remembered this long).
     "HTTPSIG_MAX_AGE": 300,
     "HTTPSIG_ALGORITHMS": ["ecdsa-p256-sha256", "ed25519"],
+    # @authority + @path + @query count as @target-uri; content-digest is required only
+    # of a request with a body (s2s_auth.core.httpsig.coverage).
     "HTTPSIG_REQUIRED_COMPONENTS": ["@method", "@target-uri", "content-digest"],
+    # Refuse signatures without a nonce (missing_nonce). Off: a nonce-less signature is
+    # accepted once, its value remembered for the created window (replayed_signature).
+    "HTTPSIG_REQUIRE_NONCE": False,
     # The origin(s) callers address this service at: "scheme://host[:port]", or a list
     # of them (e.g. the compose name and the loopback address). @target-uri is rebuilt
     # from these, never from the request's Host (ALLOWED_HOSTS ignores ports, so a

@@ -179,9 +179,13 @@ class HTTPSignatureAuth(requests.auth.AuthBase):
         )
 
 
-def signature_auth(credentials: ServiceCredentials) -> HTTPSignatureAuth:
-    """RFC 9421 signing with this service's key; ``keyid`` = certificate fingerprint."""
-    return HTTPSignatureAuth(credentials.fingerprint, credentials.private_key)
+def signature_auth(credentials: ServiceCredentials, **options: Any) -> HTTPSignatureAuth:
+    """RFC 9421 signing with this service's key; ``keyid`` = certificate fingerprint.
+
+    ``options`` as for :class:`HTTPSignatureAuth`; the defaults (``@method``,
+    ``@target-uri``, ``content-digest``, a nonce) are accepted by s2s_auth and by the
+    other implementations tried (docs/mechanisms/http-signatures.md)."""
+    return HTTPSignatureAuth(credentials.fingerprint, credentials.private_key, **options)
 
 
 class ChainAuth(requests.auth.AuthBase):

@@ -1,7 +1,9 @@
-"""RFC 9421 HTTP Message Signatures over ``@method``, ``@target-uri`` and
-``content-digest`` (RFC 9530, checked against the body), with ``created`` inside
-``HTTPSIG_MAX_AGE`` and a single-use ``nonce``. ``@target-uri`` is rebuilt from this
-service's own origins (``HTTPSIG_ORIGIN``, port included), never from ``Host``.
+"""RFC 9421 HTTP Message Signatures over ``@method``, ``@target-uri`` (or ``@authority``
++ ``@path`` + ``@query``) and, when there is a body, ``content-digest`` (RFC 9530,
+checked against the body), with ``created`` inside ``HTTPSIG_MAX_AGE``. Single use: by
+its ``nonce``, or without one by its signature value (ECDSA low-S normalised), both in
+the shared replay store. The target is rebuilt from this service's own origins
+(``HTTPSIG_ORIGIN``, port included), never from ``Host``.
 
 ``keyid`` is the SHA-256 fingerprint (hex) of the signer's certificate: the mTLS
 peer certificate when the request came over mTLS, else a certificate registered
@@ -27,6 +29,11 @@ from s2s_auth.tls.proxy_headers import ProxyHeaderError
 def remember_nonce(key_id: str, nonce: str, ttl: int) -> bool:
     """The shared replay store; raises ReplayStoreUnavailable (503) when it is down."""
     return remember_once("nonce", key_id, nonce, ttl=ttl)
+
+
+def remember_signature(key_id: str, value: str, ttl: int) -> bool:
+    """A nonce-less signature's canonical value, in the shared replay store (503 when down)."""
+    return remember_once("httpsig-signature", key_id, value, ttl=ttl)
 
 
 def own_origins() -> list[tuple[str, str]]:
@@ -120,7 +127,8 @@ class HTTPSignatureAuthentication(ServiceAuthentication):
             max_age=conf.HTTPSIG_MAX_AGE,
             clock_skew=conf.CLOCK_SKEW,
             nonce_store=remember_nonce,
-            require_nonce=True,
+            signature_store=remember_signature,
+            require_nonce=conf.HTTPSIG_REQUIRE_NONCE,
             algorithms=frozenset(conf.HTTPSIG_ALGORITHMS),
         )
 

@@ -22,6 +22,7 @@ REASON_CODES = frozenset(
         "expired",  # expires < now - clock_skew
         "replayed_nonce",  # nonce already seen for this keyid
         "missing_nonce",  # require_nonce and no ``nonce`` parameter
+        "replayed_signature",  # no nonce, and this signature value was already accepted
     }
 )
 

@@ -26,8 +26,10 @@ from s2s_auth.core.httpsig.algorithms import (
     SUPPORTED_ALGORITHMS,
     algorithm_for_key,
 )
+from s2s_auth.core.httpsig.coverage import missing_components
 from s2s_auth.core.httpsig.digest import check_content_digest, reject_duplicate
 from s2s_auth.core.httpsig.errors import SignatureError
+from s2s_auth.core.httpsig.replay import signature_replay_key
 
 __all__ = ["SignatureVerifier", "VerifiedSignature"]
 
@@ -181,6 +183,16 @@ class SignatureVerifier:
     signature that passed every other check, with a TTL covering the whole acceptance
     window (``max_age + 2 * clock_skew``). ``require_nonce=True`` needs a store.
 
+    A signature without a nonce is single-use too: ``signature_store(key_id, value,
+    ttl_seconds)`` (same contract; default: ``nonce_store``) records its value in canonical
+    form (:func:`~s2s_auth.core.httpsig.replay.signature_replay_key`, ECDSA low-S), so
+    its replay, re-encoded or not, is ``replayed_signature``. With no store at all,
+    nothing is remembered (a deliberate opt-out: tests, the audit re-check).
+
+    Required components: ``@authority`` + ``@path`` + ``@query`` stand for
+    ``@target-uri`` (and the reverse), and ``content-digest`` is required only of a
+    request with a body (:func:`~s2s_auth.core.httpsig.coverage.missing_components`).
+
     Which signature: when ``Signature-Input`` carries several labels, the first one (in
     header order) that meets the structural requirements (member types, required
     components covered, ``keyid``, ``created``, ``nonce`` when required) is verified, and
@@ -200,8 +212,9 @@ class SignatureVerifier:
         max_age: int = 300,
         clock_skew: int = 30,
         nonce_store: Callable[[str, str, int], bool] | None = None,
-        require_nonce: bool = True,
+        require_nonce: bool = False,
         algorithms: Iterable[str] = DEFAULT_ALGORITHMS,
+        signature_store: Callable[[str, str, int], bool] | None = None,
     ):
         self.resolve_key = resolve_key
         self.required_components = tuple(required_components)
@@ -214,6 +227,7 @@ class SignatureVerifier:
         if self.max_age <= 0 or self.clock_skew < 0:
             raise ValueError("max_age must be > 0 and clock_skew >= 0")
         self.nonce_store = nonce_store
+        self.signature_store = signature_store or nonce_store
         self.require_nonce = require_nonce
         if require_nonce and nonce_store is None:
             raise ValueError("require_nonce=True needs a nonce_store (else replays go unseen)")
@@ -256,7 +270,7 @@ class SignatureVerifier:
         body = b"" if body is None else bytes(body)
         pairs = _header_pairs(headers)
         fields = get_header_fields(_Fields(pairs))
-        candidate = self._select(fields)
+        candidate = self._select(fields, has_body=bool(body))
         key_id, params = candidate.params["keyid"], candidate.params
 
         def fail(code: str, detail: str = "") -> SignatureError:
@@ -276,9 +290,13 @@ class SignatureVerifier:
             except SignatureError as exc:
                 raise fail(exc.code, exc.detail) from exc
         nonce = params.get("nonce")
-        fresh = nonce is None or self.nonce_store is None
-        if not fresh and not self.nonce_store(key_id, nonce, self.nonce_ttl):
-            raise fail("replayed_nonce", "nonce already used with this key")
+        if nonce is not None and self.nonce_store is not None:
+            if not self.nonce_store(key_id, nonce, self.nonce_ttl):
+                raise fail("replayed_nonce", "nonce already used with this key")
+        elif nonce is None and self.signature_store is not None:
+            value = signature_replay_key(algorithm, candidate.signature)
+            if not self.signature_store(key_id, value, self.nonce_ttl):
+                raise fail("replayed_signature", "this signature was already accepted")
         return VerifiedSignature(
             key_id=key_id,
             label=candidate.label,
@@ -309,7 +327,7 @@ class SignatureVerifier:
             raise SignatureError("malformed_signature", f"{name} is not a dictionary")
         return parsed
 
-    def _select(self, fields) -> _Candidate:
+    def _select(self, fields, *, has_body: bool) -> _Candidate:
         if "signature-input" not in fields or "signature" not in fields:
             raise SignatureError("missing_signature", "Signature-Input and Signature required")
         inputs = self._parse_dictionary("Signature-Input", fields["signature-input"])
@@ -323,13 +341,13 @@ class SignatureVerifier:
         first_error: SignatureError | None = None
         for label in inputs:
             try:
-                return self._candidate(label, inputs[label], signatures[label])
+                return self._candidate(label, inputs[label], signatures[label], has_body)
             except SignatureError as exc:
                 first_error = first_error or exc
         assert first_error is not None
         raise first_error
 
-    def _candidate(self, label: str, member: Any, sig_member: Any) -> _Candidate:
+    def _candidate(self, label: str, member: Any, sig_member: Any, has_body: bool) -> _Candidate:
         def fail(code: str, detail: str, key_id: str | None = None) -> SignatureError:
             return SignatureError(code, detail, key_id=key_id, label=label)
 
@@ -357,7 +375,7 @@ class SignatureVerifier:
         key_id = params.get("keyid")
         if not key_id:
             raise fail("malformed_signature", "no keyid parameter")
-        missing = [c for c, identity in self._required if identity not in identities]
+        missing = missing_components(self._required, identities, has_body=has_body)
         if missing:
             raise fail("missing_component", f"not covered: {', '.join(missing)}", key_id)
         if "created" not in params:
@@ -433,7 +451,8 @@ class SignatureVerifier:
             sink: list[bytes] = []
             token = _verified_base.set(sink)
             try:
-                verifier.verify(message, max_age=None, require_components=self.required_components)
+                # Coverage was checked by missing_components (with its equivalences).
+                verifier.verify(message, max_age=None, require_components=())
             except Exception as exc:  # library and crypto errors alike: it does not verify
                 failure = failure or exc
                 continue

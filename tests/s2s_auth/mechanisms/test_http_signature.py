@@ -220,3 +220,51 @@ def test_an_invalid_origin_refuses(client, creds, settings):
     response = send(client, signed(creds))
     assert response.status_code == 403
     assert response.json()["error"] == "httpsig_origin_invalid"
+
+
+# -- the profile other implementations use by default (issue 13, item 6) ----------------
+
+PARTS = ("@method", "@authority", "@path", "@query")
+
+
+def test_authority_path_query_without_nonce_accepted_once(client, creds):
+    prepared = signed(creds, options={"components": (*PARTS, "content-digest"), "nonce": False})
+    response = send(client, prepared)
+    assert response.status_code == 200, response.json()
+    response = send(client, prepared)
+    assert response.status_code == 403
+    assert response.json()["error"] == "replayed_signature"
+
+
+def test_get_without_content_digest_and_nonce(client, creds):
+    prepared = signed(creds, method="GET", body=None, options={"components": PARTS, "nonce": False})
+    response = send(client, prepared, drop=("content-digest",))
+    assert response.status_code == 200, response.json()
+    response = send(client, prepared, drop=("content-digest",), body=b'{"x": 1}')
+    assert response.status_code == 403
+    assert response.json()["error"] == "missing_component"
+
+
+def test_parts_signed_for_ads_are_refused_by_users(client, creds, settings):
+    origin(settings, USERS)
+    parts = {"components": (*PARTS, "content-digest"), "nonce": False}
+    for_ads = signed(creds, base=ADS, options=parts)
+    response = send(client, for_ads, host="127.0.0.1:8002")
+    assert response.status_code == 403, response.json()
+    assert response.json()["error"] == "bad_signature"
+
+
+def test_nonce_can_still_be_required(client, creds, settings):
+    settings.S2S_AUTH = {**settings.S2S_AUTH, "HTTPSIG_REQUIRE_NONCE": True}
+    response = send(client, signed(creds, options={"nonce": False}))
+    assert response.status_code == 403
+    assert response.json()["error"] == "missing_nonce"
+    assert send(client, signed(creds)).status_code == 200
+
+
+def test_signature_auth_takes_the_signing_options(client, creds):
+    auth = signature_auth(creds, components=PARTS, nonce=False)
+    prepared = auth(requests.Request("GET", f"{TESTSERVER}{PATH}").prepare())
+    assert "nonce" not in prepared.headers["Signature-Input"]
+    assert '"@authority"' in prepared.headers["Signature-Input"]
+    assert send(client, prepared, drop=("content-digest",)).status_code == 200

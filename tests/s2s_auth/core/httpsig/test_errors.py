@@ -43,6 +43,7 @@ def test_signature_error():
         "expired",
         "replayed_nonce",
         "missing_nonce",
+        "replayed_signature",
     } == REASON_CODES
 
 
