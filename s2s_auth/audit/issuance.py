@@ -42,7 +42,10 @@ def _grant(request, method: str) -> str:
     for end users' tokens."""
     if method == "login":
         return "login"
-    data = getattr(request, "data", None)
+    try:
+        data = getattr(request, "data", None)  # parsed (and cached) by the token view
+    except Exception:
+        data = None
     grant = data.get("grant_type") if hasattr(data, "get") else None
     return str(grant).rpartition(":")[2][:40] if isinstance(grant, str) and grant else "-"
 
