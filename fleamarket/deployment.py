@@ -129,8 +129,6 @@ class Deployment:
                 "TLS_CERT": str(pki / f"{service}.pem"),
                 "TLS_KEY": str(pki / f"{service}.key"),
                 "TLS_CA": str(pki / "ca.pem"),
-                # Every gunicorn worker counts into these files; /metrics sums them.
-                "PROMETHEUS_MULTIPROC_DIR": str(self.var / "metrics" / service),
             }
         )
         if service in self.database_urls:
@@ -150,7 +148,6 @@ class Deployment:
         plus ``extra_env[role]``. The worker calls UserService as "worker"."""
         env = self.env("ads")
         env["JOBS_IDENTITY"] = "worker"
-        env.pop("PROMETHEUS_MULTIPROC_DIR")  # ads's gunicorn workers' metrics, not the jobs'
         env.update(self.extra_env.get(role, {}))
         return env
 
@@ -196,14 +193,17 @@ class Deployment:
             raise
 
     def _spawn(self, service: str) -> None:
-        metrics_dir = Path(self.env(service)["PROMETHEUS_MULTIPROC_DIR"])
-        shutil.rmtree(metrics_dir, ignore_errors=True)  # counters start at zero
-        private_dir(metrics_dir)
+        # Every gunicorn worker counts into files here; /metrics sums them. Emptied
+        # first: counters start at zero with the server, as Prometheus expects.
+        env = self.env(service)
+        metrics_dir = self.var / "metrics" / service
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(private_dir(metrics_dir))
         with processes.signals_deferred():
             self.children[service] = processes.start_gunicorn(
                 service,
                 self.ports[service],
-                env=self.env(service),
+                env=env,
                 log=self.log_path(service),
                 workers=self.workers,
             )

@@ -42,6 +42,8 @@ def multiprocess_dir() -> str | None:
 
 
 if _prom is not None:
+    if multiprocess_dir():  # prometheus_client writes there from the first metric on
+        os.makedirs(multiprocess_dir(), mode=0o700, exist_ok=True)
     REQUESTS = _prom.Counter(
         "s2s_auth_requests",
         "Authentication decisions by mechanism, outcome (accepted/refused) and reason code.",
