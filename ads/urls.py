@@ -1,10 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from s2s_auth import MetricsView
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("ads.listings.urls")),
     path("api-auth/", include("rest_framework.urls")),
+    path("metrics", MetricsView.as_view(), name="metrics"),
     path("", include("fleamarket.openapi.urls")),
 ]
 

@@ -31,6 +31,8 @@ if [ "$#" -eq 0 ] || [ "$1" = "serve" ]; then
         echo "entrypoint: set WSGI_MODULE (users.wsgi or ads.wsgi) to serve" >&2
         exit 64
     fi
+    # The admin's CSS and JS into STATIC_ROOT (under VAR_DIR, a tmpfs), for whitenoise.
+    python /app/manage.py collectstatic --noinput -v0
     exec gunicorn -c python:s2s_auth.tls.gunicorn_conf "$@" "$WSGI_MODULE"
 fi
 exec "$@"

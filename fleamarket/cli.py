@@ -27,6 +27,10 @@ from fleamarket.processes import PortInUse
 def cmd_pki(args) -> int:
     deployment = Deployment()
     ca = ensure_dev_pki(deployment.pki_dir)
+    # The principals of the certificates (prometheus: metrics:read on every service).
+    for service in deployment.ports:
+        deployment.manage(service, "migrate", "--noinput", "-v0")
+    deployment.register_principals()
     print(f"dev PKI in {deployment.pki_dir} (trust domain {ca.trust_domain})")
     print(f"  trust anchor   {ca.ca_path}")
     for name in CERT_NAMES:

@@ -10,6 +10,7 @@ import contextlib
 import datetime as dt
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -18,21 +19,38 @@ from pathlib import Path
 
 from fleamarket import processes
 from fleamarket.settings import celery_settings, private_dir, var_dir
+from s2s_auth.conf import parse_duration
 from s2s_auth.core.ca import CertificateAuthority
 
 TRUST_DOMAIN = "fleamarket.local"
-CERT_NAMES = ("users", "ads", "worker", "proxy")
+CERT_NAMES = ("users", "ads", "worker", "proxy", "prometheus")
 # Least privilege: each caller gets exactly the scopes the deployment needs.
 PRINCIPALS: dict[str, tuple[str, ...]] = {
     "ads": ("users:read", "users:notify"),  # users:notify: deal notices, for a user
     "worker": ("users:read", "users:notify"),
     "proxy": (),  # known, but granted nothing: it only forwards certificates
+    "prometheus": ("metrics:read",),  # scrapes /metrics of every service with its certificate
 }
+#: Principals every service knows (the others are the identity service's, users').
+EVERY_SERVICE = ("prometheus",)
 DEFAULT_PORTS = {
     "users": int(os.environ.get("FLEAMARKET_USERS_PORT", "8001")),
     "ads": int(os.environ.get("FLEAMARKET_ADS_PORT", "8002")),
 }
 RENEW_BEFORE = dt.timedelta(hours=2)
+
+
+def cert_lifetime() -> dt.timedelta:
+    """``S2S_CERT_LIFETIME`` (``90s``, ``1h``, ``24h``), default 24 hours."""
+    return parse_duration(os.environ.get("S2S_CERT_LIFETIME") or "24h")
+
+
+def renew_before(lifetime: dt.timedelta) -> dt.timedelta:
+    """Re-issue a certificate with less than this left: two hours, or a third of a
+    shorter lifetime (a 90 s certificate is not re-issued on every call)."""
+    return min(RENEW_BEFORE, lifetime / 3)
+
+
 #: The batch jobs' processes: Celery worker and beat, with AdService's code and settings.
 JOB_ROLES = ("worker", "beat")
 
@@ -40,20 +58,22 @@ JOB_ROLES = ("worker", "beat")
 def ensure_dev_pki(pki_dir: Path, *, trust_domain: str = TRUST_DOMAIN) -> CertificateAuthority:
     """The dev CA and a current certificate for every service; idempotent.
 
-    A certificate that is missing or expires within two hours is (re)issued; the
-    CRL is rewritten, so it is never stale.
+    A certificate that is missing or expires within :func:`renew_before` is (re)issued
+    for ``S2S_CERT_LIFETIME``; the CRL is rewritten, so it is never stale.
     """
     ca = CertificateAuthority(pki_dir, trust_domain)
     if not ca.initialized:
         ca.init()
     now = dt.datetime.now(dt.UTC)
+    lifetime = cert_lifetime()
+    hours = lifetime.total_seconds() / 3600
     for name in CERT_NAMES:
         cert_path, key_path = ca.paths(name)
         dns = (name, "localhost")  # the compose service name, and loopback
         if not (cert_path.exists() and key_path.exists()):
-            ca.issue(name, dns_names=dns)
-        elif ca.load_certificate(name).not_valid_after_utc - now < RENEW_BEFORE:
-            ca.renew(name, dns_names=dns)
+            ca.issue(name, dns_names=dns, hours=hours)
+        elif ca.load_certificate(name).not_valid_after_utc - now < renew_before(lifetime):
+            ca.renew(name, dns_names=dns, hours=hours)
     ca.write_crl()
     return ca
 
@@ -142,12 +162,23 @@ class Deployment:
         private_dir(self.var / "logs")
         for service in self.ports:
             self.manage(service, "migrate", "--noinput", "-v0")
+            # The admin's CSS and JS, served by whitenoise from STATIC_ROOT.
+            self.manage(service, "collectstatic", "--noinput", "-v0")
             if seed:
                 self.manage(service, "seed_demo")
+        self.register_principals()
+        make_private(self.var)
+
+    def register_principals(self) -> None:
+        """The callers' principals at users (the identity service), and those of
+        ``EVERY_SERVICE`` (the metrics scraper) at every service too."""
         for name, scopes in PRINCIPALS.items():
             args = [arg for scope in scopes for arg in ("--scope", scope)]
-            self.manage("users", "s2s_service", "add", name, *args)
-        make_private(self.var)
+            if name in EVERY_SERVICE:  # authenticates with its certificate only
+                for service in self.ports:
+                    self.manage(service, "s2s_service", "add", name, *args, "--no-secret")
+            else:
+                self.manage("users", "s2s_service", "add", name, *args)
 
     def start(self) -> None:
         for service, port in self.ports.items():
@@ -162,11 +193,17 @@ class Deployment:
             raise
 
     def _spawn(self, service: str) -> None:
+        # Every gunicorn worker counts into files here; /metrics sums them. Emptied
+        # first: counters start at zero with the server, as Prometheus expects.
+        env = self.env(service)
+        metrics_dir = self.var / "metrics" / service
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(private_dir(metrics_dir))
         with processes.signals_deferred():
             self.children[service] = processes.start_gunicorn(
                 service,
                 self.ports[service],
-                env=self.env(service),
+                env=env,
                 log=self.log_path(service),
                 workers=self.workers,
             )

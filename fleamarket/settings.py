@@ -14,6 +14,8 @@ selects production parts:
     S2S_TRUSTED_PROXIES                     proxies whose client-certificate header counts
     S2S_HTTPSIG_ORIGIN                      origins callers sign (default: from GUNICORN_BIND)
     S2S_REGISTRATION_OPEN                   "1" opens service self-registration (default off)
+    S2S_CERT_LIFETIME                       lifetime of service certificates: 90s, 1h, 24h
+                                            (default 24h; `pki`, `up` and renewal use it)
     SECRET_KEY / SECRET_KEY_FILE            required when DJANGO_DEBUG=0 is set
     DJANGO_DEBUG                            "1" turns DEBUG on (development); off by default,
                                             except under `manage.py runserver`
@@ -185,6 +187,8 @@ def base_settings(service: str) -> dict:
         "STATIC_ROOT": var_dir() / "static" / service,
         "MIDDLEWARE": [
             "django.middleware.security.SecurityMiddleware",
+            # The admin's CSS and JS under gunicorn (collectstatic into STATIC_ROOT).
+            "whitenoise.middleware.WhiteNoiseMiddleware",
             "django.contrib.sessions.middleware.SessionMiddleware",
             "django.middleware.common.CommonMiddleware",
             "django.middleware.csrf.CsrfViewMiddleware",
@@ -284,6 +288,8 @@ def s2s_overrides() -> dict:
         overrides["TOKEN_RATE_LIMIT_PER_MINUTE"] = limit
     if os.environ.get("S2S_REGISTRATION_OPEN"):
         overrides["REGISTRATION_OPEN"] = env_bool("S2S_REGISTRATION_OPEN", False)
+    if os.environ.get("S2S_CERT_LIFETIME"):
+        overrides["CERT_LIFETIME"] = os.environ["S2S_CERT_LIFETIME"]
     if os.environ.get("S2S_CACHE_VERIFIED_TOKENS"):
         overrides["CACHE_VERIFIED_TOKENS"] = env_bool("S2S_CACHE_VERIFIED_TOKENS", True)
     return overrides

@@ -20,6 +20,7 @@ _EXPORTS = {
     # Protecting a view.
     "ServiceAPIView": "s2s_auth.views",
     "WhoAmIView": "s2s_auth.views",
+    "MetricsView": "s2s_auth.metrics.views",
     "IsService": "s2s_auth.permissions",
     "HasScope": "s2s_auth.permissions",
     "HasRequiredScopes": "s2s_auth.permissions",

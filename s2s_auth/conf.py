@@ -8,6 +8,7 @@ fall back to a default.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -43,6 +44,9 @@ DEFAULTS: dict[str, object] = {
     "CRL_MAX_AGE": 7 * 24 * 3600,
     # Lifetime of service certificates issued by `s2s_pki issue`.
     "CERT_LIFETIME_HOURS": 24,
+    # The same as a duration ("90s", "15m", "1h", "24h", "7d", or seconds); when set
+    # it wins over CERT_LIFETIME_HOURS (read it as `s2s_settings().cert_lifetime`).
+    "CERT_LIFETIME": None,
     # Lifetimes of the dev CA: root and intermediate.
     "ROOT_CA_LIFETIME_DAYS": 3650,
     "INTERMEDIATE_CA_LIFETIME_DAYS": 365,
@@ -219,8 +223,36 @@ class S2SSettings:
         return Path(self.CRL_FILE) if self.CRL_FILE else self.pki_dir / "crl.pem"
 
     @property
+    def cert_lifetime(self) -> timedelta:
+        """Lifetime of issued service certificates: CERT_LIFETIME, else CERT_LIFETIME_HOURS."""
+        try:
+            if self.CERT_LIFETIME not in (None, ""):
+                return parse_duration(self.CERT_LIFETIME)
+            return parse_duration(float(self.CERT_LIFETIME_HOURS) * 3600)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"S2S_AUTH['CERT_LIFETIME']: {exc}") from None
+
+    @property
     def own_spiffe_id(self) -> str | None:
         return spiffe_id(self.SERVICE_NAME, self.TRUST_DOMAIN) if self.SERVICE_NAME else None
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: str | float | int) -> timedelta:
+    """``"90s"``, ``"15m"``, ``"1h"``, ``"7d"`` or a number of seconds, as a positive
+    timedelta; ValueError otherwise (a lifetime of zero would issue dead certificates)."""
+    text = str(value).strip().lower()
+    unit = _DURATION_UNITS.get(text[-1:])
+    number = text[:-1] if unit else text
+    try:
+        seconds = float(number) * (unit or 1)
+    except ValueError:
+        raise ValueError(f"not a duration: {value!r} (e.g. 90s, 15m, 1h, 24h)") from None
+    if not 0 < seconds < float("inf"):
+        raise ValueError(f"a duration must be positive: {value!r}")
+    return timedelta(seconds=seconds)
 
 
 @lru_cache(maxsize=1)

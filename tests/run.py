@@ -30,6 +30,8 @@ SUITES = [
     # The wheel in a fresh virtualenv, running docs/quickstart.md (needs the package index).
     ("package", ["tests/package"], "tests.s2s_auth.settings"),
     ("e2e", ["tests/e2e"], "ads.settings"),
+    # The audit admin in headless Chromium (Debian's chromium + chromium-driver).
+    ("browser", ["tests/browser"], "ads.settings"),
     # Schemathesis against both live services and their /api/schema/ (bounded).
     ("contract", ["tests/contract"], "ads.settings"),
     ("attacks", ["tests/attacks"], "tests.s2s_auth.settings"),

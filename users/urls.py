@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from s2s_auth import MetricsView
 from s2s_auth.views import WhoAmIView
 
 urlpatterns = [
@@ -8,6 +9,7 @@ urlpatterns = [
     path("api/v1/", include("users.notifications.urls")),
     path("api/v1/", include("users.people.urls")),
     path("api/v1/auth/whoami", WhoAmIView.as_view(), name="whoami"),
+    path("metrics", MetricsView.as_view(), name="metrics"),
     path("api-auth/", include("rest_framework.urls")),
     path("", include("fleamarket.openapi.urls")),
     # The identity service: /oauth/token, /.well-known/*, /api/v1/account/*, login.

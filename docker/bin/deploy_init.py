@@ -41,7 +41,14 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 
 from cryptography import x509  # noqa: E402
 
-from fleamarket.deployment import CERT_NAMES, PRINCIPALS, RENEW_BEFORE  # noqa: E402
+from fleamarket.deployment import (  # noqa: E402
+    CERT_NAMES,
+    EVERY_SERVICE,
+    PRINCIPALS,
+    RENEW_BEFORE,
+    cert_lifetime,
+    renew_before,
+)
 from s2s_auth.core.ca import CertificateAuthority  # noqa: E402
 
 #: DNS SANs per certificate: the compose service name (what peers dial) and localhost
@@ -51,6 +58,7 @@ DNS_NAMES: dict[str, tuple[str, ...]] = {
     "ads": ("ads", "localhost"),
     "worker": ("worker",),
     "proxy": ("proxy", "localhost"),
+    "prometheus": ("prometheus",),
 }
 IP_ADDRESSES = ("127.0.0.1",)
 #: Files every service gets: the trust anchor, the intermediate (path building for
@@ -83,7 +91,11 @@ def ensure_pki(ca_dir: Path, trust_domain: str, names=CERT_NAMES) -> Certificate
     for name in names:
         wanted = DNS_NAMES.get(name, (name,))
         cert_path, key_path = ca.paths(name)
-        kwargs = {"dns_names": wanted, "ip_addresses": IP_ADDRESSES}
+        kwargs = {
+            "dns_names": wanted,
+            "ip_addresses": IP_ADDRESSES,
+            "hours": cert_lifetime().total_seconds() / 3600,  # S2S_CERT_LIFETIME
+        }
         if not (cert_path.exists() and key_path.exists()):
             ca.issue(name, **kwargs)
             log(f"issued {name} ({', '.join(wanted)})")
@@ -92,7 +104,7 @@ def ensure_pki(ca_dir: Path, trust_domain: str, names=CERT_NAMES) -> Certificate
         if not set(wanted) <= dns_names_of(cert):
             ca.renew(name, **kwargs)
             log(f"re-issued {name} with DNS names {', '.join(wanted)}")
-        elif cert.not_valid_after_utc - now < RENEW_BEFORE:
+        elif cert.not_valid_after_utc - now < renew_before(cert_lifetime()):
             ca.renew(name, **kwargs)
             log(f"renewed {name}")
     crl_stale = True
@@ -155,7 +167,7 @@ def check(out_dir: Path, names=CERT_NAMES) -> list[str]:
             problems.append(f"{path}: {exc}")
             continue
         left = cert.not_valid_after_utc - now
-        if left < RENEW_BEFORE / 2:
+        if left < min(RENEW_BEFORE, renew_before(cert_lifetime())) / 2:
             problems.append(f"{path}: expires in {left}")
     return problems
 
@@ -203,9 +215,11 @@ def cmd_principals() -> int:
     # --no-secret: ads and the worker authenticate with their certificates (mTLS,
     # service JWTs, tls_client_auth), so no client secret is created and none is
     # printed into the container log.
+    # The metrics scraper is known to every service it scrapes, not only to users.
     for name, scopes in PRINCIPALS.items():
         args = [arg for scope in scopes for arg in ("--scope", scope)]
-        manage("users", "s2s_service", "add", name, *args, "--no-secret")
+        for service in SERVICES if name in EVERY_SERVICE else ("users",):
+            manage(service, "s2s_service", "add", name, *args, "--no-secret")
     return 0
 
 

@@ -15,11 +15,13 @@ from __future__ import annotations
 import os
 import secrets
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
 from django.db import connections, router, transaction
 
+from s2s_auth import metrics
 from s2s_auth.audit.canonical import GENESIS, compute_hash
 
 __all__ = ["Pending", "reset_writer_chains", "survived", "write"]
@@ -84,6 +86,7 @@ def write(row: dict[str, Any]):
     record of this writer's chain; return ``(record, Pending token)``."""
     from s2s_auth.models import AuditRecord
 
+    started = time.perf_counter()
     alias = _audit_alias()
     connection = connections[alias]
     chain = _chain(alias)
@@ -99,6 +102,7 @@ def write(row: dict[str, Any]):
     token = Pending(chain, row["seq"], row["hash"])
     chain.pending.append(token)
     transaction.on_commit(token, using=alias)  # runs now when in autocommit
+    metrics.audit_written(time.perf_counter() - started)
     return record, token
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from s2s_auth import metrics
 from s2s_auth.audit.canonical import credential_hash
 from s2s_auth.audit.decision import REFUSED
 from s2s_auth.audit.events import record_event
@@ -23,6 +24,7 @@ def record_issued(request, *, method: str, claims: dict[str, Any], token: str) -
     """A token minted for ``claims`` (client authenticated with ``method``)."""
     subject = str(claims.get("sub", ""))
     service = is_spiffe_id(subject)
+    metrics.token_issued(str(claims.get("client_id", "")), _grant(request, method))
     record_event(
         "token_issued" if service else "user_token_issued",
         mechanism=method,
@@ -33,6 +35,19 @@ def record_issued(request, *, method: str, claims: dict[str, Any], token: str) -
         credential_hash=credential_hash(token),
         request=request,
     )
+
+
+def _grant(request, method: str) -> str:
+    """The grant of a token request, its URN shortened (``token-exchange``); ``login``
+    for end users' tokens."""
+    if method == "login":
+        return "login"
+    try:
+        data = getattr(request, "data", None)  # parsed (and cached) by the token view
+    except Exception:
+        data = None
+    grant = data.get("grant_type") if hasattr(data, "get") else None
+    return str(grant).rpartition(":")[2][:40] if isinstance(grant, str) and grant else "-"
 
 
 def record_refused(

@@ -29,6 +29,7 @@ from __future__ import annotations
 from django.db import router, transaction
 from django.urls import Resolver404, get_resolver
 
+from s2s_auth import metrics
 from s2s_auth.audit import chain
 from s2s_auth.audit.decision import ACCEPTED, REFUSED, Decision
 from s2s_auth.audit.events import DEFER_ACCEPTED_ATTR, PENDING_ATTR, WRITTEN_ATTR
@@ -130,7 +131,9 @@ class AuditMiddleware:
             rows = pending
             unrecorded = not pending and not chain.survived(written, alias)
         if unrecorded and response.status_code in (401, 403):
-            rows.append(build_row(request, _refusal_from_response(response)))
+            refusal = _refusal_from_response(response)
+            metrics.decision(refusal.mechanism, REFUSED, refusal.reason, None)
+            rows.append(build_row(request, refusal))
         for row in rows:
             chain.write(row)
         return response

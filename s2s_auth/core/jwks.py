@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 import requests
 from django.core.signals import setting_changed
 
+from s2s_auth import metrics
 from s2s_auth.conf import s2s_settings
 from s2s_auth.core.jose_encoding import TokenError
 from s2s_auth.core.jwk import JWK, JWKSet
@@ -179,6 +180,7 @@ class JWKSCache:
             keys = self._fetch()
         except (requests.RequestException, TokenError, ValueError) as exc:
             self.last_error = _describe(exc)
+            metrics.fetched("jwks", ok=False)
             logger.warning(
                 "JWKS fetch from %s failed (%s); %s",
                 self.url,
@@ -189,6 +191,7 @@ class JWKSCache:
         self._keys = keys
         self._fetched_at = self._clock()
         self.last_error = None
+        metrics.fetched("jwks", ok=True)
         logger.debug("JWKS fetched from %s: kids=%s", self.url, keys.kids)
 
     def _fetch(self) -> JWKSet:

@@ -9,10 +9,13 @@
 
 from __future__ import annotations
 
+import time
+
 from django.core.exceptions import ObjectDoesNotExist
 from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication
 
+from s2s_auth import metrics
 from s2s_auth.audit import events
 from s2s_auth.errors import S2SError, http_status
 from s2s_auth.identity import ServiceIdentity
@@ -133,6 +136,10 @@ class ServiceAuthentication(BaseAuthentication):
     mechanism = "unknown"
     keyword: str | None = None
 
+    def __init__(self):
+        # DRF makes the authenticators per request: the decision's latency counts from here.
+        self._started = time.perf_counter()
+
     def get_authorization(self, request) -> str | None:
         """The credentials of ``Authorization: <keyword> <credentials>`` ("" for the
         scheme alone); None without the header or for another scheme."""
@@ -160,6 +167,7 @@ class ServiceAuthentication(BaseAuthentication):
                 **evidence,
             ),
         )
+        metrics.decision(self.mechanism, "refused", exc.reason, self._elapsed())
         raise exc
 
     def accept(self, request, identity: ServiceIdentity, **evidence) -> None:
@@ -173,3 +181,8 @@ class ServiceAuthentication(BaseAuthentication):
                 **evidence,
             ),
         )
+        metrics.decision(self.mechanism, "accepted", "", self._elapsed())
+
+    def _elapsed(self) -> float | None:
+        started = getattr(self, "_started", None)  # None: a subclass skipped __init__
+        return None if started is None else time.perf_counter() - started

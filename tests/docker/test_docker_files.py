@@ -134,8 +134,9 @@ def test_external_images_are_pinned(services):
         image = service["image"]
         _repo, _, tag = image.partition(":")
         assert tag and tag != "latest", f"{name}: {image} is not pinned"
-        # a release (PostgreSQL's are major.minor), not a moving major tag like "17"
-        assert re.fullmatch(r"\d+\.\d+(\.\d+)?(-[\w.]+)?(@sha256:[0-9a-f]{64})?", tag), (
+        # a release (PostgreSQL's are major.minor, Prometheus's v-prefixed), not a moving
+        # major tag like "17"
+        assert re.fullmatch(r"v?\d+\.\d+(\.\d+)?(-[\w.]+)?(@sha256:[0-9a-f]{64})?", tag), (
             f"{name}: {image} is not pinned to a release"
         )
 
@@ -854,3 +855,100 @@ def test_deployment_doc_covers_the_wiring():
         "compose.yaml",
     ):
         assert needle in text, needle
+
+
+# --- monitoring: Prometheus scrapes with the prometheus principal; the Grafana dashboard --
+
+
+PROMETHEUS_CONF = DOCKER / "prometheus" / "prometheus.yml"
+DASHBOARD = DOCKER / "grafana" / "s2s-auth-dashboard.json"
+
+
+def test_prometheus_scrapes_both_services_over_mtls_as_its_principal(services, compose):
+    prometheus = services["prometheus"]
+    assert "prometheus" in deploy_init.CERT_NAMES
+    assert deploy_init.PRINCIPALS["prometheus"] == ("metrics:read",)
+    assert "prometheus" in deploy_init.EVERY_SERVICE  # registered at users and ads
+    mounts = volume_targets(prometheus)
+    assert mounts == {"/pki": "pki-prometheus"}  # its own certificate only, never the CA's
+    targets = {c["target"]: compose["configs"][c["source"]]["file"] for c in prometheus["configs"]}
+    config_path = next(t for t, f in targets.items() if f == "./prometheus/prometheus.yml")
+    assert f"--config.file={config_path}" in command_list(prometheus["command"])
+    conf = yaml.safe_load(PROMETHEUS_CONF.read_text())
+    (job,) = conf["scrape_configs"]
+    assert job["scheme"] == "https" and job["metrics_path"] == "/metrics"
+    tls = job["tls_config"]
+    assert tls == {
+        "ca_file": "/pki/ca.pem",
+        "cert_file": "/pki/prometheus.pem",
+        "key_file": "/pki/prometheus.key",
+    }
+    scraped = {
+        t.partition(":")[0]: t.partition(":")[2] for t in job["static_configs"][0]["targets"]
+    }
+    assert set(scraped) == {"users", "ads"}
+    for name, port in scraped.items():
+        # The port the service binds inside the network, a DNS name its certificate has.
+        assert env_of(services[name])["GUNICORN_BIND"].endswith(f":{port}")
+        assert name in deploy_init.DNS_NAMES[name]
+        assert set(services[name]["networks"]) & set(prometheus["networks"]), name
+    # It runs as the app user (the key is 0600, owned by it), like the image.
+    assert prometheus["user"].split(":")[0] == "10001"
+    assert "--uid 10001" in DOCKERFILE.read_text()
+
+
+def test_the_metrics_view_is_mounted_on_both_services():
+    """What the scrape config's metrics_path reaches (tests/e2e scrapes it for real)."""
+    from s2s_auth.metrics.views import METRICS_SCOPE
+
+    assert METRICS_SCOPE == "metrics:read"
+    for project in ("users", "ads"):
+        text = (ROOT / project / "urls.py").read_text()
+        assert 'path("metrics", MetricsView.as_view()' in text, project
+
+
+def _metric_names() -> set[str]:
+    """Every series name s2s_auth exposes (counters with _total, histograms' parts)."""
+    from s2s_auth import metrics
+    from s2s_auth.metrics.collectors import TrustMaterialCollector
+
+    names = set()
+    instruments = [metrics.REQUESTS, metrics.VERIFICATION, metrics.TOKENS, metrics.FETCHES]
+    for instrument in [*instruments, metrics.LAST_FETCH, metrics.AUDIT_WRITE]:
+        for family in instrument.describe():
+            names.add(family.name)
+            names |= {family.name + s for s in ("_total", "_bucket", "_count", "_sum")}
+    names |= {family.name for family in TrustMaterialCollector().collect()}
+    return names
+
+
+def test_grafana_dashboard_queries_only_series_that_exist():
+    import json
+
+    dashboard = json.loads(DASHBOARD.read_text())
+    assert dashboard["uid"] and dashboard["title"]
+    known = _metric_names()
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    assert exprs
+    used = set()
+    for expr in exprs:
+        used |= {m for m in re.findall(r"\b(s2s_auth_[a-z_]+)\b", expr)}
+    assert used <= known, used - known
+    # Every kind of health the issue names has a panel.
+    for series in (
+        "s2s_auth_requests_total",
+        "s2s_auth_verification_seconds_bucket",
+        "s2s_auth_tokens_issued_total",
+        "s2s_auth_fetch_last_success_timestamp_seconds",
+        "s2s_auth_certificate_expiry_timestamp_seconds",
+        "s2s_auth_crl_next_update_timestamp_seconds",
+        "s2s_auth_audit_write_seconds_bucket",
+    ):
+        assert series in used, series
+    ids = [panel["id"] for panel in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+
+
+def test_entrypoint_collects_static_files_before_serving():
+    text = (DOCKER / "entrypoint.sh").read_text()
+    assert text.index("collectstatic --noinput") < text.index("exec gunicorn")

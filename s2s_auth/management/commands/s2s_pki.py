@@ -41,7 +41,7 @@ class Command(BaseCommand):
                 "--hours",
                 type=float,
                 default=None,
-                help="Lifetime in hours (default: S2S_AUTH CERT_LIFETIME_HOURS).",
+                help="Lifetime in hours (default: S2S_AUTH CERT_LIFETIME or CERT_LIFETIME_HOURS).",
             )
             p.add_argument(
                 "--dns",
@@ -133,7 +133,9 @@ class Command(BaseCommand):
     def _leaf_options(conf, options) -> dict:
         kwargs: dict = {
             "hours": (
-                options["hours"] if options["hours"] is not None else conf.CERT_LIFETIME_HOURS
+                options["hours"]
+                if options["hours"] is not None
+                else conf.cert_lifetime.total_seconds() / 3600
             )
         }
         if options["dns"] is not None:

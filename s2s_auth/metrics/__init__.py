@@ -1,0 +1,106 @@
+"""Prometheus instruments of s2s_auth: one small function per event the library decides.
+
+The places that decide call these functions (``decision`` from the mechanisms' base
+class, ``fetched`` from the JWKS cache, ``token_issued`` from the issuer's audit of an
+issuance, ``audit_written`` from the audit chain); :class:`~s2s_auth.metrics.views.MetricsView`
+exposes them at ``/metrics``. Request-free (the core calls it), and optional:
+without ``prometheus_client`` (the ``metrics`` extra) every function does nothing.
+
+Under gunicorn each worker process counts for itself; with ``PROMETHEUS_MULTIPROC_DIR``
+set (``python -m fleamarket up`` does) the values are kept in files there and a scrape
+of any worker returns the sum over all of them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+try:
+    import prometheus_client as _prom
+except ImportError:  # the optional `metrics` extra is not installed
+    _prom = None
+
+__all__ = [
+    "AVAILABLE",
+    "audit_written",
+    "decision",
+    "fetched",
+    "multiprocess_dir",
+    "token_issued",
+]
+
+AVAILABLE = _prom is not None
+
+#: Seconds: from a few hundred microseconds (a cached token) to a slow JWKS fetch.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+
+
+def multiprocess_dir() -> str | None:
+    """``PROMETHEUS_MULTIPROC_DIR`` when prometheus_client uses it, else None."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+if _prom is not None:
+    if multiprocess_dir():  # prometheus_client writes there from the first metric on
+        os.makedirs(multiprocess_dir(), mode=0o700, exist_ok=True)
+    REQUESTS = _prom.Counter(
+        "s2s_auth_requests",
+        "Authentication decisions by mechanism, outcome (accepted/refused) and reason code.",
+        ["mechanism", "outcome", "reason"],
+    )
+    VERIFICATION = _prom.Histogram(
+        "s2s_auth_verification_seconds",
+        "Time from the start of authentication to the decision.",
+        ["mechanism", "outcome"],
+        buckets=LATENCY_BUCKETS,
+    )
+    TOKENS = _prom.Counter(
+        "s2s_auth_tokens_issued",
+        "Tokens issued by the identity service, by client and grant.",
+        ["client", "grant"],
+    )
+    FETCHES = _prom.Counter(
+        "s2s_auth_fetches",
+        "Fetches of remote trust material (jwks, crl) by outcome (ok/failed).",
+        ["source", "outcome"],
+    )
+    LAST_FETCH = _prom.Gauge(
+        "s2s_auth_fetch_last_success_timestamp_seconds",
+        "Unix time of the last successful fetch; its age is time() minus this.",
+        ["source"],
+        multiprocess_mode="max",
+    )
+    AUDIT_WRITE = _prom.Histogram(
+        "s2s_auth_audit_write_seconds",
+        "Time to write one audit record (hash and INSERT), in the request.",
+        buckets=LATENCY_BUCKETS,
+    )
+
+
+def decision(mechanism: str, outcome: str, reason: str, seconds: float | None) -> None:
+    """One authentication decision (``reason`` "" when accepted)."""
+    if _prom is None:
+        return
+    REQUESTS.labels(mechanism, outcome, reason or "").inc()
+    if seconds is not None:
+        VERIFICATION.labels(mechanism, outcome).observe(max(0.0, seconds))
+
+
+def token_issued(client: str, grant: str) -> None:
+    if _prom is not None:
+        TOKENS.labels(client or "-", grant or "-").inc()
+
+
+def fetched(source: str, *, ok: bool) -> None:
+    """One fetch of ``source`` ("jwks", "crl"), successful or not."""
+    if _prom is None:
+        return
+    FETCHES.labels(source, "ok" if ok else "failed").inc()
+    if ok:
+        LAST_FETCH.labels(source).set(time.time())
+
+
+def audit_written(seconds: float) -> None:
+    if _prom is not None:
+        AUDIT_WRITE.observe(max(0.0, seconds))

@@ -1,0 +1,78 @@
+"""The instruments at the places that decide: issuance, JWKS fetches, audit writes;
+and the certificate lifetime setting (``CERT_LIFETIME``, ``S2S_CERT_LIFETIME``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from prometheus_client import REGISTRY
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.test import APIRequestFactory
+
+from s2s_auth.audit.issuance import record_issued
+from s2s_auth.conf import S2SSettings, parse_duration
+from s2s_auth.core.jwks import JWKSCache
+
+
+def value(name: str, **labels) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("grant_type", "label"),
+    [
+        ("client_credentials", "client_credentials"),
+        ("urn:ietf:params:oauth:grant-type:token-exchange", "token-exchange"),
+    ],
+)
+def test_an_issued_token_is_counted_by_client_and_grant(grant_type, label):
+    post = APIRequestFactory().post("/oauth/token", {"grant_type": grant_type})
+    request = Request(post, parsers=[MultiPartParser()])
+    claims = {"sub": "spiffe://metrics.test/service/ads", "client_id": "ads", "jti": "x"}
+    before = value("s2s_auth_tokens_issued_total", client="ads", grant=label)
+    record_issued(request, method="tls_client_auth", claims=claims, token="a.b.c")
+    assert value("s2s_auth_tokens_issued_total", client="ads", grant=label) == before + 1
+
+
+def test_jwks_fetches_count_failures_and_successes():
+    cache = JWKSCache("http://127.0.0.1:9/jwks.json", min_refetch_seconds=0, timeout=0.5)
+    failed = value("s2s_auth_fetches_total", source="jwks", outcome="failed")
+    with pytest.raises(Exception, match="could not be fetched"):
+        cache.keys()  # nothing listens on port 9
+    assert value("s2s_auth_fetches_total", source="jwks", outcome="failed") == failed + 1
+
+
+@pytest.mark.django_db
+def test_audit_writes_are_timed():
+    from s2s_auth.audit.events import record_event
+
+    before = value("s2s_auth_audit_write_seconds_count")
+    record_event("operator_test", mechanism="cli", principal="", detail="metrics test")
+    assert value("s2s_auth_audit_write_seconds_count") == before + 1
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90), ("15m", 900), ("1h", 3600), ("24h", 86400), ("7d", 604800), ("120", 120)],
+)
+def test_durations(text, seconds):
+    assert parse_duration(text) == dt.timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("text", ["", "0s", "-1h", "h", "1y", "nan", "inf", "1.5.2h"])
+def test_bad_durations_are_refused(text):
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(text)
+
+
+def test_cert_lifetime_wins_over_hours_and_a_bad_one_names_the_setting():
+    assert S2SSettings({}).cert_lifetime == dt.timedelta(hours=24)
+    assert S2SSettings({"CERT_LIFETIME_HOURS": 5}).cert_lifetime == dt.timedelta(hours=5)
+    both = {"CERT_LIFETIME_HOURS": 5, "CERT_LIFETIME": "90s"}
+    assert S2SSettings(both).cert_lifetime == dt.timedelta(seconds=90)
+    with pytest.raises(ImproperlyConfigured, match="CERT_LIFETIME"):
+        S2SSettings({"CERT_LIFETIME": "soon"}).cert_lifetime  # noqa: B018
