@@ -185,6 +185,7 @@ def base_settings(service: str) -> dict:
         "STATIC_ROOT": var_dir() / "static" / service,
         "MIDDLEWARE": [
             "django.middleware.security.SecurityMiddleware",
+            "s2s_auth.middleware.UnreadableBodyMiddleware",  # a body not sent in time: 408
             "django.contrib.sessions.middleware.SessionMiddleware",
             "django.middleware.common.CommonMiddleware",
             "django.middleware.csrf.CsrfViewMiddleware",
