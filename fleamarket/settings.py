@@ -189,6 +189,7 @@ def base_settings(service: str) -> dict:
             "django.middleware.security.SecurityMiddleware",
             # The admin's CSS and JS under gunicorn (collectstatic into STATIC_ROOT).
             "whitenoise.middleware.WhiteNoiseMiddleware",
+            "s2s_auth.middleware.UnreadableBodyMiddleware",  # a body not sent in time: 408
             "django.contrib.sessions.middleware.SessionMiddleware",
             "django.middleware.common.CommonMiddleware",
             "django.middleware.csrf.CsrfViewMiddleware",

@@ -75,9 +75,23 @@ ATTACKS: tuple[Attack, ...] = (
         "one (a middlebox replaying).",
     ),
     Attack(
+        "replay_workers",
+        "Replay across worker processes",
+        "One credential sent 12 times at once, each on a fresh connection, to a "
+        "UserService that runs 2 gunicorn worker processes: the replay store must be "
+        "shared by them. *Refused* = at most one copy accepted.",
+    ),
+    Attack(
         "tampered_request",
         "Tampered body, method or path",
         "A captured request resent with another body, method or path.",
+    ),
+    Attack(
+        "host_confusion",
+        "Host confusion: signed for ads, sent to users",
+        "A request signed (or a service JWT minted) for AdService, sent to UserService "
+        "with `Host` naming ads: the signature must be bound to the receiving origin "
+        "(`HTTPSIG_ORIGIN`, port included), the JWT to its audience.",
     ),
     Attack(
         "tampered_claims",
@@ -132,9 +146,30 @@ ATTACKS: tuple[Attack, ...] = (
         "A correctly authenticated caller without `users:read`.",
     ),
     Attack(
+        "registration_squat",
+        "Registration squatting",
+        "Self-registering a service name before the operator adds it: closed by "
+        "default; on a UserService with registration open, the operator's documented "
+        "`s2s_service add NAME --scope users:read` must not hand the squatter the scope.",
+    ),
+    Attack(
+        "lockout",
+        "Token-endpoint lock-out",
+        "70 token requests with `Basic worker:wrong` from another address, then the real "
+        "`worker` asks for a token (mTLS and private_key_jwt). *Refused* = the real "
+        "client still gets its tokens.",
+    ),
+    Attack(
         "forged_end_user",
         "Forged end-user context",
         "A service claims to act for an end user with a user token it forged.",
+    ),
+    Attack(
+        "raw_token_exposure",
+        "Live bearer tokens in the audit log",
+        "After ads called on behalf of a logged-in user, and after every bearer token "
+        "of the run was used: the user's token, or any bearer token, read back from the "
+        "audit table or `s2s_audit export`.",
     ),
     Attack(
         "repudiation",
@@ -142,6 +177,20 @@ ATTACKS: tuple[Attack, ...] = (
         "After a call, the caller denies it: the audit record, exported with "
         "`s2s_audit export`, must be verifiable with nothing but the CA certificate. "
         "*Refused* = the denial is refuted by the proof.",
+    ),
+    Attack(
+        "forged_checkpoint",
+        "Deleted audit log hidden by a forged checkpoint",
+        "With write access to the database (in a transaction rolled back afterwards): "
+        "every audit record deleted and a checkpoint row forged at each anchored head. "
+        "*Refused* = `s2s_audit verify --heads` still fails.",
+    ),
+    Attack(
+        "malleated_signature",
+        "Malleated signature (r, n - s)",
+        "An accepted credential re-encoded with the other valid ECDSA signature "
+        "(r, n - s): sent again live, and forged into the audit log as another request "
+        "(rolled back). *Refused* = refused live and named a replay by `s2s_audit verify`.",
     ),
 )
 ATTACK_IDS = tuple(a.id for a in ATTACKS)

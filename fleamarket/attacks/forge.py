@@ -159,6 +159,31 @@ def tamper_payload(token: str, **changes) -> str:
     return f"{head}.{b64url_json(claims)}.{signature}"
 
 
+#: The order of P-256: an ECDSA signature (r, s) verifies as (r, n - s) too.
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def flip_s(raw: bytes) -> bytes:
+    """The other valid encoding of a raw P-256 signature ``r || s``: ``r || n - s``."""
+    half = len(raw) // 2
+    s = int.from_bytes(raw[half:], "big")
+    return raw[:half] + (P256_ORDER - s).to_bytes(half, "big")
+
+
+def malleate_jwt(token: str) -> str:
+    """An ES256 JWT with its signature re-encoded as (r, n - s): still valid."""
+    head, body, sig = token.split(".")
+    raw = base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4))
+    return f"{head}.{body}.{b64url(flip_s(raw))}"
+
+
+def malleate_signature_value(value: str) -> str:
+    """An RFC 9421 ``Signature`` value (``label=:b64:``) re-encoded as (r, n - s)."""
+    label, _, encoded = value.partition("=")
+    raw = base64.b64decode(encoded.strip(":"))
+    return f"{label}=:{base64.b64encode(flip_s(raw)).decode('ascii')}:"
+
+
 #: Deeper than Python's recursion limit (1000), small enough for an 8 KB header.
 NESTING = 1500
 

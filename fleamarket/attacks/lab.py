@@ -3,7 +3,8 @@
 :func:`running_lab` starts the deployment's UserService (gunicorn, TLS with client
 certificates, the default ``S2S_AUTH["MECHANISMS"]``) and, for the API-key profile, a
 second UserService process on the same database started with
-``S2S_MECHANISMS=service_jwt,http_signature,access_token,api_key,mtls``; it prepares the
+``S2S_MECHANISMS=service_jwt,http_signature,access_token,api_key,mtls`` and
+``S2S_REGISTRATION_OPEN=1`` (for the squatting attack); it prepares the
 cast (:mod:`.cast`) and stops everything on the way out. A :class:`Lab` call is one
 request, answered as a :class:`~.results.Probe`.
 """
@@ -22,7 +23,8 @@ from pathlib import Path
 import requests
 from jwt.algorithms import ECAlgorithm
 
-from fleamarket.deployment import Deployment
+from fleamarket import devdata
+from fleamarket.deployment import DEFAULT_PORTS, Deployment
 from fleamarket.processes import free_port
 from s2s_auth.client.token_manager import TokenEndpointError, TokenManager
 
@@ -35,6 +37,13 @@ PREVIEWS_TAMPERED = "/api/v1/users/previews?ids=1,2,3"
 PING = "/api/v1/ping"
 API_KEY_MECHANISMS = "service_jwt,http_signature,access_token,api_key,mtls"
 TIMEOUT = 10
+
+
+def ads_authority(lab) -> str:
+    """AdService's host:port (it need not run): what a request meant for ads names."""
+    port = DEFAULT_PORTS["ads"]
+    users = int(lab.url("").rsplit(":", 1)[1])
+    return f"127.0.0.1:{port if port != users else port + 1}"
 
 
 def _reason(response: requests.Response) -> tuple[str, str]:
@@ -83,6 +92,8 @@ class Lab:
         return Identity(name, base / f"{name}.pem", base / f"{name}.key")
 
     def setup(self) -> None:
+        #: The audit export of the run starts here.
+        self.started = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
         ca, rogue_directory = cast.issue_certificates(self.pki, self.scratch)
         self.ca = ca
         self.ads = self.identity("ads")
@@ -101,7 +112,10 @@ class Lab:
             var=self.deployment.var,
             ports={"users": free_port()},
             database_urls=dict(self.deployment.database_urls),
-            extra_env={"users": {"S2S_MECHANISMS": API_KEY_MECHANISMS}},
+            # Registration open here, for the squatting attack (closed on the default one).
+            extra_env={
+                "users": {"S2S_MECHANISMS": API_KEY_MECHANISMS, "S2S_REGISTRATION_OPEN": "1"}
+            },
         )
         self.keyserver.start()
 
@@ -181,6 +195,21 @@ class Lab:
         finally:
             manager.close()
         return Probe(label, True, 200, "token_issued")
+
+    def user_token(self) -> str:
+        """The demo end user logs in at UserService: their access token."""
+        with self.session() as session:
+            response = session.post(
+                self.url("/api/v1/auth/login"),
+                json={
+                    "username": devdata.DEMO_USER,
+                    "password": devdata.dev_password(devdata.DEMO_USER),
+                },
+                timeout=TIMEOUT,
+            )
+        if response.status_code != 200:
+            raise RuntimeError(f"the demo user's login answered {response.status_code}")
+        return response.json()["access_token"]
 
     def stop(self) -> None:
         if self.keyserver is not None:
@@ -326,4 +355,4 @@ def running_lab(deployment: Deployment, out=print) -> Iterator[Lab]:
             lab.stop()
 
 
-__all__ = ["PING", "PREVIEWS", "PREVIEWS_TAMPERED", "Lab", "running_lab"]
+__all__ = ["PING", "PREVIEWS", "PREVIEWS_TAMPERED", "Lab", "ads_authority", "running_lab"]

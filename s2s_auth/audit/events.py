@@ -13,6 +13,7 @@ handles the request (DRF rolls the request's transaction back on a refusal).
 from __future__ import annotations
 
 import logging
+import re
 
 from s2s_auth.audit import chain
 from s2s_auth.audit.decision import ACCEPTED, Decision
@@ -24,6 +25,7 @@ __all__ = [
     "PENDING_ATTR",
     "WRITTEN_ATTR",
     "Decision",
+    "log_safe",
     "record",
     "record_decision",
     "record_event",
@@ -39,32 +41,49 @@ WRITTEN_ATTR = "_s2s_audit_written"  # chain.Pending tokens of rows written for 
 DEFER_ACCEPTED_ATTR = "_s2s_audit_defer_accepted"
 
 
+#: C0 and C1 controls, DEL, the Unicode line and paragraph separators, and the backslash
+#: (so an escape the caller sent stays distinguishable from one we made).
+_UNSAFE = re.compile(r"[\\\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escape(match: re.Match) -> str:
+    char = match.group()
+    if char == "\\":
+        return "\\\\"
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+
+def log_safe(value) -> str:
+    """``value`` for one log line: a ``%0A`` decoded into a path cannot start a forged one."""
+    return _UNSAFE.sub(_escape, str(value))
+
+
 def record(request, decision: Decision) -> None:
     """Log one authentication decision and, when auditing is on, store it."""
-    method = getattr(request, "method", "")
-    path = getattr(request, "path", "")
-    remote = request.META.get("REMOTE_ADDR", "") if hasattr(request, "META") else ""
+    method = log_safe(getattr(request, "method", ""))
+    path = log_safe(getattr(request, "path", ""))
+    remote = log_safe(request.META.get("REMOTE_ADDR", "") if hasattr(request, "META") else "")
     if decision.accepted:
         logger.debug(
             "s2s accepted mechanism=%s principal=%s %s %s from %s fingerprint=%s",
-            decision.mechanism,
-            decision.principal,
+            log_safe(decision.mechanism),
+            log_safe(decision.principal),
             method,
             path,
             remote,
-            decision.fingerprint or "-",
+            log_safe(decision.fingerprint or "-"),
         )
     else:
         logger.warning(
             "s2s refused mechanism=%s reason=%s principal=%s %s %s from %s fingerprint=%s: %s",
-            decision.mechanism,
-            decision.reason,
-            decision.principal or "-",
+            log_safe(decision.mechanism),
+            log_safe(decision.reason),
+            log_safe(decision.principal or "-"),
             method,
             path,
             remote,
-            decision.fingerprint or "-",
-            decision.detail,
+            log_safe(decision.fingerprint or "-"),
+            log_safe(decision.detail),
         )
     if s2s_settings().AUDIT_ENABLED:
         record_decision(request, decision)
@@ -120,11 +139,11 @@ def record_event(
     )
     logger.info(
         "s2s event %s %s mechanism=%s principal=%s actor=%s",
-        outcome,
-        action,
-        mechanism,
-        principal or "-",
-        actor or "-",
+        log_safe(outcome),
+        log_safe(action),
+        log_safe(mechanism),
+        log_safe(principal or "-"),
+        log_safe(actor or "-"),
     )
     if s2s_settings().AUDIT_ENABLED:
         record_decision(request, decision)

@@ -8,13 +8,16 @@ import os
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
+import jwt
 import pytest
 
-from fleamarket.attacks import output_paths
+from fleamarket.attacks import forge, output_paths, races
 from fleamarket.attacks.catalogue import ATTACK_IDS, ATTACKS, PROFILE_IDS, PROFILES
 from fleamarket.attacks.profiles import MECHANISMS
+from fleamarket.attacks.races import COPIES
 from fleamarket.attacks.report import to_json, to_markdown
 from fleamarket.attacks.results import Cell, Probe, Run
 from fleamarket.processes import free_port
@@ -120,7 +123,55 @@ def test_matrix_shows_expected_weaknesses_and_the_audit_proof(attack_run):
         assert a.title in matrix
 
 
+def test_issue_17_rows_are_refused_for_the_reason_that_matters(attack_run):
+    """Each new row refused by the fix it tests, not by some earlier check."""
+    _, out, _ = attack_run
+    data = json.loads((out / "threats.json").read_text())
+    cells = {(c["profile"], c["attack"]): c for c in data["cells"]}
+
+    def reasons(profile, attack):
+        cell = cells[(profile, attack)]
+        assert cell["outcome"] == "refused", cell
+        return [p["reason"] for p in cell["probes"]]
+
+    # 12 copies at once over 2 worker processes: the 11 not accepted are replays.
+    for profile, code in (("default", "replayed_jti"), ("http_signature", "replayed_nonce")):
+        assert reasons(profile, "replay_workers") == [code] * (COPIES - 1)
+    assert reasons("default", "host_confusion") == ["wrong_audience", "bad_signature"]
+    assert reasons("http_signature", "host_confusion") == ["bad_signature"]
+    assert reasons("default", "registration_squat") == [
+        "access_denied",  # closed by default
+        "approval_required",  # the operator's add does not hand over the scope
+        "invalid_scope",  # so the squatter's password gets no users:read
+    ]
+    assert reasons("default", "lockout") == ["client_served", "client_served"]
+    assert reasons("default", "raw_token_exposure") == ["no_token_stored"] * 2
+    assert reasons("default", "forged_checkpoint") == ["verify_heads_failed"]
+    for profile in ("default", "service_jwt", "http_signature"):
+        assert reasons(profile, "malleated_signature")[1] == "replay_detected"
+
+
 # -- fast checks of the pieces, no processes ---------------------------------------------
+
+
+def test_a_malleated_jwt_still_verifies_and_differs():
+    key = forge.fresh_key()
+    token = forge.service_jwt(key, forge.service_claims("ads"))
+    copy = forge.malleate_jwt(token)
+    assert copy != token and forge.malleate_jwt(copy) == token
+    jwt.decode(copy, key.public_key(), algorithms=["ES256"], options={"verify_aud": False})
+
+
+def test_copies_at_once_counts_every_acceptance_but_the_victims():
+    lab = types.SimpleNamespace(deployment=types.SimpleNamespace(workers=2))
+    answers = iter([True, False, False])
+    refused = races.copies_at_once(
+        lab, lambda label: Probe(label, next(answers), 200, ""), copies=3
+    )
+    assert [p.accepted for p in refused] == [False, False]
+    answers = iter([True, True, False])
+    twice = races.copies_at_once(lab, lambda label: Probe(label, next(answers), 200, ""), copies=3)
+    assert any(p.accepted for p in twice)
 
 
 def test_every_profile_has_an_implementation_and_known_attacks():

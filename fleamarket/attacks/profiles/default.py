@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from .. import forge, idle
 from .base import proxy_headers
+from .hardening import Hardening
+from .http_signature import host_confused
 from .service_jwt import ServiceJWT
 
 
-class Default(ServiceJWT):
+class Default(Hardening, ServiceJWT):
     """What ads does: a service JWT without x5c over mTLS with its certificate.
 
     Forged tokens go over ads' own TLS connection (a sidecar or proxy that holds the
@@ -66,6 +68,10 @@ class Default(ServiceJWT):
             label="ads' unused token, ads' certificate in proxy headers, no client certificate",
             headers={**self.auth(self.victim_token()), **proxy_headers(self.lab)},
         )
+
+    def host_confusion(self):
+        # The default MECHANISMS accept RFC 9421 signatures too: both must be bound.
+        return [super().host_confusion(), host_confused(self.lab)]
 
     def idle_connections(self):
         port = int(self.lab.url("").rsplit(":", 1)[1])

@@ -6,10 +6,30 @@ import datetime as dt
 
 import requests
 
-from .. import forge
-from ..lab import PREVIEWS, PREVIEWS_TAMPERED
+from .. import audit_tamper, forge, races
+from ..lab import PREVIEWS, PREVIEWS_TAMPERED, ads_authority
 from ..results import Probe
 from .base import ONE_MB, Mechanism
+
+
+def host_confused(lab) -> Probe:
+    """The signer's request signed for AdService's URL, sent to UserService with ``Host``
+    naming ads (``ALLOWED_HOSTS`` ignores ports; ``HTTPSIG_ORIGIN`` must not)."""
+    ads = ads_authority(lab)
+    with lab.session() as session:
+        prepared = forge.signed_request(
+            session,
+            "GET",
+            f"https://{ads}{PREVIEWS}",
+            key_id=lab.signer.fingerprint,
+            private_key=lab.signer.private_key,
+        )
+    return lab.send(
+        prepared,
+        label=f"signed for https://{ads} (ads), sent to users with Host: {ads}",
+        url=lab.url(PREVIEWS),
+        headers={"Host": ads},
+    )
 
 
 class HTTPSignature(Mechanism):
@@ -81,6 +101,31 @@ class HTTPSignature(Mechanism):
     def replay(self):
         prepared = self.victim_call()
         return self.lab.send(prepared, label="the same signed request again")
+
+    def replay_workers(self):
+        prepared = self.lab.signed(self.lab.signer)
+        return races.copies_at_once(self.lab, lambda label: self.lab.send(prepared, label=label))
+
+    def host_confusion(self):
+        return host_confused(self.lab)
+
+    def malleated_signature(self):
+        prepared = self.victim_call()
+        value = prepared.headers["Signature"]
+        copy = forge.malleate_signature_value(value)
+        return [
+            self.lab.send(
+                prepared,
+                label="the signer's used request, signature re-encoded (r, n - s)",
+                headers={"Signature": copy},
+            ),
+            audit_tamper.malleated_copy(
+                self.lab.deployment,
+                value,
+                copy,
+                "the copy forged into the audit log as a second call (method and path are signed)",
+            ),
+        ]
 
     def tampered_request(self):
         lab = self.lab

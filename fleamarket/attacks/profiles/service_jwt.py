@@ -10,9 +10,9 @@ from pathlib import Path
 import jwt
 from jwt.algorithms import ECAlgorithm
 
-from .. import forge
+from .. import audit_tamper, forge, races
 from ..forge import Identity, spiffe
-from ..lab import PREVIEWS, PREVIEWS_TAMPERED
+from ..lab import PREVIEWS, PREVIEWS_TAMPERED, ads_authority
 from ..results import Probe
 from .base import ONE_MB, Mechanism
 
@@ -36,11 +36,14 @@ class ServiceJWT(Mechanism):
     def auth(self, token: str) -> dict[str, str]:
         return {"Authorization": f"{self.keyword} {token}"}
 
-    def send(self, token: str, label: str, *, cert=CHANNEL, path=PREVIEWS, **kw) -> Probe:
+    def send(
+        self, token: str, label: str, *, cert=CHANNEL, path=PREVIEWS, headers=None, **kw
+    ) -> Probe:
         """Send ``token``; ``cert`` None: without a client certificate; by default over
         the profile's channel."""
         cert = self.channel if cert is CHANNEL else cert
-        return self.lab.call(path, label=label, headers=self.auth(token), cert=cert, **kw)
+        headers = {**self.auth(token), **(headers or {})}
+        return self.lab.call(path, label=label, headers=headers, cert=cert, **kw)
 
     def victim_token(self) -> str:
         return self.lab.service_jwt(self.lab.ads, x5c=self.lab.ads if self.with_x5c else None)
@@ -95,6 +98,37 @@ class ServiceJWT(Mechanism):
     def replay(self):
         token = self.victim_call()
         return self.send(token, "the same token again", cert=self.victim_channel())
+
+    def replay_workers(self):
+        token = self.victim_token()
+        channel = self.victim_channel()
+        return races.copies_at_once(self.lab, lambda label: self.send(token, label, cert=channel))
+
+    def host_confusion(self):
+        token = self.lab.service_jwt(
+            self.lab.ads, x5c=self.lab.ads if self.with_x5c else None, audience="ads"
+        )
+        return self.send(
+            token,
+            "ads' JWT for AdService (aud ads), Host naming ads",
+            cert=self.victim_channel(),
+            headers={"Host": ads_authority(self.lab)},
+        )
+
+    def malleated_signature(self):
+        token = self.victim_call()
+        copy = forge.malleate_jwt(token)
+        return [
+            self.send(copy, "ads' used JWT re-encoded (r, n - s)", cert=self.victim_channel()),
+            audit_tamper.malleated_copy(
+                self.lab.deployment,
+                token,
+                copy,
+                "the copy forged into the audit log as DELETE /api/v1/users/1",
+                method="DELETE",
+                path="/api/v1/users/1",
+            ),
+        ]
 
     def tampered_request(self):
         token = self.victim_call()

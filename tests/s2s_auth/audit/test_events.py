@@ -47,3 +47,26 @@ def test_nothing_is_stored_with_the_audit_log_off(transactional_db, settings):
 def test_the_decision_is_the_only_spelling():
     with pytest.raises(TypeError):
         events.record(RequestFactory().get("/x"), mechanism="mtls", outcome="accepted")
+
+
+def test_a_newline_in_the_path_cannot_forge_a_log_line(transactional_db, caplog):
+    """``/x%0A...`` reaches Django decoded: the log line keeps it escaped, on one line."""
+    forged = "s2s accepted mechanism=mtls principal=spiffe://x/admin"
+    request = RequestFactory().get("/api/x%0D%0A" + forged.replace(" ", "%20") + "%E2%80%A8\\")
+    decision = Decision(
+        mechanism="test_jwt", outcome="refused", reason="bad_signature", detail="a\nb\x1b[31m"
+    )
+    with caplog.at_level(logging.DEBUG, logger="s2s_auth"):
+        events.record(request, decision)
+    (line,) = [r for r in caplog.records if r.name == "s2s_auth"]
+    message = line.getMessage()
+    assert "\n" not in message and "\r" not in message and "\u2028" not in message
+    assert "\x1b" not in message
+    assert "/api/x\\x0d\\x0a" + forged + "\\u2028\\\\" in message
+    assert message.endswith(": a\\x0ab\\x1b[31m")
+
+
+def test_log_safe_escapes_controls_and_keeps_the_rest():
+    assert events.log_safe("ads\n") == "ads\\x0a"
+    assert events.log_safe("\x00\x7f\x85") == "\\x00\\x7f\\x85"
+    assert events.log_safe("caf\u00e9 \\n") == "caf\u00e9 \\\\n"
