@@ -7,7 +7,7 @@ exposes them at ``/metrics``. Request-free (the core calls it), and optional:
 without ``prometheus_client`` (the ``metrics`` extra) every function does nothing.
 
 Under gunicorn each worker process counts for itself; with ``PROMETHEUS_MULTIPROC_DIR``
-set (``python -m fleamarket up`` does) the values are kept in files there and a scrape
+set (a deployment sets it per service) the values are kept in files there and a scrape
 of any worker returns the sum over all of them.
 """
 
