@@ -144,3 +144,27 @@ def test_service_jwt_from_an_istio_id_refused_when_not_configured(
     response = client.get("/jwt/scoped", HTTP_AUTHORIZATION=f"ServiceJWT {token}")
     assert response.status_code == 403
     assert response.json()["error"] == "bad_spiffe_id"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("SPIFFE_ID_PATHS", ["/service/name"]),
+        ("SPIFFE_ID_PATHS", "/ns/{name}/sa/{name}"),
+        ("JWT_SVID_ALGORITHMS", ["HS256"]),
+        ("SPIFFE_JWT_BUNDLES", {TD: 3}),
+    ],
+)
+def test_manage_py_check_refuses_bad_spiffe_settings(settings, key, value):
+    from s2s_auth.checks import check_settings
+
+    settings.S2S_AUTH = {**settings.S2S_AUTH, key: value}
+    ids = [error.id for error in check_settings()]
+    assert "s2s_auth.E030" in ids
+
+
+def test_manage_py_check_accepts_the_istio_layout(settings):
+    from s2s_auth.checks import check_settings
+
+    settings.S2S_AUTH = {**settings.S2S_AUTH, "SPIFFE_ID_PATHS": ISTIO}
+    assert "s2s_auth.E030" not in [error.id for error in check_settings()]
