@@ -16,6 +16,8 @@ selects production parts:
     S2S_REGISTRATION_OPEN                   "1" opens service self-registration (default off)
     S2S_CERT_LIFETIME                       lifetime of service certificates: 90s, 1h, 24h
                                             (default 24h; `pki`, `up` and renewal use it)
+    S2S_SPIFFE_ID_PATHS                     SPIFFE ID layouts (comma separated), e.g.
+                                            "/service/{name},/ns/default/sa/{name}"
     SECRET_KEY / SECRET_KEY_FILE            required when DJANGO_DEBUG=0 is set
     DJANGO_DEBUG                            "1" turns DEBUG on (development); off by default,
                                             except under `manage.py runserver`
@@ -291,6 +293,8 @@ def s2s_overrides() -> dict:
         overrides["REGISTRATION_OPEN"] = env_bool("S2S_REGISTRATION_OPEN", False)
     if os.environ.get("S2S_CERT_LIFETIME"):
         overrides["CERT_LIFETIME"] = os.environ["S2S_CERT_LIFETIME"]
+    if os.environ.get("S2S_SPIFFE_ID_PATHS"):
+        overrides["SPIFFE_ID_PATHS"] = env_list("S2S_SPIFFE_ID_PATHS", "")
     if os.environ.get("S2S_CACHE_VERIFIED_TOKENS"):
         overrides["CACHE_VERIFIED_TOKENS"] = env_bool("S2S_CACHE_VERIFIED_TOKENS", True)
     return overrides

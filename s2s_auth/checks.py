@@ -16,6 +16,9 @@ management command), not the first request.
                    is not a configured cache
 ``s2s_auth.W021``  the replay store's ``add`` is not atomic across processes
                    (FileBasedCache): a replay racing the original may pass
+``s2s_auth.E030``  ``SPIFFE_ID_PATHS`` is not a list of path templates with one
+                   ``{name}`` segment, or a JWT-SVID setting is invalid
+                   (``JWT_SVID_ALGORITHMS``, ``SPIFFE_JWT_BUNDLES``)
 =================  ==============================================================
 
 Registered in :meth:`s2s_auth.apps.S2SAuthConfig.ready`. Settings are read when a
@@ -263,6 +266,35 @@ def _httpsig_origin(conf: S2SSettings) -> list:
     ]
 
 
+def _spiffe(conf: S2SSettings) -> list:
+    """SPIFFE ID layouts and JWT-SVID settings (s2s_auth.E030)."""
+    from s2s_auth.core.jwk import check_algorithms
+    from s2s_auth.identity import validate_path_templates
+
+    problems = []
+    try:
+        validate_path_templates(conf.configured("SPIFFE_ID_PATHS"))
+    except ValueError as exc:
+        problems.append(("SPIFFE_ID_PATHS", str(exc)))
+    try:
+        check_algorithms(conf.configured("JWT_SVID_ALGORITHMS"))
+    except ValueError as exc:
+        problems.append(("JWT_SVID_ALGORITHMS", str(exc)))
+    bundles = conf.configured("SPIFFE_JWT_BUNDLES")
+    if not isinstance(bundles, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v for k, v in bundles.items()
+    ):
+        problems.append(("SPIFFE_JWT_BUNDLES", "map trust domains to a file path or URL"))
+    return [
+        Error(
+            f"S2S_AUTH['{key}'] is invalid: {problem}",
+            hint="Templates look like '/service/{name}' or '/ns/default/sa/{name}'.",
+            id="s2s_auth.E030",
+        )
+        for key, problem in problems
+    ]
+
+
 @register(Tags.security, "s2s_auth")
 def check_settings(app_configs=None, **kwargs) -> list:
     """Every s2s_auth check, on the current settings."""
@@ -278,4 +310,5 @@ def check_settings(app_configs=None, **kwargs) -> list:
     ):
         errors.extend(check(conf))
     errors.extend(_httpsig_origin(conf))
+    errors.extend(_spiffe(conf))
     return errors

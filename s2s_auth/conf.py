@@ -16,14 +16,21 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
-from s2s_auth.identity import spiffe_id
+from s2s_auth.identity import spiffe_id, spiffe_ids
 
 DEFAULTS: dict[str, object] = {
     # Trust domain of the SPIFFE IDs this deployment issues and accepts:
-    # spiffe://<TRUST_DOMAIN>/service/<name>. No default: it names your deployment.
+    # spiffe://<TRUST_DOMAIN>/service/<name> (see SPIFFE_ID_PATHS). No default: it
+    # names your deployment.
     # Reading it unset raises ImproperlyConfigured; `manage.py check` reports a
     # receiving service (SERVICE_NAME set) without it (s2s_auth.E008).
     "TRUST_DOMAIN": None,
+    # Path layouts of the SPIFFE IDs that name services: templates with one whole
+    # segment {name} (a list, or a comma-separated string; env S2S_SPIFFE_ID_PATHS in
+    # the deployment). An ID is read with every template (matched whole); one that
+    # matches none is refused (bad_spiffe_id). IDs are issued in the first layout.
+    # Istio beside ours: ["/service/{name}", "/ns/default/sa/{name}"].
+    "SPIFFE_ID_PATHS": ["/service/{name}"],
     # This service's own name (its SPIFFE ID is derived from it); used as the
     # expected audience of incoming tokens. None: not a receiving service.
     "SERVICE_NAME": None,
@@ -67,11 +74,27 @@ DEFAULTS: dict[str, object] = {
     # Mechanisms a ServiceAPIView accepts, tried in this order: the first whose
     # credential is present decides. Mechanisms that carry a signed credential come
     # before plain mTLS, so a service JWT sent over mTLS is verified (and audited)
-    # as a JWT. Names: service_jwt, http_signature, access_token, api_key, mtls, or
-    # the dotted path of a DRF BaseAuthentication subclass.
-    "MECHANISMS": ["service_jwt", "http_signature", "access_token", "mtls"],
+    # as a JWT. jwt_svid takes the Bearer tokens that are SPIFFE JWT-SVIDs and leaves
+    # the others to access_token (list it first). Names: service_jwt, http_signature,
+    # jwt_svid, access_token, api_key, mtls, or the dotted path of a DRF
+    # BaseAuthentication subclass.
+    "MECHANISMS": ["service_jwt", "http_signature", "jwt_svid", "access_token", "mtls"],
     # Timeouts of ServiceClient calls, seconds: (connect, read).
     "CLIENT_TIMEOUT": (2.0, 5.0),
+    # --- SPIFFE JWT-SVIDs (Authorization: Bearer or ServiceJWT) -----------------------
+    # Longest accepted lifetime of a JWT-SVID, seconds: exp - iat, and exp - now (iat
+    # is optional). A JWT-SVID without jti is accepted only over mTLS from the
+    # identity it names, so a copy lifted off the wire is useless elsewhere.
+    "JWT_SVID_MAX_LIFETIME": 300,
+    # Accepted signature algorithms of JWT-SVIDs (SPIRE signs with ES256 or RS256).
+    "JWT_SVID_ALGORITHMS": ["ES256", "RS256", "PS256", "EdDSA"],
+    # Accepted `aud` values (a string or a list); None: this service's SPIFFE IDs,
+    # one per SPIFFE_ID_PATHS template.
+    "JWT_SVID_AUDIENCE": None,
+    # SPIFFE JWT bundles: {trust domain: JWKS file path or http(s) URL}. Their keys
+    # are the trust domain's JWT authorities (SPIRE's): they may sign for any ID of
+    # it. URLs are fetched and cached like the issuer's JWKS.
+    "SPIFFE_JWT_BUNDLES": {},
     # --- RFC 9421 HTTP message signatures -------------------------------------------
     # Oldest accepted `created`, seconds (the nonce is remembered this long).
     "HTTPSIG_MAX_AGE": 300,
@@ -235,6 +258,11 @@ class S2SSettings:
     @property
     def own_spiffe_id(self) -> str | None:
         return spiffe_id(self.SERVICE_NAME, self.TRUST_DOMAIN) if self.SERVICE_NAME else None
+
+    @property
+    def own_spiffe_ids(self) -> list[str]:
+        """This service's SPIFFE IDs under every SPIFFE_ID_PATHS template."""
+        return spiffe_ids(self.SERVICE_NAME, self.TRUST_DOMAIN) if self.SERVICE_NAME else []
 
 
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

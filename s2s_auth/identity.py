@@ -1,25 +1,32 @@
 """Who a caller is: SPIFFE IDs built, parsed and validated here, once; and the objects
 DRF sees as ``request.user``.
 
-A service's SPIFFE ID is ``spiffe://<trust-domain>/service/<name>``. Every place that
-builds one calls :func:`spiffe_id`; every place that reads one calls
-:func:`parse_spiffe_id` and :func:`service_name`. The ``/service/<name>`` layout is
-known to :func:`name_from_path` and :func:`spiffe_id` only, so that other layouts can
-be plugged in there. Patterns are matched with ``re.fullmatch``: a trailing newline
-is not part of a name.
+A service's SPIFFE ID is ``spiffe://<trust-domain><path>``, the path given by a
+template of ``S2S_AUTH["SPIFFE_ID_PATHS"]`` (default ``/service/{name}``; Istio's
+``/ns/default/sa/{name}`` or a SPIRE layout beside it). Every place that builds one
+calls :func:`spiffe_id` (the first template: IDs are issued in that layout); every
+place that reads one calls :func:`parse_spiffe_id` and :func:`service_name`, which
+accept any template. The layouts are known to :func:`name_from_path` and
+:func:`spiffe_id` only. A template is matched whole (``re.fullmatch``: a trailing
+newline is not part of a name); ``{name}`` is one whole path segment; a path that
+two templates read as two different names is refused as ambiguous.
 
-This module imports nothing of Django at import time (only :func:`spiffe_id` reads the
-default trust domain from the settings), so the request-free core can use it.
+This module imports nothing of Django at import time (the templates and the default
+trust domain are read from the settings when a function runs), so the request-free
+core can use it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from s2s_auth.errors import S2SError
 
 __all__ = [
+    "DEFAULT_SPIFFE_ID_PATHS",
     "MAX_SPIFFE_ID_LENGTH",
     "SERVICE_NAME_RE",
     "TRUST_DOMAIN_RE",
@@ -31,6 +38,9 @@ __all__ = [
     "parse_spiffe_id",
     "service_name",
     "spiffe_id",
+    "spiffe_id_paths",
+    "spiffe_ids",
+    "validate_path_templates",
     "validate_service_name",
 ]
 
@@ -44,7 +54,10 @@ MAX_SPIFFE_ID_LENGTH = 2048
 _SCHEME = "spiffe://"
 # Path segments: non-empty, the SPIFFE character set; no query, fragment or port.
 _SPIFFE_ID_RE = re.compile(r"spiffe://([a-z0-9._-]+)((?:/[A-Za-z0-9._-]+)*)")
-_SERVICE_PATH_RE = re.compile(rf"/service/({SERVICE_NAME_RE.pattern})")
+#: The layout of service IDs when ``SPIFFE_ID_PATHS`` is not set.
+DEFAULT_SPIFFE_ID_PATHS = ("/service/{name}",)
+_NAME = "{name}"
+_SEGMENT_RE = re.compile(r"[A-Za-z0-9._-]+")
 
 
 class SpiffeIDError(S2SError, ValueError):
@@ -64,9 +77,71 @@ def validate_service_name(name: object) -> str:
     return name
 
 
-def spiffe_id(name: str, trust_domain: str | None = None) -> str:
-    """The SPIFFE ID of service ``name``; the trust domain defaults to ``TRUST_DOMAIN``."""
-    validate_service_name(name)
+def validate_path_templates(value: object) -> tuple[str, ...]:
+    """The templates of ``value`` (a list, or a comma-separated string), validated.
+
+    Each is ``/segment/...`` with exactly one segment ``{name}`` and the others
+    literal SPIFFE path segments (not ``.`` or ``..``). ValueError names the culprit.
+    """
+    if isinstance(value, str):
+        value = [item.strip() for item in value.split(",") if item.strip()]
+    if not isinstance(value, list | tuple) or not value:
+        raise ValueError("SPIFFE_ID_PATHS must be a non-empty list of path templates.")
+    for template in value:
+        if not isinstance(template, str) or not template.startswith("/"):
+            raise ValueError(f"SPIFFE ID path template {template!r} must start with '/'.")
+        segments = template[1:].split("/")
+        literal = [seg for seg in segments if seg != _NAME]
+        if len(segments) - len(literal) != 1:
+            raise ValueError(
+                f"SPIFFE ID path template {template!r} needs exactly one whole segment {_NAME}."
+            )
+        bad = [seg for seg in literal if not _SEGMENT_RE.fullmatch(seg) or seg in (".", "..")]
+        if bad:
+            raise ValueError(
+                f"SPIFFE ID path template {template!r}: segment {bad[0]!r} is not a literal "
+                "of letters, digits, '.', '-' or '_'."
+            )
+    if len(set(value)) != len(value):
+        raise ValueError("SPIFFE_ID_PATHS names a template twice.")
+    return tuple(value)
+
+
+@lru_cache(maxsize=32)
+def _pattern(template: str) -> re.Pattern:
+    return re.compile(
+        "".join(
+            "/" + (f"({SERVICE_NAME_RE.pattern})" if seg == _NAME else re.escape(seg))
+            for seg in template[1:].split("/")
+        )
+    )
+
+
+def spiffe_id_paths() -> tuple[str, ...]:
+    """The configured templates (``S2S_AUTH["SPIFFE_ID_PATHS"]``), read now; the
+    default outside a configured Django project. A bad value is ImproperlyConfigured
+    (``manage.py check`` reports it first: s2s_auth.E030)."""
+    from django.conf import settings
+
+    if not settings.configured:
+        return DEFAULT_SPIFFE_ID_PATHS
+    from django.core.exceptions import ImproperlyConfigured
+
+    from s2s_auth.conf import s2s_settings
+
+    value = s2s_settings().SPIFFE_ID_PATHS
+    try:
+        return _validated(tuple(value) if isinstance(value, list) else value)
+    except (TypeError, ValueError) as exc:
+        raise ImproperlyConfigured(f"S2S_AUTH['SPIFFE_ID_PATHS']: {exc}") from exc
+
+
+@lru_cache(maxsize=8)
+def _validated(value) -> tuple[str, ...]:
+    return validate_path_templates(value)
+
+
+def _trust_domain(trust_domain: str | None) -> str:
     if trust_domain is None:
         from s2s_auth.conf import s2s_settings  # call time: settings may change
 
@@ -76,7 +151,25 @@ def spiffe_id(name: str, trust_domain: str | None = None) -> str:
             f"Invalid trust domain {trust_domain!r}: set S2S_AUTH['TRUST_DOMAIN'] to "
             "lowercase letters, digits, '.', '-' or '_'."
         )
-    return f"{_SCHEME}{trust_domain}/service/{name}"
+    return trust_domain
+
+
+def spiffe_id(name: str, trust_domain: str | None = None, *, template: str | None = None) -> str:
+    """The SPIFFE ID of service ``name``, in the first configured layout (or
+    ``template``); the trust domain defaults to ``TRUST_DOMAIN``."""
+    validate_service_name(name)
+    domain = _trust_domain(trust_domain)
+    if template is None:
+        template = spiffe_id_paths()[0]
+    else:
+        validate_path_templates([template])
+    return f"{_SCHEME}{domain}{template.replace(_NAME, name)}"
+
+
+def spiffe_ids(name: str, trust_domain: str | None = None) -> list[str]:
+    """Every SPIFFE ID that names service ``name`` (one per configured template),
+    the issued one first: what a token's ``aud`` may say to mean this service."""
+    return [spiffe_id(name, trust_domain, template=t) for t in spiffe_id_paths()]
 
 
 def is_spiffe_id(value: object) -> bool:
@@ -101,18 +194,26 @@ def parse_spiffe_id(value: object) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-def name_from_path(path: str) -> str | None:
-    """The service name a SPIFFE ID path stands for (``/service/<name>``), else None.
+def name_from_path(path: str, templates: Iterable[str] | None = None) -> str | None:
+    """The service name a SPIFFE ID path stands for, else None (no template matches
+    the whole path, or two read different names in it).
 
-    The one place that knows the path layout of service IDs.
+    The one place that reads the path layout of service IDs; ``templates`` default
+    to ``SPIFFE_ID_PATHS``.
     """
-    match = _SERVICE_PATH_RE.fullmatch(path)
-    return match.group(1) if match else None
+    if not isinstance(path, str):
+        return None
+    found = set()
+    for template in spiffe_id_paths() if templates is None else templates:
+        match = _pattern(template).fullmatch(path)
+        if match:
+            found.add(match.group(1))
+    return found.pop() if len(found) == 1 else None
 
 
 def service_name(value: object, trust_domain: str) -> str | None:
     """The service ``value`` names in ``trust_domain``; None for anything else
-    (malformed, another trust domain, another path layout)."""
+    (malformed, another trust domain, a path no template matches)."""
     try:
         domain, path = parse_spiffe_id(value)
     except SpiffeIDError:

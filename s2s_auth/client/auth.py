@@ -36,9 +36,11 @@ from s2s_auth.identity import is_spiffe_id, spiffe_id
 __all__ = [
     "ChainAuth",
     "HTTPSignatureAuth",
+    "JWTSVIDAuth",
     "ServiceCredentials",
     "ServiceJWTAuth",
     "end_user_context",
+    "jwt_bundle_of",
     "signature_auth",
 ]
 
@@ -149,6 +151,57 @@ class ServiceJWTAuth(requests.auth.AuthBase):
         else:
             request.headers.pop(END_USER_TOKEN_HEADER, None)
         return request
+
+
+class JWTSVIDAuth(ServiceJWTAuth):
+    """Sets ``Authorization: Bearer <JWT-SVID>`` for peers that expect SPIFFE JWT-SVIDs
+    (py-spiffe, go-spiffe): ``typ`` JWT, ``sub`` this service's SPIFFE ID, ``aud``,
+    ``iat``, ``exp``, a ``jti`` (single use here), no ``iss``; signed with this
+    service's key, ``kid`` its certificate fingerprint (the kid of the JWT bundle
+    :func:`jwt_bundle_of` exports). ``scheme="ServiceJWT"`` for our own services.
+    """
+
+    def __init__(
+        self,
+        credentials: ServiceCredentials,
+        audience: str,
+        *,
+        lifetime: int = 30,
+        send_x5c: bool = False,
+        scheme: str = "Bearer",
+    ):
+        super().__init__(credentials, audience, lifetime=lifetime, send_x5c=send_x5c)
+        self.scheme = scheme
+
+    def token(self, end_user_token: str | None = None) -> str:
+        now = int(time.time())
+        claims = {
+            "sub": self.credentials.spiffe_id,
+            "aud": self.audience,
+            "iat": now,
+            "exp": now + self.lifetime,
+            "jti": tokens.new_jti(),
+        }
+        if end_user_token:
+            claims[END_USER_HASH_CLAIM] = token_hash(end_user_token)
+        return tokens.sign(
+            claims, self.credentials.private_key, kid=self._kid, typ="JWT", headers=self._headers
+        )
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request = super().__call__(request)
+        value = request.headers["Authorization"].split(" ", 1)[1]
+        request.headers["Authorization"] = f"{self.scheme} {value}"
+        return request
+
+
+def jwt_bundle_of(*credentials: ServiceCredentials) -> dict:
+    """A SPIFFE JWT bundle (JWKS, ``use`` jwt-svid) of these services' keys, for a
+    peer that verifies their :class:`JWTSVIDAuth` tokens (py-spiffe's
+    ``JwtBundle.parse``)."""
+    from s2s_auth.core.svid import jwt_bundle
+
+    return jwt_bundle({c.fingerprint: c.private_key.public_key() for c in credentials})
 
 
 class HTTPSignatureAuth(requests.auth.AuthBase):

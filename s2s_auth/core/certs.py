@@ -451,7 +451,7 @@ class PeerVerifier:
         name = name_from_path(path)
         if name is None:
             raise reject(
-                "bad_spiffe_id", f"SPIFFE ID {spiffe!r} is not of the form /service/<name>."
+                "bad_spiffe_id", f"SPIFFE ID {spiffe!r} matches no SPIFFE_ID_PATHS template."
             )
         return spiffe, name
 

@@ -215,10 +215,14 @@ class JWKSCache:
                         raise ValueError(f"JWK Set larger than {MAX_JWKS_BYTES} bytes")
         finally:
             session.close()
-        keys = JWKSet.from_json(body, max_length=MAX_JWKS_BYTES, skip_unusable=True)
+        keys = self.parse_keys(body)
         if not len(keys):
             raise ValueError("the JWK Set holds no usable signature key")
         return keys
+
+    def parse_keys(self, body: bytes) -> JWKSet:
+        """The key set of a fetched document (a hook: SPIFFE bundles filter by ``use``)."""
+        return JWKSet.from_json(body, max_length=MAX_JWKS_BYTES, skip_unusable=True)
 
 
 def _has(keys: JWKSet | None, kid: str | None) -> bool:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from cryptography import x509
 
+from s2s_auth.conf import s2s_settings
 from s2s_auth.core.certs import VerifiedPeer, peer_verifier
 from s2s_auth.core.x509 import parse_pem_chain
+from s2s_auth.identity import service_name
 from s2s_auth.models import ServiceCertificate, ServicePrincipal
 
 
@@ -27,7 +29,7 @@ def register_certificate(principal: ServicePrincipal, chain_pem: str | bytes) ->
     The certificate's SPIFFE ID must be the principal's. Idempotent.
     """
     peer = peer_verifier().verify(parse_pem_chain(chain_pem))
-    if peer.spiffe_id != principal.spiffe_id:
+    if peer.service_name != principal.name:
         raise ValueError(f"certificate is for {peer.spiffe_id}, not for {principal.spiffe_id}")
     registered, _ = ServiceCertificate.objects.update_or_create(
         fingerprint=peer.fingerprint,
@@ -55,9 +57,13 @@ def certificate_by_fingerprint(value: str) -> VerifiedPeer | None:
 
 
 def certificates_of(spiffe_id: str) -> list[str]:
-    """PEMs of the certificates registered for a principal, newest first."""
+    """PEMs of the certificates registered for the principal a SPIFFE ID names (in any
+    SPIFFE_ID_PATHS layout), newest first."""
+    name = service_name(spiffe_id, s2s_settings().TRUST_DOMAIN)
+    if name is None:
+        return []
     return list(
-        ServiceCertificate.objects.filter(principal__spiffe_id=spiffe_id)
+        ServiceCertificate.objects.filter(principal__name=name)
         .order_by("-not_after")
         .values_list("pem", flat=True)
     )

@@ -296,7 +296,7 @@ def authenticate_assertion(
             "Client assertion was already used (jti).", basic=False, principal=name
         )
     principal = _principal(name, basic=False)
-    if principal.spiffe_id != peer.spiffe_id:
+    if principal.name != peer.service_name:
         raise invalid_client(
             "The certificate's SPIFFE ID is not the client's.", basic=False, principal=name
         )
@@ -316,7 +316,7 @@ def authenticate_tls(client_id: str | None, conn_peer: VerifiedPeer | None) -> S
             "The TLS client certificate does not belong to the client.", basic=False, principal=name
         )
     principal = _principal(name, basic=False)
-    if principal.spiffe_id != conn_peer.spiffe_id:
+    if principal.name != conn_peer.service_name:
         raise invalid_client(
             "The certificate's SPIFFE ID is not the client's.", basic=False, principal=name
         )
@@ -327,7 +327,7 @@ def bind_peer(principal: ServicePrincipal, conn_peer: VerifiedPeer | None) -> Ve
     """The certificate to bind the token to; a certificate of another service is refused."""
     if conn_peer is None:
         return None
-    if conn_peer.spiffe_id != principal.spiffe_id:
+    if conn_peer.service_name != principal.name:
         raise invalid_client(
             "The TLS client certificate belongs to another service.",
             basic=False,

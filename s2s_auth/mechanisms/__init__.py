@@ -17,6 +17,7 @@ __all__ = ["MECHANISM_CLASSES", "mechanism_class", "mechanism_classes"]
 MECHANISM_CLASSES = {
     "mtls": "s2s_auth.mechanisms.mtls.MTLSAuthentication",
     "service_jwt": "s2s_auth.mechanisms.service_jwt.ServiceJWTAuthentication",
+    "jwt_svid": "s2s_auth.mechanisms.jwt_svid.JWTSVIDAuthentication",
     "http_signature": "s2s_auth.mechanisms.http_signature.HTTPSignatureAuthentication",
     "access_token": "s2s_auth.mechanisms.access_token.AccessTokenAuthentication",
     "api_key": "s2s_auth.mechanisms.api_key.APIKeyAuthentication",

@@ -17,8 +17,9 @@ from rest_framework.authentication import BaseAuthentication
 
 from s2s_auth import metrics
 from s2s_auth.audit import events
+from s2s_auth.conf import s2s_settings
 from s2s_auth.errors import S2SError, http_status
-from s2s_auth.identity import ServiceIdentity
+from s2s_auth.identity import ServiceIdentity, service_name
 from s2s_auth.models import ServicePrincipal
 
 __all__ = [
@@ -96,12 +97,15 @@ def authorization_header(request) -> tuple[str, str] | None:
 
 
 def identity_for(spiffe_id: str, mechanism: str, *, end_user=None) -> ServiceIdentity:
-    """The enabled principal with this SPIFFE ID; else S2SError ``unknown_principal`` or
-    ``principal_disabled``."""
+    """The enabled principal this SPIFFE ID names (in any SPIFFE_ID_PATHS layout); else
+    S2SError ``bad_spiffe_id``, ``unknown_principal`` or ``principal_disabled``."""
+    name = service_name(spiffe_id, s2s_settings().TRUST_DOMAIN)
+    if name is None:
+        raise S2SError("bad_spiffe_id", f"{spiffe_id[:100]} names no service of this trust domain.")
     try:
         principal = ServicePrincipal.objects.only(
             "id", "name", "spiffe_id", "enabled", "scopes"
-        ).get(spiffe_id=spiffe_id)
+        ).get(name=name)
     except ObjectDoesNotExist:
         raise S2SError(
             "unknown_principal", f"{spiffe_id} is not a registered service principal."

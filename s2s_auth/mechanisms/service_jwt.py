@@ -8,6 +8,11 @@ caller's certificate, which must chain to our CA and not be revoked: the mTLS pe
 certificate, else the token's ``x5c`` chain, else a certificate registered for the
 principal. No certificate → 401; anything wrong with the token → 403.
 
+A SPIFFE JWT-SVID sent under this scheme (``typ`` JWT, JOSE or absent, ``sub`` a
+SPIFFE ID) is verified by :mod:`s2s_auth.mechanisms.jwt_svid` and audited as
+``jwt_svid``. The audience is any of this service's SPIFFE IDs (one per
+``SPIFFE_ID_PATHS`` template).
+
 A forwarded end user's access token travels beside the JWT (``S2S-End-User-Token``)
 and the JWT commits to it with ``ath`` (its SHA-256, as in DPoP): the JWT stored in
 the audit log re-verifies and holds no usable bearer token. A token nested inside the
@@ -25,12 +30,14 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from s2s_auth.conf import s2s_settings
 from s2s_auth.core import jose as tokens
 from s2s_auth.core.certs import VerifiedPeer, peer_verifier
+from s2s_auth.core.svid import is_jwt_svid
 from s2s_auth.core.wire import SERVICE_JWT_KEYWORD, SERVICE_JWT_TYPE
 from s2s_auth.core.x509 import CertificateRejected, x5c_decode
 from s2s_auth.credentials.certificates import certificates_of
 from s2s_auth.credentials.replay import remember_once
 from s2s_auth.errors import S2SError
 from s2s_auth.mechanisms.base import ServiceAuthentication, identity_for
+from s2s_auth.mechanisms.jwt_svid import JWTSVIDAuthentication
 from s2s_auth.tls.peer import verify_peer
 from s2s_auth.tls.proxy_headers import ProxyHeaderError
 
@@ -56,6 +63,8 @@ class ServiceJWTAuthentication(ServiceAuthentication):
             return None
         try:
             header = tokens.unverified_header(token)
+            if header.get("typ") != TOKEN_TYPE and is_jwt_svid(header, token):
+                return JWTSVIDAuthentication(self.keyword).authenticate_svid(request, token, header)
             peer = self.caller_certificate(request, token, header)
         except tokens.TokenError as exc:
             self.reject(request, exc, credential=token)
@@ -129,7 +138,7 @@ class ServiceJWTAuthentication(ServiceAuthentication):
             token,
             peer.leaf.public_key(),
             algorithms=conf.JWT_ALGORITHMS,
-            audience=conf.own_spiffe_id,
+            audience=conf.own_spiffe_ids,
             issuer=peer.spiffe_id,
             subject=peer.spiffe_id,
             typ=TOKEN_TYPE,

@@ -25,6 +25,7 @@ def test_short_names_and_dotted_paths_resolve_in_order():
     assert set(MECHANISM_CLASSES) == {
         "mtls",
         "service_jwt",
+        "jwt_svid",
         "http_signature",
         "access_token",
         "api_key",

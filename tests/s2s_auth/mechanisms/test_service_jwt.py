@@ -164,7 +164,7 @@ def _alg_none(creds):
         (lambda c: mint(c, iss="spiffe://fleamarket.local/service/ads"), "wrong_issuer"),
         (lambda c: mint(c, sub="spiffe://fleamarket.local/service/ads"), "wrong_subject"),
         (lambda c: mint(c, jti=None), "missing_claim"),
-        (lambda c: mint(c, typ="JWT"), "wrong_type"),
+        (lambda c: mint(c, typ="dpop+jwt"), "wrong_type"),  # typ JWT: a JWT-SVID
         (lambda c: mint(c, typ="at+jwt"), "wrong_type"),
         (lambda c: mint(c, key=ec.generate_private_key(ec.SECP256R1())), "bad_signature"),
         (lambda c: mint(c, key=ed25519.Ed25519PrivateKey.generate()), "algorithm_not_allowed"),
