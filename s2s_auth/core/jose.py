@@ -54,6 +54,7 @@ __all__ = [
     "VerifiedToken",
     "new_jti",
     "sign",
+    "unverified_claims",
     "unverified_header",
     "verify",
     "verify_jws",
@@ -78,7 +79,6 @@ def _with_rfc9864(jws: jwt.PyJWS) -> jwt.PyJWS:
     return jws
 
 
-
 def unverified_header(token: str | bytes, *, max_length: int = MAX_TOKEN_LENGTH) -> dict:
     """The JOSE header of a compact JWS, after structural checks only.
 
@@ -87,6 +87,13 @@ def unverified_header(token: str | bytes, *, max_length: int = MAX_TOKEN_LENGTH)
     """
     header, _ = _split(token, max_length)
     return header
+
+
+def unverified_claims(token: str | bytes, *, max_length: int = MAX_TOKEN_LENGTH) -> dict:
+    """The claims of a compact JWS, parsed strictly but *not verified*: to find which
+    client's keys to try (RFC 7523's ``sub``), never to trust."""
+    _, parts = _split(token, max_length)
+    return strict_json_object(b64url_decode_strict(parts[1], "payload"), "claims")
 
 
 def _split(token: Any, max_length: int) -> tuple[dict[str, Any], list[str]]:

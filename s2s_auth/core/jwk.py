@@ -197,7 +197,8 @@ class JWK:
                     "algorithm_not_allowed",
                     f"JWK alg {alg!r} is not supported for this {kty} key",
                 )
-            key_algs = frozenset({alg})
+            # EdDSA and RFC 9864's Ed25519 name one algorithm for an Ed25519 key.
+            key_algs = ED25519_ALGORITHMS if alg in ED25519_ALGORITHMS else frozenset({alg})
 
         self._data = data
         self.kty: str = kty
