@@ -241,6 +241,14 @@ def test_missing_jti_is_refused(client, caller, keys):
     assert (response.status_code, response.json()["error"]) == (403, "missing_claim")
 
 
+def test_missing_client_id_is_refused(client, caller, keys):
+    """RFC 9068 §2.2: client_id is a required claim of an access token."""
+    response = call(client, mint(keys, drop=("client_id",)))
+    assert (response.status_code, response.json()["error"]) == (403, "missing_claim")
+    response = call(client, mint(keys, client_id=""))
+    assert (response.status_code, response.json()["error"]) == (403, "invalid_claim")
+
+
 def test_plain_jwt_type_is_refused(client, caller, keys):
     response = call(client, mint(keys, typ="JWT"))
     assert (response.status_code, response.json()["error"]) == (403, "wrong_type")
