@@ -81,9 +81,7 @@ def test_private_key_jwt_with_authlibs_defaults_and_a_registered_key(issuer):
     assert claims["exp"] - claims["iat"] == 3600
     assert "x5c" not in unverified_header(assertion)
 
-    client = session(
-        issuer, "authlib-pkjwt", key, token_endpoint_auth_method=PrivateKeyJWT.name
-    )
+    client = session(issuer, "authlib-pkjwt", key, token_endpoint_auth_method=PrivateKeyJWT.name)
     client.register_client_auth_method(auth)
     assert_service_token(fetch(client, issuer), "authlib-pkjwt")
     # A second request signs a new assertion (a new jti): accepted again.
@@ -105,9 +103,7 @@ def test_private_key_jwt_with_another_key_is_refused(issuer):
 
     key = ECKey.generate_key("P-256")
     auth = PrivateKeyJWT(issuer.token_endpoint, alg="ES256")
-    client = session(
-        issuer, "authlib-pkjwt", key, token_endpoint_auth_method=PrivateKeyJWT.name
-    )
+    client = session(issuer, "authlib-pkjwt", key, token_endpoint_auth_method=PrivateKeyJWT.name)
     client.register_client_auth_method(auth)
     with pytest.raises(OAuthError) as refused:
         fetch(client, issuer)
@@ -122,3 +118,36 @@ def test_tls_client_auth(issuer):
     claims = unverified_claims(token["access_token"])
     assert claims["client_id"] == "ads"
     assert "x5t#S256" in claims["cnf"]  # bound to the certificate it was fetched with
+
+
+@pytest.mark.interop(
+    "Authlib", "RFC 6750 challenges at a service endpoint (invalid_token, schemes)"
+)
+def test_rfc6750_challenges_at_a_service_endpoint(issuer):
+    client = session(
+        issuer,
+        "authlib",
+        issuer.secrets["authlib"],
+        token_endpoint_auth_method="client_secret_basic",
+    )
+    token = fetch(client, issuer)
+    previews = f"{issuer.base}/api/v1/users/previews?ids=1"
+    assert client.get(previews, timeout=10).status_code == 200  # Authlib sends it as Bearer
+
+    plain = requests.Session()
+    plain.trust_env = False
+    plain.verify = issuer.ca
+    header, payload, _ = token["access_token"].split(".")
+    refused = plain.get(previews, headers={"Authorization": "Bearer not.a.token"}, timeout=10)
+    assert refused.status_code == 401
+    assert refused.headers["WWW-Authenticate"].startswith("Bearer realm=")
+    assert 'error="invalid_token"' in refused.headers["WWW-Authenticate"]
+    forged = plain.get(
+        previews, headers={"Authorization": f"Bearer {header}.{payload}.AAAA"}, timeout=10
+    )
+    assert 'error="invalid_token"' in forged.headers["WWW-Authenticate"]
+    anonymous = plain.get(previews, timeout=10)
+    assert anonymous.status_code == 401
+    schemes = anonymous.headers["WWW-Authenticate"]
+    for scheme in ("ServiceJWT realm=", "Bearer realm=", "Mutual-TLS realm="):
+        assert scheme in schemes, schemes
