@@ -67,8 +67,9 @@ DEFAULTS: dict[str, object] = {
     "NGINX_CERT_HEADER": "X-SSL-Client-Cert",
     # Self-signed service JWTs: longest accepted lifetime (exp - iat), seconds.
     "JWT_MAX_LIFETIME": 60,
-    # Accepted signature algorithms. Never "none", never HMAC.
-    "JWT_ALGORITHMS": ["ES256", "EdDSA"],
+    # Accepted signature algorithms. Never "none", never HMAC. "Ed25519" is RFC 9864's
+    # name for EdDSA over Ed25519.
+    "JWT_ALGORITHMS": ["ES256", "EdDSA", "Ed25519"],
     # Clock skew tolerated on iat/nbf/exp/created, seconds.
     "CLOCK_SKEW": 30,
     # Mechanisms a ServiceAPIView accepts, tried in this order: the first whose
@@ -169,8 +170,10 @@ DEFAULTS: dict[str, object] = {
     "SECRET_ROTATION_GRACE": 300,
     # Shortest accepted self-chosen registration password.
     "MIN_PASSWORD_LENGTH": 16,
-    # Longest lifetime (exp - iat) of a private_key_jwt client assertion, seconds.
-    "CLIENT_ASSERTION_MAX_LIFETIME": 300,
+    # Longest lifetime (exp - iat) of a private_key_jwt client assertion, seconds: an
+    # hour, as Authlib and other clients sign them by default. Its jti is remembered
+    # until its exp, so a longer lifetime costs replay-store entries, not safety.
+    "CLIENT_ASSERTION_MAX_LIFETIME": 3600,
     # Cache-Control max-age of the JWKS and metadata documents, seconds.
     "JWKS_MAX_AGE": 300,
     # --- Replay stores and throttles ---------------------------------------------------

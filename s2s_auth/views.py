@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from s2s_auth.conf import s2s_settings
 from s2s_auth.mechanisms import MECHANISM_CLASSES, mechanism_classes
+from s2s_auth.mechanisms.base import challenge, forbidden_challenge
 from s2s_auth.permissions import HasRequiredScopes, IsService
 
 __all__ = ["MECHANISM_CLASSES", "ServiceAPIView", "WhoAmIView", "authentication_classes"]
@@ -38,6 +39,19 @@ class ServiceAPIView(APIView):
     def get_authenticators(self):
         names = self.mechanisms or s2s_settings().MECHANISMS
         return [cls() for cls in authentication_classes(names)]
+
+    def get_authenticate_header(self, request):
+        """The refusing mechanism's challenge; without a credential, every accepted
+        scheme (DRF alone names only the first mechanism's)."""
+        return challenge(request, getattr(request, "authenticators", ()) or ())
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        if response is not None and response.status_code == 403:
+            value = forbidden_challenge(self.request, list(self.required_scopes or []))
+            if value and not response.has_header("WWW-Authenticate"):
+                response["WWW-Authenticate"] = value
+        return response
 
 
 class WhoAmIView(ServiceAPIView):

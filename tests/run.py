@@ -35,6 +35,8 @@ SUITES = [
     # Schemathesis against both live services and their /api/schema/ (bounded).
     ("contract", ["tests/contract"], "ads.settings"),
     ("attacks", ["tests/attacks"], "tests.s2s_auth.settings"),
+    # Third-party implementations against a live deployment (python -m tests.interop.table).
+    ("interop", ["tests/interop"], "tests.s2s_auth.settings"),
     ("bench", ["tests/bench"], "ads.settings"),
 ]
 

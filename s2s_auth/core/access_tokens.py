@@ -2,8 +2,8 @@
 
 :func:`validate_access_token` checks a token against the issuer's JWKS
 (:mod:`s2s_auth.core.jwks`): signature with an allow-listed algorithm, ``iss``, ``aud``,
-``exp``/``iat`` (with ``CLOCK_SKEW``), ``sub``, ``jti``, ``typ``, and returns an
-:class:`AccessToken`. It raises :class:`~s2s_auth.core.jose.TokenError` or
+``exp``/``iat`` (with ``CLOCK_SKEW``), ``sub``, ``jti``, ``client_id``, ``typ``, and
+returns an :class:`AccessToken`. It raises :class:`~s2s_auth.core.jose.TokenError` or
 :class:`~s2s_auth.core.jwks.JWKSUnavailable`; the DRF adapters
 (:mod:`s2s_auth.mechanisms.access_token`) turn those into HTTP answers.
 Verified tokens are kept in a bounded in-process cache until they expire.
@@ -33,7 +33,9 @@ __all__ = [
 ]
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type
-REQUIRED_CLAIMS = ("exp", "iat", "sub", "jti")
+#: RFC 9068 §2.2: ``client_id`` is required (a token without it was minted by something
+#: other than an RFC 9068 issuer).
+REQUIRED_CLAIMS = ("exp", "iat", "sub", "jti", "client_id")
 
 
 @dataclass(frozen=True)
@@ -170,8 +172,8 @@ def validate_access_token(raw: str, *, kind: str, audiences: list[str]) -> Acces
     claims = verified.claims
     if not isinstance(claims.get("scope", ""), str):
         raise TokenError("invalid_claim", "scope must be a string")
-    if "client_id" in claims and not isinstance(claims["client_id"], str):
-        raise TokenError("invalid_claim", "client_id must be a string")
+    if not isinstance(claims["client_id"], str) or not claims["client_id"]:
+        raise TokenError("invalid_claim", "client_id must be a non-empty string")
     token = AccessToken(
         header=verified.header,
         claims=claims,

@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
+from jwt.algorithms import OKPAlgorithm
 
 from s2s_auth.core.jose_encoding import TokenError, b64url_decode_strict, strict_json_object
 from s2s_auth.core.jwk import (
@@ -53,6 +54,7 @@ __all__ = [
     "VerifiedToken",
     "new_jti",
     "sign",
+    "unverified_claims",
     "unverified_header",
     "verify",
     "verify_jws",
@@ -69,6 +71,14 @@ CLIENT_AUTH_JWT_TYP = "client-authentication+jwt"
 # ------------------------------------------------------------------------ verifying
 
 
+def _with_rfc9864(jws: jwt.PyJWS) -> jwt.PyJWS:
+    """``jws`` knowing RFC 9864's ``Ed25519`` (PyJWT knows only ``EdDSA``): the same
+    algorithm under its fully specified name, verified by PyJWT's own OKP code."""
+    if "Ed25519" not in jws.get_algorithms():
+        jws.register_algorithm("Ed25519", OKPAlgorithm())
+    return jws
+
+
 def unverified_header(token: str | bytes, *, max_length: int = MAX_TOKEN_LENGTH) -> dict:
     """The JOSE header of a compact JWS, after structural checks only.
 
@@ -77,6 +87,13 @@ def unverified_header(token: str | bytes, *, max_length: int = MAX_TOKEN_LENGTH)
     """
     header, _ = _split(token, max_length)
     return header
+
+
+def unverified_claims(token: str | bytes, *, max_length: int = MAX_TOKEN_LENGTH) -> dict:
+    """The claims of a compact JWS, parsed strictly but *not verified*: to find which
+    client's keys to try (RFC 7523's ``sub``), never to trust."""
+    _, parts = _split(token, max_length)
+    return strict_json_object(b64url_decode_strict(parts[1], "payload"), "claims")
 
 
 def _split(token: Any, max_length: int) -> tuple[dict[str, Any], list[str]]:
@@ -184,7 +201,7 @@ def verify_jws(
     """
     header, alg, public_key, _ = _prepare(token, key, algorithms, max_length)
     try:
-        decoded = jwt.PyJWS(algorithms=[alg]).decode_complete(
+        decoded = _with_rfc9864(jwt.PyJWS(algorithms=[alg])).decode_complete(
             token, key=public_key, algorithms=[alg], options=_SIG_OPTIONS
         )
     except Exception as exc:  # library boundary: anything it raises is a refusal
@@ -196,7 +213,12 @@ _SIG_OPTIONS = {"verify_signature": True, "enforce_minimum_key_length": True}
 
 
 class _StrictPyJWT(jwt.PyJWT):
-    """PyJWT with a strict claims parser (UTF-8, no duplicate names, no NaN)."""
+    """PyJWT with a strict claims parser (UTF-8, no duplicate names, no NaN) that
+    knows RFC 9864's ``Ed25519``."""
+
+    def __init__(self, options=None):
+        super().__init__(options)
+        _with_rfc9864(self._jws)
 
     def _decode_payload(self, decoded: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -365,7 +387,8 @@ def sign(
     headers: Mapping[str, Any] | None = None,
 ) -> str:
     """Sign ``claims`` as a compact JWT. The algorithm follows the key type
-    (ES256 for P-256, EdDSA for Ed25519, RS256 for RSA; PS256 on request)."""
+    (ES256 for P-256, EdDSA for Ed25519, RS256 for RSA; PS256, or RFC 9864's
+    ``Ed25519``, on request)."""
     if not isinstance(claims, Mapping):
         raise TypeError("claims must be a mapping")
     key_algs = private_key_algorithms(private_key)
@@ -386,7 +409,7 @@ def sign(
             raise TypeError("kid must be a string")
         extra["kid"] = kid
     extra["typ"] = typ  # None removes PyJWT's default "JWT"
-    return jwt.encode(dict(claims), private_key, algorithm=algorithm, headers=extra)
+    return _StrictPyJWT().encode(dict(claims), private_key, algorithm=algorithm, headers=extra)
 
 
 def new_jti() -> str:

@@ -33,6 +33,7 @@ from s2s_auth.core.jose_encoding import (
 __all__ = [
     "ALGORITHMS_NEVER",
     "DEFAULT_ALGORITHMS",
+    "ED25519_ALGORITHMS",
     "JWK",
     "MIN_RSA_KEY_SIZE",
     "SUPPORTED_ALGORITHMS",
@@ -49,8 +50,10 @@ __all__ = [
 #: the classic algorithm-confusion attack).
 ALGORITHMS_NEVER = frozenset({"none", "HS256", "HS384", "HS512"})
 #: What s2s_auth can verify at all; an allow-list is a subset of it.
-SUPPORTED_ALGORITHMS = frozenset({"ES256", "EdDSA", "RS256", "PS256"})
-DEFAULT_ALGORITHMS = ("ES256", "EdDSA")
+SUPPORTED_ALGORITHMS = frozenset({"ES256", "EdDSA", "Ed25519", "RS256", "PS256"})
+DEFAULT_ALGORITHMS = ("ES256", "EdDSA", "Ed25519")
+#: RFC 9864's fully specified name for EdDSA over Ed25519, accepted beside ``EdDSA``.
+ED25519_ALGORITHMS = frozenset({"EdDSA", "Ed25519"})
 MIN_RSA_KEY_SIZE = 2048
 
 # Private members of EC/OKP (d), RSA (d, p, q, dp, dq, qi, oth) and oct (k) keys.
@@ -64,7 +67,7 @@ def key_algorithms(public_key: Any) -> frozenset[str]:
             return frozenset({"ES256"})
         raise TokenError("unsupported_key", f"EC curve {public_key.curve.name} is not supported")
     if isinstance(public_key, ed25519.Ed25519PublicKey):
-        return frozenset({"EdDSA"})
+        return ED25519_ALGORITHMS
     if isinstance(public_key, rsa.RSAPublicKey):
         if public_key.key_size < MIN_RSA_KEY_SIZE:
             raise TokenError("weak_key", f"RSA key of {public_key.key_size} bits")
@@ -85,7 +88,7 @@ def private_key_algorithms(private_key: Any) -> tuple[str, ...]:
             return ("ES256",)
         raise ValueError(f"EC curve {private_key.curve.name} is not supported (P-256 only)")
     if isinstance(private_key, ed25519.Ed25519PrivateKey):
-        return ("EdDSA",)
+        return ("EdDSA", "Ed25519")
     if isinstance(private_key, rsa.RSAPrivateKey):
         if private_key.key_size < MIN_RSA_KEY_SIZE:
             raise ValueError(f"RSA key of {private_key.key_size} bits is too small")
@@ -194,7 +197,8 @@ class JWK:
                     "algorithm_not_allowed",
                     f"JWK alg {alg!r} is not supported for this {kty} key",
                 )
-            key_algs = frozenset({alg})
+            # EdDSA and RFC 9864's Ed25519 name one algorithm for an Ed25519 key.
+            key_algs = ED25519_ALGORITHMS if alg in ED25519_ALGORITHMS else frozenset({alg})
 
         self._data = data
         self.kty: str = kty
@@ -309,7 +313,13 @@ def public_jwk(public_key: Any, kid: str | None, *, alg: str | None = None) -> d
         raise TypeError("public_jwk() takes the public key; call .public_key() first")
     key_algs = key_algorithms(public_key)
     if alg is None:
-        alg = "RS256" if isinstance(public_key, rsa.RSAPublicKey) else next(iter(key_algs))
+        alg = (
+            "RS256"
+            if isinstance(public_key, rsa.RSAPublicKey)
+            else "EdDSA"
+            if isinstance(public_key, ed25519.Ed25519PublicKey)
+            else next(iter(key_algs))
+        )
     elif alg not in key_algs:
         raise ValueError(f"algorithm {alg!r} does not fit this key")
     jwk = dict(_to_jwk_dict(public_key))

@@ -31,8 +31,16 @@ from django.urls import reverse
 from s2s_auth.audit.issuance import record_issued
 from s2s_auth.conf import s2s_settings
 from s2s_auth.core.certs import VerifiedPeer, peer_verifier
-from s2s_auth.core.jose import TokenError, new_jti, sign, unverified_header, verify
+from s2s_auth.core.jose import (
+    TokenError,
+    new_jti,
+    sign,
+    unverified_claims,
+    unverified_header,
+    verify,
+)
 from s2s_auth.core.x509 import CertificateRejected, x5c_decode, x5t_s256
+from s2s_auth.credentials.certificates import client_keys_of
 from s2s_auth.credentials.replay import remember_once
 from s2s_auth.identity import SERVICE_NAME_RE, is_spiffe_id, service_name, spiffe_id
 from s2s_auth.issuer.clients import active_secrets_of, match_secret
@@ -230,19 +238,76 @@ def authenticate_secret(client_id: str, secret: str, *, basic: bool) -> ServiceP
 def authenticate_assertion(
     request, assertion: str, client_id: str | None, conn_peer: VerifiedPeer | None
 ) -> ServicePrincipal:
-    """private_key_jwt (RFC 7523 §2.2): a JWT signed by the client certificate's key.
+    """private_key_jwt (RFC 7523 §2.2): a JWT signed by a key of the client.
 
-    The certificate comes from the assertion's ``x5c`` header (else the TLS
-    connection) and must chain to our CA with the SPIFFE ID of ``client_id``.
-    ``iss`` = ``sub`` = client_id, ``aud`` = the token endpoint URL or the issuer,
-    ``exp``, ``iat`` (``exp - iat`` at most CLIENT_ASSERTION_MAX_LIFETIME), ``jti``
-    used once.
+    The key is the certificate of the assertion's ``x5c`` header (chained to our CA
+    with the SPIFFE ID of ``client_id``), else a key registered for the client
+    (``s2s_service register-key``, chosen by ``kid``), else the TLS connection's
+    certificate. ``iss`` = ``sub`` = client_id, ``aud`` = the token endpoint URL or the
+    issuer, ``exp``, ``iat`` (``exp - iat`` at most CLIENT_ASSERTION_MAX_LIFETIME),
+    ``jti`` used once (remembered until ``exp``).
     """
     conf = s2s_settings()
     try:
         header = unverified_header(assertion)
+        claimed = client_id or unverified_claims(assertion).get("sub")
     except TokenError as exc:
         raise invalid_client(f"Client assertion refused: {exc.code}.", basic=False) from exc
+    claimed = claimed if isinstance(claimed, str) and SERVICE_NAME_RE.fullmatch(claimed) else None
+    peer, keys = _assertion_keys(header, claimed, conn_peer)
+    name = client_id or (peer.service_name if peer is not None else claimed)
+    if peer is not None and peer.service_name != name:
+        raise invalid_client(
+            "The assertion's certificate does not belong to the client.",
+            basic=False,
+            principal=name,
+        )
+    issuer = issuer_url(request)
+    refused: TokenError | None = None
+    for key in keys:
+        try:
+            verified = verify(
+                assertion,
+                key,
+                algorithms=conf.JWT_ALGORITHMS,
+                audience=[token_endpoint_url(request), issuer],
+                issuer=name,
+                subject=name,
+                typ=ASSERTION_TYPS,
+                leeway=conf.CLOCK_SKEW,
+                max_lifetime=int(conf.CLIENT_ASSERTION_MAX_LIFETIME),
+                require=("exp", "iat", "jti", "iss", "sub", "aud"),
+            )
+            break
+        except TokenError as exc:
+            refused = exc
+    else:
+        code = refused.code if refused is not None else "unknown_key"
+        raise invalid_client(
+            f"Client assertion refused: {code}.", basic=False, principal=name or ""
+        ) from refused
+    claims = verified.claims
+    remaining = float(claims["exp"]) + float(conf.CLOCK_SKEW) - time.time()
+    if not remember_once("pkjwt", name, str(claims["jti"]), ttl=remaining):
+        raise invalid_client(
+            "Client assertion was already used (jti).", basic=False, principal=name
+        )
+    principal = _principal(name, basic=False)
+    if peer is not None and principal.name != peer.service_name:  # any SPIFFE ID layout
+        raise invalid_client(
+            "The certificate's SPIFFE ID is not the client's.", basic=False, principal=name
+        )
+    return principal
+
+
+#: At most this many registered keys are tried for an assertion without ``kid``.
+MAX_ASSERTION_KEYS = 8
+
+
+def _assertion_keys(
+    header: dict, name: str | None, conn_peer: VerifiedPeer | None
+) -> tuple[VerifiedPeer | None, list]:
+    """The certificate (if the key is one) and the keys that may verify an assertion."""
     x5c = header.get("x5c")
     if x5c is not None:
         try:
@@ -256,51 +321,18 @@ def authenticate_assertion(
             raise invalid_client(
                 f"Client assertion certificate refused: {exc.code}.", basic=False
             ) from exc
-    elif conn_peer is not None:
-        peer = conn_peer
-    else:
-        raise invalid_client(
-            "Client assertion names no certificate (x5c) and no TLS client certificate "
-            "was presented.",
-            basic=False,
-        )
-    name = client_id or peer.service_name
-    if peer.service_name != name:
-        raise invalid_client(
-            "The assertion's certificate does not belong to the client.",
-            basic=False,
-            principal=name,
-        )
-    issuer = issuer_url(request)
-    try:
-        verified = verify(
-            assertion,
-            peer.leaf.public_key(),
-            algorithms=conf.JWT_ALGORITHMS,
-            audience=[token_endpoint_url(request), issuer],
-            issuer=name,
-            subject=name,
-            typ=ASSERTION_TYPS,
-            leeway=conf.CLOCK_SKEW,
-            max_lifetime=int(s2s_settings().CLIENT_ASSERTION_MAX_LIFETIME),
-            require=("exp", "iat", "jti", "iss", "sub", "aud"),
-        )
-    except TokenError as exc:
-        raise invalid_client(
-            f"Client assertion refused: {exc.code}.", basic=False, principal=name
-        ) from exc
-    claims = verified.claims
-    remaining = float(claims["exp"]) + float(conf.CLOCK_SKEW) - time.time()
-    if not remember_once("pkjwt", name, str(claims["jti"]), ttl=remaining):
-        raise invalid_client(
-            "Client assertion was already used (jti).", basic=False, principal=name
-        )
-    principal = _principal(name, basic=False)
-    if principal.name != peer.service_name:
-        raise invalid_client(
-            "The certificate's SPIFFE ID is not the client's.", basic=False, principal=name
-        )
-    return principal
+        return peer, [peer.leaf.public_key()]
+    keys = client_keys_of(name, header.get("kid"))[:MAX_ASSERTION_KEYS] if name else []
+    if keys:
+        return None, keys
+    if conn_peer is not None:
+        return conn_peer, [conn_peer.leaf.public_key()]
+    raise invalid_client(
+        "Client assertion names no certificate (x5c), the client has no registered key "
+        "for it and no TLS client certificate was presented.",
+        basic=False,
+        principal=name or "",
+    )
 
 
 def authenticate_tls(client_id: str | None, conn_peer: VerifiedPeer | None) -> ServicePrincipal:

@@ -308,7 +308,9 @@ class MetadataView(IssuerAPIView):
                 "token_endpoint": oauth.token_endpoint_url(request),
                 "jwks_uri": oauth.endpoint_url(request, "jwks"),
                 "grant_types_supported": list(oauth.GRANT_TYPES),
-                "response_types_supported": [],
+                # RFC 8414 requires the member; there is no authorization endpoint,
+                # so the only honest value is "none" (nothing is issued there).
+                "response_types_supported": ["none"],
                 "token_endpoint_auth_methods_supported": list(oauth.AUTH_METHODS),
                 "token_endpoint_auth_signing_alg_values_supported": list(conf.JWT_ALGORITHMS),
                 "tls_client_certificate_bound_access_tokens": True,

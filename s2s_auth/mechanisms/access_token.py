@@ -16,7 +16,8 @@ Statuses come from :data:`s2s_auth.errors.HTTP_STATUS` (the ``bearer`` column): 
 for a token that a fresh one from the issuer fixes (``missing_token``,
 ``malformed_token``, ``token_too_large``, ``expired``, ``not_yet_valid``,
 ``unknown_key``) carries ``WWW-Authenticate: Bearer realm=..., error="invalid_token",
-error_description=...`` (RFC 6750 §3), and clients
+error_description=...`` (RFC 6750 §3; a 403 for a refused token carries it too, and a
+403 for a missing scope ``error="insufficient_scope"``), and clients
 (``s2s_auth.client.token_manager.BearerTokenAuth``) refresh once on it; a 401
 ``certificate_required`` (a certificate-bound token without a client certificate) has
 no ``error`` parameter (RFC 6750 §3.1); a token that verifies badly or is not allowed
@@ -43,7 +44,7 @@ from s2s_auth.core.jwks import JWKSUnavailable
 from s2s_auth.core.x509 import CertificateRejected, x5t_s256
 from s2s_auth.errors import S2SError
 from s2s_auth.identity import EndUser, is_spiffe_id, service_name
-from s2s_auth.mechanisms.base import CredentialMissing, ServiceAuthentication, identity_for
+from s2s_auth.mechanisms.base import DependencyUnavailable, ServiceAuthentication, identity_for
 from s2s_auth.tls.peer import verify_peer
 from s2s_auth.tls.proxy_headers import ProxyHeaderError
 
@@ -195,11 +196,23 @@ class BearerTokenAuthentication(ServiceAuthentication):
 
     # -- errors ----------------------------------------------------------------------
     def http_error(self, request, error):
-        """A 401 for an unusable token also names it in the challenge (RFC 6750 §3.1)."""
+        """A refused token is named in the challenge (RFC 6750 §3.1 ``invalid_token``),
+        on a 401 and on a 403 alike; a 401 ``certificate_required`` (no credential for
+        the binding) and a 503 carry no ``error``."""
         exc = super().http_error(request, error)
-        if isinstance(exc, CredentialMissing) and exc.reason != "certificate_required":
+        if not isinstance(exc, DependencyUnavailable) and exc.reason != "certificate_required":
             request._s2s_bearer_error = (exc.reason, str(exc.detail["detail"]))
         return exc
+
+    def forbidden_challenge(self, request) -> str | None:
+        return self.authenticate_header(request)
+
+    def scope_challenge(self, request, scopes: list[str]) -> str | None:
+        realm = s2s_settings().own_spiffe_id or "s2s"
+        value = f'{self.keyword} realm="{realm}", error="insufficient_scope"'
+        if scopes:
+            value += f', scope="{_UNSAFE_DESCRIPTION.sub("", " ".join(scopes))}"'
+        return value
 
     def authenticate_header(self, request) -> str:
         realm = s2s_settings().own_spiffe_id or "s2s"

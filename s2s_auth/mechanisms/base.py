@@ -5,6 +5,10 @@
 * :func:`http_error` — the one place an error's reason ``code`` becomes a DRF
   exception, by :data:`s2s_auth.errors.HTTP_STATUS`: no mechanism picks 401 or 403.
 * :class:`ServiceAuthentication` — the base class; ``reject()`` is the refusal path.
+* :func:`challenge` / :func:`forbidden_challenge` — ``WWW-Authenticate``: the refusing
+  mechanism's own challenge (RFC 6750's ``error="invalid_token"`` for Bearer), every
+  accepted scheme when no credential was presented, ``insufficient_scope`` on a 403
+  for a Bearer token without the view's scopes.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ __all__ = [
     "DependencyUnavailable",
     "ServiceAuthentication",
     "authorization_header",
+    "challenge",
+    "forbidden_challenge",
     "http_error",
     "identity_for",
     "identity_from_principal",
@@ -161,6 +167,7 @@ class ServiceAuthentication(BaseAuthentication):
         self.refuse(request, self.http_error(request, error), **evidence)
 
     def refuse(self, request, exc: HTTPError, **evidence):
+        request._s2s_refused_by = self  # its challenge answers the refusal
         events.record(
             request,
             events.Decision(
@@ -173,6 +180,14 @@ class ServiceAuthentication(BaseAuthentication):
         )
         metrics.decision(self.mechanism, "refused", exc.reason, self._elapsed())
         raise exc
+
+    def forbidden_challenge(self, request) -> str | None:
+        """``WWW-Authenticate`` for a 403 this mechanism refused (None: no header)."""
+        return None
+
+    def scope_challenge(self, request, scopes: list[str]) -> str | None:
+        """``WWW-Authenticate`` for a 403 for want of ``scopes`` (None: no header)."""
+        return None
 
     def accept(self, request, identity: ServiceIdentity, **evidence) -> None:
         events.record(
@@ -190,3 +205,30 @@ class ServiceAuthentication(BaseAuthentication):
     def _elapsed(self) -> float | None:
         started = getattr(self, "_started", None)  # None: a subclass skipped __init__
         return None if started is None else time.perf_counter() - started
+
+
+def challenge(request, authenticators) -> str:
+    """``WWW-Authenticate`` of a 401: the challenge of the mechanism that refused the
+    credential, else (no credential at all) every accepted scheme's, each once."""
+    refused_by = getattr(request, "_s2s_refused_by", None)
+    if refused_by is not None:
+        return refused_by.authenticate_header(request)
+    values: list[str] = []
+    for authenticator in authenticators:
+        value = authenticator.authenticate_header(request)
+        if value and value not in values:
+            values.append(value)
+    return ", ".join(values)
+
+
+def forbidden_challenge(request, scopes: list[str]) -> str | None:
+    """``WWW-Authenticate`` of a 403, if the mechanism involved has one: a refused
+    credential's (Bearer: ``invalid_token``), or a missing scope's
+    (Bearer: ``insufficient_scope``, RFC 6750 §3.1)."""
+    refused_by = getattr(request, "_s2s_refused_by", None)
+    if refused_by is not None:
+        return refused_by.forbidden_challenge(request)
+    # Not request.successful_authenticator: that would authenticate again.
+    authenticator = getattr(request, "_authenticator", None)
+    hook = getattr(authenticator, "scope_challenge", None)
+    return hook(request, scopes) if hook is not None else None

@@ -3,6 +3,7 @@
 from s2s_auth.models.apikeys import APIKey
 from s2s_auth.models.audit import AuditAcknowledgement, AuditCheckpoint, AuditRecord
 from s2s_auth.models.principals import (
+    ClientKey,
     ServiceCertificate,
     ServicePrincipal,
     validate_scopes,
@@ -14,6 +15,7 @@ __all__ = [
     "AuditAcknowledgement",
     "AuditCheckpoint",
     "AuditRecord",
+    "ClientKey",
     "ServiceCertificate",
     "ServicePrincipal",
     "validate_scopes",

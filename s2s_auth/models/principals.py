@@ -104,3 +104,32 @@ class ServiceCertificate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.principal.name} {self.fingerprint[:16]}…"
+
+
+class ClientKey(models.Model):
+    """A public key registered for a principal (``s2s_service register-key``): verifies
+    its private_key_jwt client assertions without a certificate. Either one public JWK
+    (``jwk``, identified by its RFC 7638 ``thumbprint``) or a ``jwks_uri`` the client
+    publishes its keys at."""
+
+    principal = models.ForeignKey(
+        ServicePrincipal, on_delete=models.CASCADE, related_name="client_keys"
+    )
+    thumbprint = models.CharField(
+        "RFC 7638 thumbprint", max_length=64, unique=True, null=True, blank=True, editable=False
+    )
+    kid = models.CharField(
+        max_length=200, blank=True, help_text="The key's kid (default: its thumbprint)."
+    )
+    jwk = models.TextField(blank=True, help_text="The public key as a JWK (JSON).")
+    jwks_uri = models.URLField(
+        "JWKS URI", max_length=500, blank=True, help_text="Or: where the client publishes keys."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "client key"
+
+    def __str__(self) -> str:
+        return f"{self.principal.name} {self.kid or self.jwks_uri}"

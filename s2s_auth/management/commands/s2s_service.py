@@ -8,7 +8,7 @@ from s2s_auth.models import ServicePrincipal
 class Command(BaseCommand):
     help = (
         "Manage service principals: add, grant, revoke, disable, enable, list, "
-        "rotate-secret, add-key, revoke-key."
+        "rotate-secret, add-key, revoke-key, register-key."
     )
 
     def add_arguments(self, parser):
@@ -56,6 +56,14 @@ class Command(BaseCommand):
         sub.add_parser("revoke-key", help="Revoke an API key by id or prefix.").add_argument(
             "key_id"
         )
+        register = sub.add_parser(
+            "register-key",
+            help="Register a client's public key for private_key_jwt: FILE is a PEM "
+            "certificate, a PEM public key, a JWK or a JWKS (or use --jwks-uri).",
+        )
+        register.add_argument("name")
+        register.add_argument("file", nargs="?", default=None)
+        register.add_argument("--jwks-uri", default=None, help="An https URL of the client's JWKS.")
         accept_global_options(sub)
 
     def handle(self, *args, action, **options):
@@ -148,6 +156,26 @@ class Command(BaseCommand):
         if not count:
             raise CommandError(f"No active API key {key_id!r}.")
         self.stdout.write(self.style.WARNING(f"revoked {count} key(s)"))
+
+    def do_register_key(self, name, file, jwks_uri, **_):
+        from s2s_auth.credentials.certificates import register_jwks_uri, register_key
+
+        if (file is None) == (jwks_uri is None):
+            raise CommandError("Give either FILE or --jwks-uri.")
+        principal = services.get_principal(name)
+        try:
+            if jwks_uri is not None:
+                register_jwks_uri(principal, jwks_uri)
+                self.stdout.write(self.style.SUCCESS(f"{name}: keys from {jwks_uri}"))
+                return
+            with open(file, "rb") as fh:
+                rows = register_key(principal, fh.read(64 * 1024 + 1))
+        except OSError as exc:
+            raise CommandError(f"Cannot read {file}: {exc.strerror}") from exc
+        except ValueError as exc:
+            raise CommandError(f"Not registered: {exc}") from exc
+        for row in rows:
+            self.stdout.write(self.style.SUCCESS(f"{name}: key {row.kid} registered"))
 
 
 def _origin(principal) -> str:

@@ -58,7 +58,8 @@ def test_jwk_parse_and_publish(ec_key, ed_key, rsa_key):
         jwk = JWK(published)
         assert jwk.kid == "k"
         assert jwk.alg == alg
-        assert jwk.algorithms == {alg}
+        # RFC 9864: an EdDSA key also verifies under the name Ed25519.
+        assert jwk.algorithms == ({"EdDSA", "Ed25519"} if alg == "EdDSA" else {alg})
         assert jwk.thumbprint() == thumbprint(private_key.public_key())
     ec_jwk = public_jwk(ec_key.public_key(), "k")
     assert set(ec_jwk) == {"kty", "crv", "x", "y", "kid", "use", "alg"}
@@ -189,3 +190,14 @@ def test_jwk_set(ec_key, ec_key2, ed_key):
         JWKSet.from_json("{" * 100)
     with pytest.raises(TokenError):
         JWKSet.from_json(" " * 70_000)
+
+
+def test_rfc9864_ed25519_name_signs_and_verifies_beside_eddsa(ed_key):
+    from s2s_auth.core.jose import sign, verify
+
+    token = sign({"iat": 1, "exp": 2**40}, ed_key, algorithm="Ed25519")
+    assert verify(token, ed_key.public_key(), algorithms=["Ed25519"]).algorithm == "Ed25519"
+    assert verify(token, JWK(public_jwk(ed_key.public_key(), "k"))).algorithm == "Ed25519"
+    with pytest.raises(TokenError) as refused:  # the allow-list still decides
+        verify(token, ed_key.public_key(), algorithms=["EdDSA"])
+    assert refused.value.code == "algorithm_not_allowed"

@@ -377,7 +377,7 @@ def test_assertion_with_certificate_of_another_service_is_refused(client, pk_cli
     "kwargs",
     [
         {"aud": "https://elsewhere.test/oauth/token"},
-        {"lifetime": 3600},
+        {"lifetime": 3601},
         {"lifetime": -120},
     ],
 )

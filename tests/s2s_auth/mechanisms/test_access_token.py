@@ -241,6 +241,14 @@ def test_missing_jti_is_refused(client, caller, keys):
     assert (response.status_code, response.json()["error"]) == (403, "missing_claim")
 
 
+def test_missing_client_id_is_refused(client, caller, keys):
+    """RFC 9068 §2.2: client_id is a required claim of an access token."""
+    response = call(client, mint(keys, drop=("client_id",)))
+    assert (response.status_code, response.json()["error"]) == (403, "missing_claim")
+    response = call(client, mint(keys, client_id=""))
+    assert (response.status_code, response.json()["error"]) == (403, "invalid_claim")
+
+
 def test_plain_jwt_type_is_refused(client, caller, keys):
     response = call(client, mint(keys, typ="JWT"))
     assert (response.status_code, response.json()["error"]) == (403, "wrong_type")
@@ -594,3 +602,52 @@ def test_jwks_cache_unit_errors(jwks_server):
     assert cache.fetch_count == 1
     with pytest.raises(ValueError):
         JWKSCache("file:///etc/passwd")
+
+
+# --------------------------------------- RFC 6750 challenges at a ServiceAPIView
+
+
+@pytest.fixture
+def several(conf):
+    """A ServiceAPIView (``/service/scoped``, scope test:read) with three mechanisms,
+    the Bearer one not first: DRF alone would answer with ServiceJWT's challenge."""
+    conf(MECHANISMS=["service_jwt", "access_token", "mtls"])
+
+
+def test_a_bad_bearer_token_gets_a_bearer_invalid_token_challenge(client, caller, keys, several):
+    now = int(time.time())
+    response = call(client, mint(keys, iat=now - 600, exp=now - 60), path="/service/scoped")
+    assert response.status_code == 401
+    challenge = response["WWW-Authenticate"]
+    assert challenge.startswith(f'Bearer realm="{AUDIENCE}", error="invalid_token"'), challenge
+    assert "ServiceJWT" not in challenge
+
+
+def test_a_refused_bearer_token_on_403_still_says_invalid_token(client, caller, keys, several):
+    forged = mint(keys, key=ec.generate_private_key(ec.SECP256R1()))
+    response = call(client, forged, path="/service/scoped")
+    assert (response.status_code, response.json()["error"]) == (403, "bad_signature")
+    assert 'error="invalid_token"' in response["WWW-Authenticate"]
+
+
+def test_a_bearer_token_without_the_scope_gets_insufficient_scope(client, caller, keys, several):
+    response = call(client, mint(keys, scope="other:thing"), path="/service/scoped")
+    assert response.status_code == 403
+    assert response["WWW-Authenticate"] == (
+        f'Bearer realm="{AUDIENCE}", error="insufficient_scope", scope="test:read"'
+    )
+
+
+def test_no_credential_lists_every_accepted_scheme(client, caller, several):
+    response = client.get("/service/scoped")
+    assert response.status_code == 401
+    challenge = response["WWW-Authenticate"]
+    for scheme in ("ServiceJWT realm=", "Bearer realm=", "Mutual-TLS realm="):
+        assert scheme in challenge, challenge
+    assert "error=" not in challenge
+
+
+def test_a_good_bearer_token_passes_the_service_view(client, caller, keys, several):
+    response = call(client, mint(keys), path="/service/scoped")
+    assert response.status_code == 200, response.content
+    assert not response.has_header("WWW-Authenticate")
