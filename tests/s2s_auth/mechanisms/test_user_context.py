@@ -2,6 +2,7 @@
 token exchanged for this hop (RFC 8693) is accepted from the caller its ``act`` names
 and only here; the user's own token forwarded as it is only when opted in."""
 
+# ruff: noqa: F401, F811 - the service JWT tests' fixtures, imported
 from __future__ import annotations
 
 import types
@@ -11,7 +12,7 @@ import pytest
 from s2s_auth.client.auth import ServiceJWTAuth, end_user_context
 
 from .test_access_token import mint as mint_access
-from .test_service_jwt import CALLER, END_USERS, call, creds, identity_service, mint, pki  # noqa: F401
+from .test_service_jwt import CALLER, END_USERS, call, creds, identity_service, mint, pki
 
 USERS = "spiffe://fleamarket.local/service/users"
 OTHER = "spiffe://fleamarket.local/service/search"
@@ -31,7 +32,7 @@ def exchanged(keys, *, aud=USERS, actor=CALLER, client_id="jwtcaller", **claims)
     return mint_access(keys, **{k: v for k, v in base.items() if v is not None})
 
 
-def with_jwt(client, creds, user):  # noqa: F811
+def with_jwt(client, creds, user):
     """The client hook: a service JWT committing to ``user`` by ``ath``, token beside."""
     outgoing = types.SimpleNamespace(headers={})
     with end_user_context(user):
@@ -40,13 +41,13 @@ def with_jwt(client, creds, user):  # noqa: F811
     return call(client, token, HTTP_S2S_END_USER_TOKEN=outgoing.headers["S2S-End-User-Token"])
 
 
-def test_an_exchanged_token_from_its_actor_is_the_end_user(client, creds, identity_service):  # noqa: F811
+def test_an_exchanged_token_from_its_actor_is_the_end_user(client, creds, identity_service):
     response = with_jwt(client, creds, exchanged(identity_service))
     assert response.status_code == 200, response.json()
     assert response.json()["end_user"] == "42"
 
 
-def test_a_chain_is_accepted_from_its_last_actor(client, creds, identity_service):  # noqa: F811
+def test_a_chain_is_accepted_from_its_last_actor(client, creds, identity_service):
     token = exchanged(identity_service, act={"sub": CALLER, "act": {"sub": OTHER}})
     response = with_jwt(client, creds, token)
     assert response.status_code == 200, response.json()
@@ -71,14 +72,14 @@ def test_a_lifted_or_bad_exchanged_token_fails_the_request(
     creds,
     identity_service,
     claims,
-    code,  # noqa: F811
+    code,
 ):
     actor = claims.pop("actor", CALLER)
     response = with_jwt(client, creds, exchanged(identity_service, actor=actor, **claims))
     assert (response.status_code, response.json()["error"]) == (403, code)
 
 
-def test_the_users_own_token_is_refused_by_default(client, creds, identity_service, settings):  # noqa: F811
+def test_the_users_own_token_is_refused_by_default(client, creds, identity_service, settings):
     settings.S2S_AUTH = {**settings.S2S_AUTH, "ACCEPT_FORWARDED_USER_TOKENS": False}
     user = mint_access(identity_service, sub="42", aud=END_USERS, client_id="users", scope="")
     response = with_jwt(client, creds, user)
@@ -91,7 +92,7 @@ def test_the_users_own_token_is_refused_by_default(client, creds, identity_servi
 
 
 @pytest.fixture
-def bearer(identity_service, creds):  # noqa: F811
+def bearer(identity_service, creds):
     return mint_access(
         identity_service, sub=CALLER, client_id="jwtcaller", aud=USERS, scope="test:read"
     )
