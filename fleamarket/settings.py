@@ -284,6 +284,10 @@ def s2s_overrides() -> dict:
         overrides["TOKEN_RATE_LIMIT_PER_MINUTE"] = limit
     if os.environ.get("S2S_REGISTRATION_OPEN"):
         overrides["REGISTRATION_OPEN"] = env_bool("S2S_REGISTRATION_OPEN", False)
+    if os.environ.get("S2S_ACCEPT_FORWARDED_USER_TOKENS"):
+        overrides["ACCEPT_FORWARDED_USER_TOKENS"] = env_bool(
+            "S2S_ACCEPT_FORWARDED_USER_TOKENS", False
+        )
     if os.environ.get("S2S_CACHE_VERIFIED_TOKENS"):
         overrides["CACHE_VERIFIED_TOKENS"] = env_bool("S2S_CACHE_VERIFIED_TOKENS", True)
     return overrides
