@@ -24,6 +24,7 @@ from jwt.algorithms import ECAlgorithm
 
 from fleamarket.deployment import Deployment
 from fleamarket.processes import free_port
+from s2s_auth.client.exchange import TokenExchanger
 from s2s_auth.client.token_manager import TokenEndpointError, TokenManager
 
 from . import cast, evidence, forge
@@ -181,6 +182,44 @@ class Lab:
         finally:
             manager.close()
         return Probe(label, True, 200, "token_issued")
+
+    def user_token(self) -> str:
+        """A genuine end user's token from the login endpoint (a seeded person)."""
+        if getattr(self, "_user_token", None) is None:
+            password = secrets.token_urlsafe(16)
+            self.deployment.manage(
+                "users",
+                "shell",
+                "-c",
+                "from django.contrib.auth import get_user_model\n"
+                "u = get_user_model().objects.get(username='seller01')\n"
+                f"u.set_password({password!r}); u.save()",
+            )
+            with self.session() as session:
+                response = session.post(
+                    self.url("/api/v1/auth/login"),
+                    json={"username": "seller01", "password": password},
+                    timeout=TIMEOUT,
+                )
+            response.raise_for_status()
+            self._user_token = response.json()["access_token"]
+        return self._user_token
+
+    def exchanged(self, name: str, user_token: str, audience: str = "users") -> str:
+        """What ``name`` gets by exchanging ``user_token`` for ``audience`` (RFC 8693)."""
+        identity = self.identity(name)
+        exchanger = TokenExchanger(
+            self.url("/oauth/token"),
+            client_id=name,
+            cert=identity.cert,
+            auth_method="tls_client_auth",
+            ca_bundle=self.ca_file,
+            max_attempts=1,
+        )
+        try:
+            return exchanger.token_for(user_token, spiffe(audience))
+        finally:
+            exchanger.close()
 
     def stop(self) -> None:
         if self.keyserver is not None:
