@@ -38,6 +38,12 @@ USERS_SERVICE_TIMEOUT = (
     float(os.environ.get("USERS_SERVICE_CONNECT_TIMEOUT", "1.0")),
     float(os.environ.get("USERS_SERVICE_READ_TIMEOUT", "2.0")),
 )
+# How ads carries an end user's context to UserService: "exchange" (the default: the
+# user's token exchanged at the identity service, RFC 8693, for a token for users alone
+# that names ads in `act`) or "forward" (the user's own token, for a UserService that
+# cannot exchange; it must opt in with S2S_ACCEPT_FORWARDED_USER_TOKENS=1).
+USERS_SERVICE_USER_CONTEXT = os.environ.get("USERS_SERVICE_USER_CONTEXT", "exchange")
+USERS_TOKEN_URL = (os.environ.get("S2S_ISSUER") or USERS_SERVICE_URL).rstrip("/") + "/oauth/token"
 # The circuit breaker in front of UserService (ads.listings.breaker, per process):
 # after this many consecutive failures, stop calling it for this many seconds (stored
 # seller previews are shown, marked stale), then let one probe call through.
@@ -74,8 +80,8 @@ CELERY_TASK_ANNOTATIONS = {
 CELERY_BEAT_SCHEDULE = beat_schedule()
 
 # End users sign in at the identity service (UserService) and present its access
-# token here; ads verifies it locally from the issuer's JWKS and forwards it, nested
-# in its service JWT, when it calls UserService on the user's behalf.
+# token here; ads verifies it locally from the issuer's JWKS and, when it calls
+# UserService on the user's behalf, exchanges it for one for users alone.
 S2S_AUTH["ACCESS_TOKEN_ISSUER"] = os.environ.get("S2S_ISSUER")  # noqa: F821 - base_settings
 REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [  # noqa: F821 - base_settings
     "s2s_auth.mechanisms.access_token.EndUserTokenAuthentication",

@@ -26,7 +26,9 @@ TRUST_DOMAIN = "fleamarket.local"
 CERT_NAMES = ("users", "ads", "worker", "proxy", "prometheus")
 # Least privilege: each caller gets exactly the scopes the deployment needs.
 PRINCIPALS: dict[str, tuple[str, ...]] = {
-    "ads": ("users:read", "users:notify"),  # users:notify: deal notices, for a user
+    # users:notify: deal notices, for a user. A users scope is also what lets ads
+    # exchange an end user's token for one for users (RFC 8693; nothing else needed).
+    "ads": ("users:read", "users:notify"),
     "worker": ("users:read", "users:notify"),
     "proxy": (),  # known, but granted nothing: it only forwards certificates
     "prometheus": ("metrics:read",),  # scrapes /metrics of every service with its certificate

@@ -295,6 +295,10 @@ def s2s_overrides() -> dict:
         overrides["CERT_LIFETIME"] = os.environ["S2S_CERT_LIFETIME"]
     if os.environ.get("S2S_SPIFFE_ID_PATHS"):
         overrides["SPIFFE_ID_PATHS"] = env_list("S2S_SPIFFE_ID_PATHS", "")
+    if os.environ.get("S2S_ACCEPT_FORWARDED_USER_TOKENS"):
+        overrides["ACCEPT_FORWARDED_USER_TOKENS"] = env_bool(
+            "S2S_ACCEPT_FORWARDED_USER_TOKENS", False
+        )
     if os.environ.get("S2S_CACHE_VERIFIED_TOKENS"):
         overrides["CACHE_VERIFIED_TOKENS"] = env_bool("S2S_CACHE_VERIFIED_TOKENS", True)
     return overrides

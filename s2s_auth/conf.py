@@ -131,6 +131,12 @@ DEFAULTS: dict[str, object] = {
     "JWKS_MIN_REFETCH_SECONDS": 30,
     # Cache verified access tokens (by hash) until they expire.
     "CACHE_VERIFIED_TOKENS": True,
+    # User context (s2s_auth.mechanisms.user_context). A calling service exchanges the
+    # user's token (RFC 8693) for one minted for this service alone, naming the caller
+    # in `act`. The user's own token forwarded as it is (any service that received it
+    # could replay it anywhere) is accepted only when this is True: an opt-in for
+    # peers that cannot exchange.
+    "ACCEPT_FORWARDED_USER_TOKENS": False,
     # --- The identity service (s2s_auth.issuer) -------------------------------------
     # Issuer URL published in tokens and metadata; None: derived from the request.
     "ISSUER": None,
@@ -154,6 +160,9 @@ DEFAULTS: dict[str, object] = {
     # names the scopes its users' tokens carry.
     "USER_TOKEN_AUDIENCE": None,
     "USER_TOKEN_SCOPE": "",
+    # Lifetime of a token from the token-exchange grant (RFC 8693), seconds: one hop's
+    # user context, for one audience.
+    "TOKEN_EXCHANGE_LIFETIME": 120,
     # Failed logins per username per minute (all addresses), and login attempts per
     # client address per minute; beyond either, a login is refused before the
     # password hasher runs. They apply to every Django login that goes through

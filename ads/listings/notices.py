@@ -1,11 +1,12 @@
 """Telling the other party of a deal, through UserService, as the user who acted.
 
 ads calls ``POST /api/v1/users/{id}/notifications`` with its own credentials (mTLS and
-a service JWT; scope ``users:notify``) and, nested in the service JWT, the access token
-of the end user who made the change (``end_user_context``): UserService verifies both
-and records the user as ``on_behalf_of``. (Token exchange, RFC 8693, would replace the
-forwarded token with one minted for UserService alone; the identity service does not
-offer it yet.) The call is made after the change committed, never inside the
+a service JWT; scope ``users:notify``) in the context of the end user who made the
+change (``end_user_context``): the client of :mod:`.sellers` exchanges that user's
+token at the identity service (RFC 8693) for one minted for UserService alone, naming
+ads in ``act`` (``USERS_SERVICE_USER_CONTEXT="forward"``: the user's own token, for a
+UserService that cannot exchange). UserService verifies both and records the user as
+``on_behalf_of``. The call is made after the change committed, never inside the
 transaction: a slow UserService must not hold ads' database. A notice that UserService
 did not take leaves ``seller_notified_at``/``buyer_notified_at`` empty and is logged;
 the deal stands. The circuit breaker of :mod:`.sellers` applies here too.

@@ -11,6 +11,7 @@ timeout it can predict. Failures and degraded answers are logged and counted.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -23,6 +24,8 @@ from django.utils import timezone
 
 from s2s_auth.client import ServiceClient, mtls_client, per_thread_client
 from s2s_auth.client.auth import ServiceCredentials, ServiceJWTAuth, signature_auth
+from s2s_auth.client.exchange import TokenExchanger
+from s2s_auth.conf import s2s_settings
 
 from .breaker import CircuitBreaker
 from .models import Ad
@@ -33,10 +36,35 @@ PREVIEWS_PATH = "api/v1/users/previews"
 SHOWN = (Ad.Status.ACTIVE, Ad.Status.RESERVED)
 
 
+@functools.cache
+def user_context_exchanger() -> TokenExchanger:
+    """One per process: exchanges end users' tokens at the identity service for tokens
+    for users alone (RFC 8693), authenticating with ads' certificate."""
+    conf = s2s_settings()
+    pki, name = conf.pki_dir, conf.SERVICE_NAME
+    return TokenExchanger(
+        settings.USERS_TOKEN_URL,
+        client_id=name,
+        cert=(pki / f"{name}.pem", pki / f"{name}.key"),
+        auth_method="tls_client_auth",
+        ca_bundle=conf.trust_anchors_path,
+        timeout=settings.USERS_SERVICE_TIMEOUT,
+    )
+
+
+def _user_context() -> TokenExchanger | None:
+    """USERS_SERVICE_USER_CONTEXT: "exchange" (default), or "forward" (the user's own
+    token, nested by the service JWT hook: for a UserService that cannot exchange)."""
+    mode = getattr(settings, "USERS_SERVICE_USER_CONTEXT", "exchange")
+    if mode not in ("exchange", "forward"):
+        raise ValueError(f"USERS_SERVICE_USER_CONTEXT {mode!r}: exchange, forward")
+    return user_context_exchanger() if mode == "exchange" else None
+
+
 def _build_client() -> ServiceClient:
     """Over https, ads presents its own certificate (mTLS) and, by default, a
-    fresh service JWT per call; plain http is the "trust the network" baseline,
-    kept for comparison."""
+    fresh service JWT per call, and an end user's context as a token exchanged for
+    users; plain http is the "trust the network" baseline, kept for comparison."""
     url, timeout = settings.USERS_SERVICE_URL, settings.USERS_SERVICE_TIMEOUT
     if not url.startswith("https://"):
         return ServiceClient(url, timeout=timeout)
@@ -50,7 +78,14 @@ def _build_client() -> ServiceClient:
         raise ValueError(
             f"USERS_SERVICE_MECHANISM {mechanism!r}: mtls, service_jwt, http_signature"
         )
-    return mtls_client(url, timeout=timeout, auth=auth)
+    user_context = _user_context()
+    return mtls_client(
+        url,
+        timeout=timeout,
+        auth=auth,
+        user_context=user_context,
+        audience="users" if user_context else None,
+    )
 
 
 users_client = per_thread_client(_build_client)

@@ -172,6 +172,13 @@ ATTACKS: tuple[Attack, ...] = (
         "audit table or `s2s_audit export`.",
     ),
     Attack(
+        "lifted_user_context",
+        "User context lifted at one hop, used at another",
+        "An end user's context taken where it was received and presented elsewhere: the "
+        "user's own token forwarded by `ads`; the token `ads` got by exchange (RFC 8693) "
+        "for users, presented by `worker`.",
+    ),
+    Attack(
         "repudiation",
         "Denying a request it sent (audit proof)",
         "After a call, the caller denies it: the audit record, exported with "

@@ -26,6 +26,7 @@ from jwt.algorithms import ECAlgorithm
 from fleamarket import devdata
 from fleamarket.deployment import DEFAULT_PORTS, Deployment
 from fleamarket.processes import free_port
+from s2s_auth.client.exchange import TokenExchanger
 from s2s_auth.client.token_manager import TokenEndpointError, TokenManager
 
 from . import cast, evidence, forge
@@ -210,6 +211,22 @@ class Lab:
         if response.status_code != 200:
             raise RuntimeError(f"the demo user's login answered {response.status_code}")
         return response.json()["access_token"]
+
+    def exchanged(self, name: str, user_token: str, audience: str = "users") -> str:
+        """What ``name`` gets by exchanging ``user_token`` for ``audience`` (RFC 8693)."""
+        identity = self.identity(name)
+        exchanger = TokenExchanger(
+            self.url("/oauth/token"),
+            client_id=name,
+            cert=identity.cert,
+            auth_method="tls_client_auth",
+            ca_bundle=self.ca_file,
+            max_attempts=1,
+        )
+        try:
+            return exchanger.token_for(user_token, spiffe(audience))
+        finally:
+            exchanger.close()
 
     def stop(self) -> None:
         if self.keyserver is not None:

@@ -6,6 +6,13 @@ silently replace ``verify``), pins the CA bundle per request, sets timeouts,
 refuses URLs outside its base URL (credentials never leave for another host) and
 does not follow redirects. Credentials are attached by ``requests`` auth hooks and
 the client certificate, so each mechanism stays a small, separate piece.
+
+User context: given a :class:`~s2s_auth.client.exchange.TokenExchanger`
+(``user_context``) and the target's name (``audience``), a call made inside
+``end_user_context(user_token)`` carries a token exchanged for the target alone, in
+``S2S-End-User-Token`` (a service JWT commits to it by ``ath``); the user's own token
+stays here. Without one, ``ServiceJWTAuth`` forwards the user's own token: the opt-in
+for peers that cannot exchange (they must set ``ACCEPT_FORWARDED_USER_TOKENS``).
 """
 
 from __future__ import annotations
@@ -13,11 +20,17 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from s2s_auth.client.auth import _end_user_token, end_user_context
 from s2s_auth.conf import s2s_settings
+from s2s_auth.core.wire import END_USER_TOKEN_HEADER
+
+if TYPE_CHECKING:
+    from s2s_auth.client.exchange import TokenExchanger
 
 __all__ = ["ServiceClient", "mtls_client", "per_thread_client"]
 
@@ -38,8 +51,14 @@ class ServiceClient(requests.Session):
         cert: tuple[str | os.PathLike, str | os.PathLike] | None = None,
         auth: requests.auth.AuthBase | None = None,
         timeout: float | tuple[float, float] | None = None,
+        user_context: TokenExchanger | None = None,
+        audience: str | None = None,
     ):
+        if user_context is not None and not audience:
+            raise ValueError("ServiceClient(user_context=...) needs the target's audience")
         super().__init__()
+        self.user_context = user_context
+        self.audience = audience
         self.trust_env = False
         self.base_url = base_url.rstrip("/") + "/"
         self._origin = _origin(self.base_url)
@@ -59,7 +78,13 @@ class ServiceClient(requests.Session):
         kwargs.setdefault("allow_redirects", False)
         if self.ca_bundle:
             kwargs["verify"] = self.ca_bundle
-        return super().request(method, full_url, *args, **kwargs)
+        user_token = _end_user_token.get()
+        if not user_token or self.user_context is None:
+            return super().request(method, full_url, *args, **kwargs)
+        exchanged = self.user_context.token_for(user_token, str(self.audience))
+        kwargs["headers"] = {**(kwargs.get("headers") or {}), END_USER_TOKEN_HEADER: exchanged}
+        with end_user_context(exchanged):  # what a ServiceJWTAuth commits to
+            return super().request(method, full_url, *args, **kwargs)
 
 
 def mtls_client(
@@ -68,6 +93,8 @@ def mtls_client(
     service_name: str | None = None,
     timeout: float | tuple[float, float] | None = None,
     auth: requests.auth.AuthBase | None = None,
+    user_context: TokenExchanger | None = None,
+    audience: str | None = None,
 ) -> ServiceClient:
     """A client presenting this service's certificate from the PKI directory.
 
@@ -85,6 +112,8 @@ def mtls_client(
         cert=(pki / f"{name}.pem", pki / f"{name}.key"),
         timeout=timeout,
         auth=auth,
+        user_context=user_context,
+        audience=audience,
     )
 
 

@@ -74,7 +74,7 @@ logger = logging.getLogger("s2s_auth.issuer")
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "tls_client_auth")
-GRANT_TYPES = ("client_credentials",)
+GRANT_TYPES = ("client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange")
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a password
 #: ``typ`` accepted on client assertions: the explicit type (jose.CLIENT_AUTH_JWT_TYP), or
 #: from clients that predate it the generic ``JWT`` or none; any other type is a token

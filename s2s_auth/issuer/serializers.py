@@ -59,6 +59,12 @@ TOKEN_PARAMS = (
     "client_assertion",
     "client_assertion_type",
     "audience",
+    # RFC 8693 token exchange (s2s_auth.issuer.exchange)
+    "subject_token",
+    "subject_token_type",
+    "actor_token",
+    "actor_token_type",
+    "requested_token_type",
 )
 
 
@@ -77,6 +83,11 @@ class TokenRequestSerializer(serializers.Serializer):
     client_assertion_type = StrictCharField(required=False, allow_blank=True)
     audience = StrictCharField(required=False, allow_blank=True)
     resource = serializers.ListField(child=StrictCharField(), required=False, default=list)
+    subject_token = StrictCharField(required=False, allow_blank=True)
+    subject_token_type = StrictCharField(required=False, allow_blank=True)
+    actor_token = StrictCharField(required=False, allow_blank=True)
+    actor_token_type = StrictCharField(required=False, allow_blank=True)
+    requested_token_type = StrictCharField(required=False, allow_blank=True)
 
     def to_internal_value(self, data):
         if isinstance(data, QueryDict):

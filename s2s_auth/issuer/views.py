@@ -27,7 +27,7 @@ from django.http import JsonResponse
 from s2s_auth.audit.issuance import record_registered
 from s2s_auth.conf import s2s_settings
 from s2s_auth.core.x509 import CertificateRejected
-from s2s_auth.issuer import oauth
+from s2s_auth.issuer import exchange, oauth
 from s2s_auth.issuer.clients import AlreadyRegistered, register_service
 from s2s_auth.issuer.endpoint import IssuerAPIView, client_ip, token_response
 from s2s_auth.issuer.keys import key_store
@@ -89,6 +89,11 @@ class TokenView(IssuerAPIView):
                 f"Grant type {params['grant_type'][:50]!r} is not supported.",
             )
         oauth.ensure_enabled(principal)
+        if params["grant_type"] == exchange.GRANT_TYPE:
+            oauth.bind_peer(principal, conn_peer)  # another service's certificate: refused
+            return token_response(
+                exchange.exchange(request, principal, params, method=self.mechanism)
+            )
         peer = oauth.bind_peer(principal, conn_peer)
         body = oauth.mint_service_token(
             request,

@@ -5,7 +5,10 @@ Two adapters share the pipeline
 
 * :class:`AccessTokenAuthentication` — tokens issued to a *service* (``sub`` is the
   SPIFFE ID of an enabled principal). ``request.user`` is a ``ServiceIdentity`` whose
-  scopes are the token's ``scope`` ∩ the principal's current scopes.
+  scopes are the token's ``scope`` ∩ the principal's current scopes; its ``end_user``
+  comes from an exchanged user-context token beside it (``S2S-End-User-Token``,
+  :mod:`s2s_auth.mechanisms.user_context`), accepted only from the service its ``act``
+  names.
 * :class:`EndUserTokenAuthentication` — tokens issued to an end user (``sub`` a user
   id); ``request.user`` is a stateless :class:`TokenUser`.
 
@@ -261,12 +264,19 @@ class AccessTokenAuthentication(BearerTokenAuthentication):
                 **evidence,
             )
         try:
-            identity = identity_for(sub, self.mechanism)
-        except S2SError as exc:
+            identity = identity_for(sub, self.mechanism, end_user=self.end_user(request, sub))
+        except (S2SError, TokenError) as exc:
             self.reject(request, exc, fingerprint=fingerprint, **evidence)
         identity = dataclasses.replace(identity, scopes=identity.scopes & token.scopes)
         self.accept(request, identity, claims=token.claims, fingerprint=fingerprint)
         return identity
+
+    def end_user(self, request, caller: str):
+        """The user context beside the token: a token exchanged for this service
+        (RFC 8693) whose ``act`` names the caller; None without one."""
+        from s2s_auth.mechanisms.user_context import end_user_beside
+
+        return end_user_beside(request, caller)
 
 
 class EndUserTokenAuthentication(BearerTokenAuthentication):

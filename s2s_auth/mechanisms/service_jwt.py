@@ -13,9 +13,10 @@ SPIFFE ID) is verified by :mod:`s2s_auth.mechanisms.jwt_svid` and audited as
 ``jwt_svid``. The audience is any of this service's SPIFFE IDs (one per
 ``SPIFFE_ID_PATHS`` template).
 
-A forwarded end user's access token travels beside the JWT (``S2S-End-User-Token``)
-and the JWT commits to it with ``ath`` (its SHA-256, as in DPoP): the JWT stored in
-the audit log re-verifies and holds no usable bearer token. A token nested inside the
+The end user's context, a token exchanged for this hop (RFC 8693), travels beside
+the JWT (``S2S-End-User-Token``) and the JWT commits to it with ``ath`` (its SHA-256, as
+in DPoP): the JWT stored in the audit log re-verifies and holds no usable bearer
+token (:mod:`s2s_auth.mechanisms.user_context`). A token nested inside the
 JWT (``end_user_token``, earlier releases) is refused: it would put the user's live
 token into every copy of the JWT.
 """
@@ -152,7 +153,7 @@ class ServiceJWTAuthentication(ServiceAuthentication):
         verified against the identity service's keys."""
         from s2s_auth.mechanisms.user_context import end_user_from
 
-        return end_user_from(verified.claims, request)
+        return end_user_from(verified.claims, request, caller=verified.claims["sub"])
 
 
 def _unverified_issuer(token: str) -> str | None:

@@ -16,6 +16,7 @@ import requests
 from django.utils.module_loading import import_string
 
 from s2s_auth.client import ServiceClient
+from s2s_auth.client.exchange import UserContextUnavailable
 from s2s_auth.client.token_manager import TokenEndpointError
 from s2s_auth.conf import S2SSettings
 from s2s_auth.credentials.principals import ensure_principal
@@ -310,7 +311,7 @@ def test_user_context_against_the_live_server(live, as_service):
     assert me.json()["username"] == "alice"
 
     as_service("ads")
-    users = load("service_jwt_client").users_client(live.url, live.ca)
+    users = load("user_context_exchange").users_client_with_user_context(live.url, live.ca)
     response = load("user_context_client").previews_on_behalf(users, user_token)
     assert response.status_code == 200, response.text
     assert response.json() == {"service": "ads", "user": me.json()["id"], "username": "alice"}
@@ -318,12 +319,16 @@ def test_user_context_against_the_live_server(live, as_service):
     response = users.get("api/v1/users/on-behalf")
     assert response.status_code == 400
     assert error_of(response) == "end_user_required"
-    # A user token the identity service did not sign fails the whole request.
+    # A user token the identity service did not sign is not exchanged: no call is made.
     header, claims, signature = user_token.split(".")
     forged = ".".join([header, claims, signature[::-1]])
-    response = load("user_context_client").previews_on_behalf(users, forged)
-    assert response.status_code == 403
-    assert error_of(response).startswith("end_user_")
+    with pytest.raises(UserContextUnavailable) as refused:
+        load("user_context_client").previews_on_behalf(users, forged)
+    assert refused.value.error == "invalid_grant"
+    # The user's own token forwarded as it is (no exchanger) fails the whole request.
+    forwarding = load("service_jwt_client").users_client(live.url, live.ca)
+    response = load("user_context_client").previews_on_behalf(forwarding, user_token)
+    assert (response.status_code, error_of(response)) == (403, "end_user_not_exchanged")
 
 
 # ---------------------------------------------------------------- identity service

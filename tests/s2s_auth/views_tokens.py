@@ -37,6 +37,8 @@ class AccessTokenAnyServiceView(APIView):
     def get(self, request):
         response = whoami(request)
         response.data["jti"] = request.auth.claims["jti"]
+        end_user = request.user.end_user
+        response.data["end_user"] = end_user.id if end_user else None
         return response
 
 

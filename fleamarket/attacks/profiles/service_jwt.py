@@ -10,6 +10,8 @@ from pathlib import Path
 import jwt
 from jwt.algorithms import ECAlgorithm
 
+from s2s_auth.core.wire import END_USER_TOKEN_HEADER, token_hash
+
 from .. import audit_tamper, forge, races
 from ..forge import Identity, spiffe
 from ..lab import PREVIEWS, PREVIEWS_TAMPERED, ads_authority
@@ -255,6 +257,27 @@ class ServiceJWT(Mechanism):
                 x5c=lab.ads.x5c if self.with_x5c else None,
             )
             probes.append(self.send(token, label, cert=self.victim_channel()))
+        return probes
+
+    def lifted_user_context(self):
+        """A user context presented where it was not issued for: refused at any hop."""
+        lab = self.lab
+        user = lab.user_token()
+        for_users = lab.exchanged("ads", user)
+        worker_channel = lab.worker if self.channel is not None else None
+        cases = (
+            ("the user's own token, forwarded by ads", lab.ads, self.victim_channel(), user),
+            ("ads' exchanged token, presented by worker", lab.worker, worker_channel, for_users),
+        )
+        probes = []
+        for label, signer, channel, context in cases:
+            token = forge.service_jwt(
+                signer.private_key,
+                forge.service_claims(signer.name, ath=token_hash(context)),
+                x5c=signer.x5c if channel is None else None,
+            )
+            headers = {**self.auth(token), END_USER_TOKEN_HEADER: context}
+            probes.append(lab.call(label=label, headers=headers, cert=channel))
         return probes
 
     def repudiation(self):

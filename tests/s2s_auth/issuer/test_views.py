@@ -236,7 +236,10 @@ def test_authorization_server_metadata(client, ads):
     assert meta["issuer"] == ISSUER
     assert meta["token_endpoint"] == TOKEN_URL
     assert meta["jwks_uri"] == f"{ISSUER}/.well-known/jwks.json"
-    assert meta["grant_types_supported"] == ["client_credentials"]
+    assert meta["grant_types_supported"] == [
+        "client_credentials",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+    ]
     assert set(meta["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic",
         "client_secret_post",

@@ -265,6 +265,9 @@ def identity_service(settings, ca, creds):
         **settings.S2S_AUTH,
         "ACCESS_TOKEN_ISSUER": ISSUER,
         "JWKS_URL": server.url,
+        # These tests forward the user's own token: the opt-in for peers that cannot
+        # exchange (test_user_context covers exchanged tokens and the default).
+        "ACCEPT_FORWARDED_USER_TOKENS": True,
     }
     clear_jwks_caches()
     verified_token_cache().clear()
