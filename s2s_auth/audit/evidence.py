@@ -40,7 +40,7 @@ def decode_jwt_unverified(token: str) -> tuple[dict, dict] | None:
         header, payload = (
             json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4))) for p in parts[:2]
         )
-    except ValueError:
+    except (ValueError, RecursionError):  # hostile JSON: nested thousands deep
         return None
     if not isinstance(header, dict) or not isinstance(payload, dict):
         return None

@@ -50,3 +50,18 @@ def test_signature_params_alg_is_read_from_the_inner_list():
     assert _signature_params_alg(base) == "rsa-v1_5-sha256"
     assert _signature_params_alg('"@signature-params": ("@method");created=1') is None
     assert _signature_params_alg('"@signature-params": (unterminated') is None
+
+
+def test_a_deeply_nested_jwt_payload_is_not_decoded():
+    """A refused token is still recorded: its hostile payload must not crash the audit
+    (a RecursionError here was a 500 at the token's endpoint)."""
+    import base64
+
+    from s2s_auth.audit.evidence import decode_jwt_unverified
+
+    def segment(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    nested = b"[" * 100_000 + b"]" * 100_000
+    token = ".".join([segment(b'{"alg":"ES256"}'), segment(nested), "sig"])
+    assert decode_jwt_unverified(token) is None
