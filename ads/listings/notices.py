@@ -24,7 +24,7 @@ from s2s_auth.client.auth import end_user_context
 from .models import Deal
 from .sellers import users_breaker, users_client
 
-__all__ = ["after_commit", "deliver"]
+__all__ = ["SUPERSEDED", "after_commit", "deliver"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,13 @@ NOTICES = {
     Deal.Status.DECLINED: ("buyer", "deal_declined", 'The seller declined: {verb} "{title}".'),
     Deal.Status.CANCELLED: ("seller", "deal_cancelled", '{who} cancelled: {verb} "{title}".'),
 }
+#: A pending deal declined because another deal sold the ad (or the ad offered).
+SUPERSEDED = "superseded"
+NOTICES[SUPERSEDED] = (
+    "buyer",
+    "deal_declined",
+    'Declined, an ad in it was sold in another deal: {verb} "{title}".',
+)
 VERBS = {Deal.Kind.RESERVE: "buy", Deal.Kind.RENT: "rent", Deal.Kind.SWAP: "swap for"}
 
 
