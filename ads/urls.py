@@ -4,7 +4,8 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("ads.listings.urls")),
-    path("api-auth/", include("rest_framework.urls")),
+    # The browsable API's sign-in: end users of UserService (ads.listings.signin).
+    path("api-auth/", include("ads.listings.signin_urls")),
     path("", include("fleamarket.openapi.urls")),
 ]
 
