@@ -85,6 +85,8 @@ CELERY_BEAT_SCHEDULE = beat_schedule()
 S2S_AUTH["ACCESS_TOKEN_ISSUER"] = os.environ.get("S2S_ISSUER")  # noqa: F821 - base_settings
 REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [  # noqa: F821 - base_settings
     "s2s_auth.mechanisms.access_token.EndUserTokenAuthentication",
+    # The browsable API: an end user signed in at /api-auth/login/ (the token in the session).
+    "ads.listings.session_auth.SessionTokenAuthentication",
     "rest_framework.authentication.SessionAuthentication",
 ]
 

@@ -6,7 +6,8 @@ from s2s_auth import MetricsView
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("ads.listings.urls")),
-    path("api-auth/", include("rest_framework.urls")),
+    # The browsable API's sign-in: end users of UserService (ads.listings.signin).
+    path("api-auth/", include("ads.listings.signin_urls")),
     path("metrics", MetricsView.as_view(), name="metrics"),
     path("", include("fleamarket.openapi.urls")),
 ]

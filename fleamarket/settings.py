@@ -186,6 +186,10 @@ def base_settings(service: str) -> dict:
         "TIME_ZONE": "UTC",
         "LANGUAGE_CODE": "en-us",
         "STATIC_URL": "static/",
+        # Both services answer over TLS only: their cookies are never sent in clear.
+        "SESSION_COOKIE_SECURE": True,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "CSRF_COOKIE_SECURE": True,
         "STATIC_ROOT": var_dir() / "static" / service,
         "MIDDLEWARE": [
             "django.middleware.security.SecurityMiddleware",

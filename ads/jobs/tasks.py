@@ -15,10 +15,19 @@ import logging
 from celery import Task, shared_task
 from django.conf import settings
 
+from ads.listings import notices
+
 from . import expiry, seller_previews
 from .users import UsersServiceUnavailable
 
-__all__ = ["UsersServiceJob", "expire_stale_ads", "refresh_seller_previews"]
+__all__ = [
+    "DealNoticeJob",
+    "NoticeNotTaken",
+    "UsersServiceJob",
+    "expire_stale_ads",
+    "refresh_seller_previews",
+    "retry_deal_notice",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -61,3 +70,32 @@ def refresh_seller_previews(self, page_size: int | None = None) -> dict:
         dataclasses.asdict(run),
     )
     return dataclasses.asdict(run)
+
+
+class NoticeNotTaken(Exception):
+    """UserService did not take a deal notice, for a reason that may pass."""
+
+
+class DealNoticeJob(Task):
+    """Retry policy of a deal notice: bounded, and short, because the notice is sent
+    with the acting user's token, valid minutes (``USER_TOKEN_LIFETIME``, 15 by
+    default): at most 2, 4, 8, 16, 32, 64 s (full jitter) after the first retry, 5 s
+    after the request. No result is kept: nothing to read, nothing to leak."""
+
+    autoretry_for = (NoticeNotTaken,)
+    retry_backoff = 2
+    retry_backoff_max = 64
+    retry_jitter = True
+    max_retries = 6
+    ignore_result = True
+
+
+@shared_task(bind=True, base=DealNoticeJob, name="jobs.retry_deal_notice")
+def retry_deal_notice(self, deal_id: int, event: str, username: str = "") -> str:
+    """Send a deal notice UserService did not take (see :mod:`ads.listings.notices`)."""
+    outcome = notices.retry(deal_id, event, username)
+    attempt = self.request.retries + 1
+    logger.info("retry_deal_notice deal %s %s (retry %d): %s", deal_id, event, attempt, outcome)
+    if outcome == notices.RETRY:
+        raise NoticeNotTaken(f"deal {deal_id}: notice {event} not taken")
+    return outcome

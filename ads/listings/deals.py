@@ -15,6 +15,10 @@ decline    the seller   a reserved ad is ``active`` again
 cancel     the buyer    likewise, while the deal is pending
 =========  ===========  ===================================================
 
+When an accepted deal sells an ad, every other pending deal for it (or offering it in
+a swap) can no longer be met: it is declined in the same transaction (a
+``DealEvent`` ``auto_declined`` by the seller who accepted) and its buyer is told.
+
 A deal that is no longer pending is 409 ``not_pending``; an ad that cannot be dealt
 (sold, reserved, expired) is 409 ``ad_not_available``. Every change is one
 transaction with its :class:`~ads.listings.models.DealEvent` and the audit record that
@@ -28,6 +32,7 @@ import datetime as dt
 import logging
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from rest_framework.exceptions import APIException, PermissionDenied
 
@@ -109,9 +114,11 @@ def change(deal: Deal, actor_id: int, action: str, token: str, username: str = "
         if deal.status != Deal.Status.PENDING:
             raise Conflict(f"The deal is {deal.status}.", code="not_pending")
         before = deal.status
+        superseded: list[Deal] = []
         if action == "accept":
-            _accept(deal)
+            sold = _accept(deal)
             deal.status = Deal.Status.ACCEPTED
+            superseded = _decline_others(deal, sold, actor_id)
         else:
             if deal.kind == Deal.Kind.RESERVE and deal.ad.status == Ad.Status.RESERVED:
                 deal.ad.status = Ad.Status.ACTIVE
@@ -121,23 +128,48 @@ def change(deal: Deal, actor_id: int, action: str, token: str, username: str = "
         deal.save(update_fields=["status", "decided_at"])
         _record(deal, actor_id, f"{action}ed" if action != "cancel" else "cancelled", before)
         notices.after_commit(deal, deal.status, token, username)
+        for other in superseded:
+            if other.buyer_id != actor_id:  # users refuses a notice to the actor
+                notices.after_commit(other, notices.SUPERSEDED, token, username)
     return deal
 
 
-def _accept(deal: Deal) -> None:
+def _accept(deal: Deal) -> list[int]:
+    """Apply an accepted deal; the ids of the ads it sold."""
     ad = deal.ad
     if deal.kind == Deal.Kind.RESERVE:
         ad.status = Ad.Status.SOLD
         ad.save(update_fields=["status", "updated_at"])
-    elif deal.kind == Deal.Kind.RENT:
+        return [ad.pk]
+    if deal.kind == Deal.Kind.RENT:
         _period_free(ad, deal.rent_from, deal.rent_until)
-    else:
-        offered = Ad.objects.select_for_update().get(pk=deal.offered_ad_id)
-        if not (_available(ad) and _available(offered)):
-            raise Conflict("One of the two ads is no longer available.", code="ad_not_available")
-        for each in (ad, offered):
-            each.status = Ad.Status.SOLD
-            each.save(update_fields=["status", "updated_at"])
+        return []
+    offered = Ad.objects.select_for_update().get(pk=deal.offered_ad_id)
+    if not (_available(ad) and _available(offered)):
+        raise Conflict("One of the two ads is no longer available.", code="ad_not_available")
+    for each in (ad, offered):
+        each.status = Ad.Status.SOLD
+        each.save(update_fields=["status", "updated_at"])
+    return [ad.pk, offered.pk]
+
+
+def _decline_others(accepted: Deal, sold: list[int], actor_id: int) -> list[Deal]:
+    """Decline the pending deals that ``sold`` ads can no longer meet (as the ad
+    asked for, or as the ad offered in a swap); the deals declined."""
+    if not sold:
+        return []
+    others = list(
+        Deal.objects.select_for_update()
+        .filter(Q(ad__in=sold) | Q(offered_ad__in=sold), status=Deal.Status.PENDING)
+        .exclude(pk=accepted.pk)
+        .order_by("pk")
+    )
+    now = timezone.now()
+    for other in others:
+        other.status, other.decided_at = Deal.Status.DECLINED, now
+        other.save(update_fields=["status", "decided_at"])
+        _record(other, actor_id, "auto_declined", Deal.Status.PENDING)
+    return others
 
 
 def _period_free(ad: Ad, start: dt.date, end: dt.date) -> None:

@@ -196,6 +196,58 @@ def test_swap_offers_an_own_ad_and_accepting_marks_both_sold(as_end_user):
     ) == {"sold"}
 
 
+def test_selling_an_ad_declines_the_other_pending_deals_for_it(
+    as_end_user, django_capture_on_commit_callbacks, caplog
+):
+    """A swap accepted: the other offers for either ad are declined, their buyers told."""
+    wanted = make_ad("swap")
+    offered = make_ad("swap", seller_id=BUYER)
+    elsewhere = make_ad("swap", seller_id=10)  # BUYER offers the same ad there too
+    other_offer = make_ad("swap", seller_id=OTHER)
+    untouched = make_ad("swap", seller_id=10)
+    deal = ask(as_end_user, wanted, offered_ad=offered.pk).json()
+    rival = ask(as_end_user, wanted, who=OTHER, offered_ad=other_offer.pk).json()
+    for_offered = ask(as_end_user, offered, who=OTHER, offered_ad=other_offer.pk).json()
+    offered_twice = ask(as_end_user, elsewhere, offered_ad=offered.pk).json()
+    unrelated = ask(as_end_user, untouched, who=OTHER, offered_ad=other_offer.pk).json()
+    with (
+        caplog.at_level(logging.WARNING, logger="ads.listings.notices"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assert act(as_end_user, deal["id"], "accept", SELLER).status_code == 200
+    declined = [rival["id"], for_offered["id"], offered_twice["id"]]
+    statuses = dict(Deal.objects.values_list("id", "status"))
+    assert [statuses[i] for i in declined] == ["declined"] * 3
+    assert statuses[deal["id"]] == "accepted"
+    assert statuses[unrelated["id"]] == "pending"
+    events = DealEvent.objects.filter(action="auto_declined")
+    assert sorted(events.values_list("deal_id", "actor_id", "from_status", "to_status")) == [
+        (i, SELLER, "pending", "declined") for i in sorted(declined)
+    ]
+    for i in declined:  # each buyer is told (users is down here: logged, retried)
+        assert f"deal {i}: notice deal_declined not sent" in caplog.text
+    # The declined deals are decided: their parties cannot act on them any more.
+    assert act(as_end_user, rival["id"], "cancel", OTHER).json()["error"] == "not_pending"
+
+
+def test_a_sold_reservation_declines_swaps_offering_the_ad(
+    as_end_user, django_capture_on_commit_callbacks, caplog
+):
+    """BUYER offered a sell ad in a swap, then sold it to OTHER: the swap is declined,
+    and nobody is told of their own action."""
+    lamp = make_ad("sell", seller_id=BUYER)
+    swap = ask(as_end_user, make_ad("swap"), offered_ad=lamp.pk).json()
+    reservation = ask(as_end_user, lamp, who=OTHER).json()
+    with (
+        caplog.at_level(logging.WARNING, logger="ads.listings.notices"),
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+    ):
+        assert act(as_end_user, reservation["id"], "accept", BUYER).status_code == 200
+    assert Deal.objects.get(pk=swap["id"]).status == "declined"
+    assert len(callbacks) == 1  # the reservation's notice to OTHER only
+    assert f"deal {swap['id']}: notice" not in caplog.text
+
+
 def test_swap_with_someone_elses_ad_is_403(as_end_user):
     response = ask(as_end_user, make_ad("swap"), offered_ad=make_ad("swap", seller_id=OTHER).pk)
     assert response.status_code == 403

@@ -29,11 +29,12 @@ def test_schema_is_openapi_31_with_a_scheme_per_mechanism(schema):
 
 def test_writes_need_an_end_user_token_reads_are_open(schema):
     ads = schema["paths"]["/api/v1/ads/"]
-    assert ads["post"]["security"] == [{"endUserToken": []}]
+    end_user = [{"endUserToken": []}, {"endUserSession": []}]  # an app, or a signed-in browser
+    assert ads["post"]["security"] == end_user
     assert {} in ads["get"]["security"]
     accept = schema["paths"]["/api/v1/deals/{id}/accept/"]["post"]
-    assert accept["security"] == [{"endUserToken": []}]
-    assert "Accepts: endUserToken." in accept["description"]
+    assert accept["security"] == end_user
+    assert "Accepts: endUserToken, endUserSession." in accept["description"]
     assert {"401", "403", "404", "409"} <= set(accept["responses"])
 
 

@@ -84,7 +84,7 @@ def test_the_local_admin_of_ads_is_not_seller_one(deployment, alice, alices_ad):
         'print("JSON:" + str(u.pk))',
     )
     session = alice.session(bearer=False)
-    login = deployment.url("ads") + "/api-auth/login/"
+    login = deployment.url("ads") + "/admin/login/"  # /api-auth/login/ is for end users
     session.get(login, timeout=30)
     session.post(
         login,
