@@ -43,7 +43,11 @@ USERS_SERVICE_TIMEOUT = (
 # that names ads in `act`) or "forward" (the user's own token, for a UserService that
 # cannot exchange; it must opt in with S2S_ACCEPT_FORWARDED_USER_TOKENS=1).
 USERS_SERVICE_USER_CONTEXT = os.environ.get("USERS_SERVICE_USER_CONTEXT", "exchange")
-USERS_TOKEN_URL = (os.environ.get("S2S_ISSUER") or USERS_SERVICE_URL).rstrip("/") + "/oauth/token"
+# Where ads exchanges tokens: S2S_ISSUER's token endpoint; unset, UserService's (read at
+# call time, so it follows USERS_SERVICE_URL).
+USERS_TOKEN_URL = (
+    os.environ["S2S_ISSUER"].rstrip("/") + "/oauth/token" if os.environ.get("S2S_ISSUER") else None
+)
 # The circuit breaker in front of UserService (ads.listings.breaker, per process):
 # after this many consecutive failures, stop calling it for this many seconds (stored
 # seller previews are shown, marked stale), then let one probe call through.

@@ -36,19 +36,31 @@ PREVIEWS_PATH = "api/v1/users/previews"
 SHOWN = (Ad.Status.ACTIVE, Ad.Status.RESERVED)
 
 
-@functools.cache
 def user_context_exchanger() -> TokenExchanger:
-    """One per process: exchanges end users' tokens at the identity service for tokens
-    for users alone (RFC 8693), authenticating with ads' certificate."""
+    """One per process (and configuration): exchanges end users' tokens at the identity
+    service for tokens for users alone (RFC 8693), authenticating with ads' certificate."""
     conf = s2s_settings()
-    pki, name = conf.pki_dir, conf.SERVICE_NAME
+    token_url = settings.USERS_TOKEN_URL or (
+        settings.USERS_SERVICE_URL.rstrip("/") + "/oauth/token"
+    )
+    return _exchanger(
+        token_url,
+        conf.SERVICE_NAME,
+        conf.pki_dir,
+        conf.trust_anchors_path,
+        tuple(settings.USERS_SERVICE_TIMEOUT),
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _exchanger(token_url, name, pki, ca_bundle, timeout) -> TokenExchanger:
     return TokenExchanger(
-        settings.USERS_TOKEN_URL,
+        token_url,
         client_id=name,
         cert=(pki / f"{name}.pem", pki / f"{name}.key"),
         auth_method="tls_client_auth",
-        ca_bundle=conf.trust_anchors_path,
-        timeout=settings.USERS_SERVICE_TIMEOUT,
+        ca_bundle=ca_bundle,
+        timeout=timeout,
     )
 
 

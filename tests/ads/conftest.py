@@ -29,7 +29,7 @@ def live_users(tmp_path_factory):
 def users_at(settings):
     """Point ads at a UserService URL (and its PKI); fresh clients before and after."""
 
-    def point(url: str, timeout=(1.0, 2.0), pki_dir=None):
+    def point(url: str, timeout=(5.0, 10.0), pki_dir=None):  # hangs pass their own
         if pki_dir:
             settings.S2S_AUTH = {**settings.S2S_AUTH, "PKI_DIR": str(pki_dir)}
         settings.USERS_SERVICE_URL = url
