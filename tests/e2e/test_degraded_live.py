@@ -19,7 +19,9 @@ BERLIN = {"lat": "52.52", "lon": "13.405", "radius_km": "10"}
 def deployment(tmp_path_factory):
     breaker = {"USERS_BREAKER_FAILURES": "2", "USERS_BREAKER_RESET_SECONDS": "1"}
     with live_deployment(
-        tmp_path_factory.mktemp("degraded"), extra_env={"ads": breaker}
+        tmp_path_factory.mktemp("degraded"),
+        extra_env={"ads": breaker},
+        workers=1,  # the breaker is per process: every call below meets the same one
     ) as deployment:
         yield deployment
 
