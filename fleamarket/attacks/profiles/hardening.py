@@ -23,20 +23,26 @@ class Hardening:
         return audit_tamper.forged_checkpoint(self.lab.deployment)
 
     def raw_token_exposure(self):
-        """ads calls for a logged-in user (the user's token beside its JWT, ``ath``);
-        then every bearer token of the run is looked for in the table and the export."""
+        """ads calls for a logged-in user (the token it exchanged for users beside its
+        JWT, ``ath``); then every bearer token of the run (the user's own, the exchanged
+        one, the services') is looked for in the table and the export."""
         lab = self.lab
         user_token = lab.user_token()
-        token = lab.service_jwt(lab.ads, **{END_USER_HASH_CLAIM: token_hash(user_token)})
+        exchanged = lab.exchanged("ads", user_token)
+        token = lab.service_jwt(lab.ads, **{END_USER_HASH_CLAIM: token_hash(exchanged)})
         call = self.send(  # type: ignore[attr-defined]
             token,
             "ads' call for the logged-in user",
             cert=lab.ads,
-            headers={END_USER_TOKEN_HEADER: user_token},
+            headers={END_USER_TOKEN_HEADER: exchanged},
         )
         if not call.accepted:
             raise RuntimeError(f"ads' call on behalf of the user was refused: {call}")
-        live = {"the user's access token": user_token, **lab.tokens}
+        live = {
+            "the user's access token": user_token,
+            "the token exchanged for users": exchanged,
+            **lab.tokens,
+        }
         wanted = {**live, **{f"{k} (signature)": v.rsplit(".", 1)[1] for k, v in live.items()}}
         table = audit_tamper.scan_table(lab.deployment, wanted)
         since = lab.started.isoformat()
