@@ -271,13 +271,6 @@ class AccessTokenAuthentication(BearerTokenAuthentication):
         self.accept(request, identity, claims=token.claims, fingerprint=fingerprint)
         return identity
 
-    def end_user(self, request, caller: str):
-        """The user context beside the token: a token exchanged for this service
-        (RFC 8693) whose ``act`` names the caller; None without one."""
-        from s2s_auth.mechanisms.user_context import end_user_beside
-
-        return end_user_beside(request, caller)
-
 
 class EndUserTokenAuthentication(BearerTokenAuthentication):
     """Access tokens issued to end users (``POST /api/v1/auth/login``).

@@ -202,6 +202,14 @@ class ServiceAuthentication(BaseAuthentication):
         )
         metrics.decision(self.mechanism, "accepted", "", self._elapsed())
 
+    def end_user(self, request, caller: str):
+        """The user context sent beside the credential (``S2S-End-User-Token``): a token
+        exchanged for this service (RFC 8693) whose ``act`` names ``caller``; None
+        without one. Raises TokenError when one is sent and is not acceptable."""
+        from s2s_auth.mechanisms.user_context import end_user_beside
+
+        return end_user_beside(request, caller)
+
     def _elapsed(self) -> float | None:
         started = getattr(self, "_started", None)  # None: a subclass skipped __init__
         return None if started is None else time.perf_counter() - started

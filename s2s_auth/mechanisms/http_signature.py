@@ -110,7 +110,8 @@ class HTTPSignatureAuthentication(ServiceAuthentication):
         peer = signer["peer"]
         evidence.update(self.certificate_evidence(peer))
         try:
-            identity = identity_for(peer.spiffe_id, self.mechanism)
+            end_user = self.end_user(request, peer.spiffe_id)
+            identity = identity_for(peer.spiffe_id, self.mechanism, end_user=end_user)
         except S2SError as exc:
             self.reject(request, exc, principal=peer.spiffe_id, **evidence)
         self.accept(request, identity, signature_base=verified.signature_base, **evidence)

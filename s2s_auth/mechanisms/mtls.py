@@ -27,7 +27,8 @@ class MTLSAuthentication(ServiceAuthentication):
         if peer is None:
             return None
         try:
-            identity = identity_for(peer.spiffe_id, self.mechanism)
+            end_user = self.end_user(request, peer.spiffe_id)
+            identity = identity_for(peer.spiffe_id, self.mechanism, end_user=end_user)
         except S2SError as exc:
             self.reject(request, exc, principal=peer.spiffe_id, fingerprint=peer.fingerprint)
         self.accept(request, identity, fingerprint=peer.fingerprint)

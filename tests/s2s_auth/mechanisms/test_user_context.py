@@ -125,3 +125,23 @@ def test_access_token_callers_cannot_bring_a_lifted_user(
     actor = claims.pop("actor", CALLER)
     response = call_bearer(client, bearer, exchanged(identity_service, actor=actor, **claims))
     assert (response.status_code, response.json()["error"]) == (403, code)
+
+
+def call_mtls(client, creds, user=None):
+    """A call over mTLS alone (the certificate as the TLS worker passes it on)."""
+    extra = {"HTTP_S2S_END_USER_TOKEN": user} if user else {}
+    pem = creds.cert_path.read_text()
+    return client.get("/any/scoped", SSL_CLIENT_CERT=pem, **extra)
+
+
+def test_mtls_callers_carry_an_exchanged_user(client, creds, identity_service):
+    response = call_mtls(client, creds, exchanged(identity_service))
+    assert response.status_code == 200, response.json()
+    assert (response.json()["mechanism"], response.json()["end_user"]) == ("mtls", "42")
+    assert call_mtls(client, creds).json()["end_user"] is None
+
+
+def test_mtls_callers_cannot_bring_a_user_exchanged_by_another(client, creds, identity_service):
+    lifted = exchanged(identity_service, actor=OTHER, client_id="search")
+    response = call_mtls(client, creds, lifted)
+    assert (response.status_code, response.json()["error"]) == (403, "end_user_actor_mismatch")
