@@ -10,6 +10,7 @@ feature, with the result (passed, failed, or skipped and why) and the peer's ver
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -54,7 +55,16 @@ def rows(junit: Path) -> list[tuple[str, str, str]]:
     return sorted(found)
 
 
+#: npm peers: the package directory the interop tests install them into.
+NPM_PACKAGES = {
+    "http-message-signatures (npm)": ROOT / "tests/interop/js/node_modules/http-message-signatures"
+}
+
+
 def version(peer: str) -> str:
+    if peer in NPM_PACKAGES:
+        manifest = NPM_PACKAGES[peer] / "package.json"
+        return json.loads(manifest.read_text()).get("version", "") if manifest.exists() else ""
     try:
         return metadata.version(DISTRIBUTIONS[peer])
     except (KeyError, metadata.PackageNotFoundError):
