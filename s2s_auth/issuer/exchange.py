@@ -32,7 +32,7 @@ from s2s_auth.core.jose import TokenError, new_jti, unverified_header, verify
 from s2s_auth.identity import is_spiffe_id, service_name
 from s2s_auth.issuer import oauth
 from s2s_auth.issuer.keys import key_store, retention
-from s2s_auth.issuer.oauth import OAuthError
+from s2s_auth.issuer.oauth import OAuthError, requested_within
 from s2s_auth.models import ServicePrincipal
 
 __all__ = ["ACCESS_TOKEN_TYPE_URN", "GRANT_TYPE", "MAX_ACTOR_DEPTH", "exchange"]
@@ -154,17 +154,9 @@ def _scopes(principal: ServicePrincipal, subject: dict, requested: str | None) -
     available = set(subject.get("scope", "").split()) & principal.scope_set
     if requested is None or not requested.strip():
         return sorted(available)
-    wanted = requested.split(" ")
-    if any(not token for token in wanted):
-        raise OAuthError("invalid_request", "Malformed scope parameter.")
-    beyond = sorted(set(wanted) - available)
-    if beyond:
-        raise OAuthError(
-            "invalid_scope",
-            f"Beyond the user's scopes and the client's grants: {' '.join(beyond)}.",
-            principal=principal.name,
-        )
-    return sorted(set(wanted))
+    return requested_within(
+        requested, available, principal, "Beyond the user's scopes and the client's grants"
+    )
 
 
 def mint_exchanged(

@@ -385,15 +385,20 @@ def select_scopes(principal: ServicePrincipal, requested: str | None) -> list[st
                 "invalid_scope", "The client has no granted scope.", principal=principal.name
             )
         return sorted(granted)
+    return requested_within(requested, granted, principal, "Scope not granted to this client")
+
+
+def requested_within(
+    requested: str, available: set[str], principal: ServicePrincipal, refusal: str
+) -> list[str]:
+    """The scopes of a ``scope`` parameter, all within ``available``, else invalid_scope."""
     wanted = requested.split(" ")
     if any(not token for token in wanted):
         raise OAuthError("invalid_request", "Malformed scope parameter.")
-    missing = sorted(set(wanted) - granted)
-    if missing:
+    beyond = sorted(set(wanted) - available)
+    if beyond:
         raise OAuthError(
-            "invalid_scope",
-            f"Scope not granted to this client: {' '.join(missing)}.",
-            principal=principal.name,
+            "invalid_scope", f"{refusal}: {' '.join(beyond)}.", principal=principal.name
         )
     return sorted(set(wanted))
 
