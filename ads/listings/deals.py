@@ -106,7 +106,11 @@ def request_deal(ad_id: int, buyer_id: int, data: dict, token: str, username: st
 def change(deal: Deal, actor_id: int, action: str, token: str, username: str = "") -> Deal:
     """``accept``/``decline`` by the seller, ``cancel`` by the buyer."""
     with transaction.atomic():
-        deal = Deal.objects.select_for_update().select_related("ad", "offered_ad").get(pk=deal.pk)
+        deal = (
+            Deal.objects.select_for_update(of=("self",))  # offered_ad: an outer join
+            .select_related("ad", "offered_ad")
+            .get(pk=deal.pk)
+        )
         party = deal.buyer_id if action == "cancel" else deal.seller_id
         if actor_id != party:
             who = "buyer" if action == "cancel" else "seller"

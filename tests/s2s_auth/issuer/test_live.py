@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import socket
 import subprocess
 import sys
@@ -53,6 +54,9 @@ def live_issuer(tmp_path):
         "DATABASE_URL": f"sqlite:///{tmp_path / 'issuer.sqlite3'}",
         "S2S_TEST_CACHE_DIR": str(tmp_path / "cache"),
         "S2S_TEST_TOKEN_LIMIT": str(TOKEN_LIMIT),
+        # With CACHE_URL (Redis) the store outlives this test: its own key space, so no
+        # other test's token requests count against this one's limit.
+        "CACHE_KEY_PREFIX": f"{os.environ.get('CACHE_KEY_PREFIX', '')}-{secrets.token_hex(8)}",
     }
     manage(env, "migrate", "--noinput")
     out = manage(env, "s2s_service", "add", "live", "--scope", "users:read")
