@@ -29,10 +29,10 @@ from s2s_auth.core import jose as tokens
 from s2s_auth.core.jose import TokenError
 from s2s_auth.core.jwk import ALGORITHMS_NEVER, JWK, JWKSet, key_algorithms
 
-VECTORS = Path(__file__).resolve().parents[2] / "vectors" / "wycheproof"
+VECTORS = Path(__file__).resolve().parents[2] / "fixtures" / "vectors" / "wycheproof"
 ALLOW = ("ES256", "EdDSA", "RS256", "PS256")
 
-# Vendored in tests/vectors (see its README): a missing file is an error, not a skip.
+# Vendored in tests/fixtures/vectors (see its README): a missing file is an error, not a skip.
 assert VECTORS.is_dir(), f"Wycheproof vectors not found at {VECTORS}"
 
 

@@ -16,7 +16,7 @@ from s2s_auth.core.httpsig import (
     sign_request,
 )
 
-VECTORS_PATH = Path(__file__).resolve().parents[3] / "vectors" / "rfc9421-appendix-b.json"
+VECTORS_PATH = Path(__file__).resolve().parents[3] / "fixtures/vectors/rfc9421-appendix-b.json"
 T0 = 1_700_000_000  # a fixed "now" for signing and verifying
 URL = "https://users.fleamarket.local/api/v1/users/previews?ids=1,2"
 BODY = b'{"ids": [1, 2]}'

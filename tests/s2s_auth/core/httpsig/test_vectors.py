@@ -39,7 +39,7 @@ from tests.s2s_auth.core.httpsig.support import (
 # --------------------------------------------------------------------------- RFC 9421 App. B
 
 
-# Vendored in tests/vectors (see its README): a missing file fails collection.
+# Vendored in tests/fixtures/vectors (see its README): a missing file fails collection.
 _DATA = json.loads(VECTORS_PATH.read_text())
 _VECTOR_IDS = [v["label"] for v in _DATA["vectors"]]
 _LIB_ALGORITHMS = {
