@@ -49,7 +49,7 @@ def creds(ca, conf):
     return ServiceCredentials.from_files(issued.cert_path, issued.key_path)
 
 
-@pytest.mark.interop("py-spiffe", "X509-SVID issued by s2s_pki parses")
+@pytest.mark.interop("py-spiffe", "X509-SVID issued by `s2s_pki issue` parses")
 def test_py_spiffe_loads_our_x509_svid(creds):
     svid = X509Svid.load(str(creds.cert_path), str(creds.key_path), PEM)
     assert str(svid.spiffe_id) == creds.spiffe_id
