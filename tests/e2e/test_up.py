@@ -97,10 +97,16 @@ def test_up_serves_and_sigterm_stops_every_child(tmp_path):
     try:
         _wait_for(tmp_path / "up.log", "Ctrl-C stops everything", process)
         assert all(_bound(port) for port in ports)
-        children = _descendants(process.pid)
+        # GUNICORN_WORKERS (default 2) worker processes under each service's master; a
+        # master listens before it has forked them all, so wait for them (bounded).
+        deadline = time.monotonic() + 30
+        while True:
+            children = _descendants(process.pid)
+            gunicorns = [pid for pid in children if "gunicorn" in _cmdline(pid)]
+            if len(gunicorns) >= 2 * (1 + 2) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         assert children, "up started no processes?"
-        # GUNICORN_WORKERS (default 2) worker processes under each service's master
-        gunicorns = [pid for pid in children if "gunicorn" in _cmdline(pid)]
         assert len(gunicorns) == 2 * (1 + 2), [_cmdline(pid) for pid in children]
         _assert_private(tmp_path)
         process.send_signal(signal.SIGTERM)
