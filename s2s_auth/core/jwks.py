@@ -16,11 +16,17 @@ Policy:
   previous keys stay in use).
 * Fresh for ``JWKS_CACHE_SECONDS``; after that the next caller refreshes it while
   other threads go on with the keys they have (only one fetch in flight).
-* An unknown ``kid`` triggers a re-fetch, but fetches are at least
+* An unknown ``kid`` triggers a re-fetch, but once keys are held fetches are at least
   ``JWKS_MIN_REFETCH_SECONDS`` apart, whatever their outcome: a flood of tokens with
   random kids costs the issuer at most one request per interval.
 * When the issuer is unreachable the last good keys are kept (stale keys serve until
   the issuer is back); with no keys ever fetched, :class:`JWKSUnavailable` is raised.
+* With no keys held, a failed fetch is retried after a short backoff
+  (``FIRST_RETRY_SECONDS``, doubling up to ``JWKS_MIN_REFETCH_SECONDS``), still one
+  fetch in flight: a service that starts while its issuer is slow or restarting gets
+  its keys within a second of the issuer's return, not after a 30 s blackout. A request
+  that finds a fetch in flight waits for it at most ``FIRST_FETCH_WAIT_SECONDS``;
+  requests between attempts get their 503 ``jwks_unavailable`` at once.
 """
 
 from __future__ import annotations
@@ -56,6 +62,12 @@ logger = logging.getLogger("s2s_auth.core.jwks")
 
 #: Largest JWK Set accepted from the issuer.
 MAX_JWKS_BYTES = 65536
+#: With no keys held: the first retry after a failed fetch (then doubling, up to
+#: ``min_refetch_seconds``).
+FIRST_RETRY_SECONDS = 0.25
+#: With no keys held: how long a request waits for a fetch another thread has in
+#: flight before it is answered 503 (the fetch itself may take its whole timeout).
+FIRST_FETCH_WAIT_SECONDS = 2.0
 
 
 class JWKSUnavailable(S2SError):
@@ -98,6 +110,8 @@ class JWKSCache:
         self._keys: JWKSet | None = None
         self._fetched_at = -math.inf  # last successful fetch
         self._attempted_at = -math.inf  # last attempt, successful or not
+        self._failures = 0  # consecutive failed attempts while no keys are held
+        self._retry_at = -math.inf  # with no keys held: earliest next attempt
         self.fetch_count = 0
         self.last_error: str | None = None
 
@@ -134,10 +148,15 @@ class JWKSCache:
                 finally:
                     self._lock.release()
             return self._keys or keys
-        with self._lock:
+        # No keys yet: wait (bounded) for a fetch in flight rather than start another.
+        if not self._lock.acquire(timeout=FIRST_FETCH_WAIT_SECONDS):
+            raise self._unavailable(in_flight=True)
+        try:
             if self._keys is None:
                 self._refresh_locked()
             keys = self._keys
+        finally:
+            self._lock.release()
         if keys is None:
             raise self._unavailable()
         return keys
@@ -157,22 +176,43 @@ class JWKSCache:
                 keys = self._fetch()
             except (requests.RequestException, TokenError, ValueError) as exc:
                 self.last_error = _describe(exc)
+                self._failed_without_keys()
                 return False
             self._keys, self._fetched_at, self.last_error = keys, self._clock(), None
+            self._failures, self._retry_at = 0, -math.inf
             return True
 
     # -- internals -------------------------------------------------------------------
-    def _unavailable(self) -> JWKSUnavailable:
-        wait = max(0.0, self._attempted_at + self.min_refetch_seconds - self._clock())
+    def _unavailable(self, *, in_flight: bool = False) -> JWKSUnavailable:
+        if in_flight:
+            return JWKSUnavailable(
+                "the issuer's keys are being fetched (slow issuer)", retry_after=1
+            )
+        wait = max(0.0, self._next_attempt_at() - self._clock())
         return JWKSUnavailable(
             f"the issuer's keys could not be fetched ({self.last_error or 'not fetched yet'})",
             retry_after=math.ceil(wait) or 1,
         )
 
+    def _next_attempt_at(self) -> float:
+        """No keys held: after the failures' backoff; else the minimum interval."""
+        if self._keys is None and self._failures:
+            return self._retry_at
+        return self._attempted_at + self.min_refetch_seconds
+
+    def _failed_without_keys(self) -> None:
+        """Schedule the next attempt of a cache that holds no keys (short backoff)."""
+        if self._keys is not None:
+            return
+        self._failures += 1
+        delay = min(FIRST_RETRY_SECONDS * 2 ** (self._failures - 1), self.min_refetch_seconds)
+        self._retry_at = self._clock() + delay
+
     def _refresh_locked(self) -> None:
-        """Fetch now unless the last attempt is less than the minimum interval ago."""
+        """Fetch now unless the next attempt is not due yet (minimum interval, or the
+        backoff of a cache without keys)."""
         now = self._clock()
-        if now - self._attempted_at < self.min_refetch_seconds:
+        if now < self._next_attempt_at():
             return
         self._attempted_at = now
         self.fetch_count += 1
@@ -180,6 +220,7 @@ class JWKSCache:
             keys = self._fetch()
         except (requests.RequestException, TokenError, ValueError) as exc:
             self.last_error = _describe(exc)
+            self._failed_without_keys()
             metrics.fetched("jwks", ok=False)
             logger.warning(
                 "JWKS fetch from %s failed (%s); %s",
@@ -191,6 +232,7 @@ class JWKSCache:
         self._keys = keys
         self._fetched_at = self._clock()
         self.last_error = None
+        self._failures, self._retry_at = 0, -math.inf
         metrics.fetched("jwks", ok=True)
         logger.debug("JWKS fetched from %s: kids=%s", self.url, keys.kids)
 
