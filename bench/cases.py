@@ -24,6 +24,9 @@ NEARBY = "/api/v1/ads/nearby?lat=52.52&lon=13.405&radius_km=10"
 USERS_SPIFFE = "spiffe://fleamarket.local/service/users"
 TOKEN_FORM = {"scope": "users:read", "resource": "users"}
 BASELINE = "plain_http"
+#: ads' deals of the signed-in end user: needs an end user's access token, verified
+#: with users' JWKS (fetched over HTTPS).
+DEALS = "/api/v1/deals/"
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,9 @@ class Case:
     group: str
     #: Another case this one is compared with as well ("vs" column), besides the baseline.
     versus: str | None = None
-    kind: str = "http"  # "http" (load driver) or "micro" (in-process)
+    #: "http" (load driver), "micro" (in-process) or "cold" (the server is started
+    #: while the clients knock: ``options["service"]`` of the case's server).
+    kind: str = "http"
     unit: str = "req/s"
     notes: str = ""
     options: dict = field(default_factory=dict, hash=False, compare=False)
@@ -163,6 +168,22 @@ CASES: list[Case] = [
         "nearby_plain",
     ),
     Case(
+        "cold_issuer",
+        "cold start of users (the issuer), hit at once with access tokens",
+        "tls",
+        "cold start",
+        kind="cold",
+        options={"service": "users"},
+    ),
+    Case(
+        "cold_resource",
+        "cold start of ads (resource server, JWKS over HTTPS), hit at once with end users' tokens",
+        "tls",
+        "cold start",
+        kind="cold",
+        options={"service": "ads"},
+    ),
+    Case(
         "validate_cached",
         "validate_access_token in-process, cache on",
         "tls",
@@ -278,6 +299,20 @@ def build(case: Case, fleet: Fleet) -> ClientSpec:
     if k.startswith("handshake_"):
         mode = k.removeprefix("handshake_")
         return client_spec(fleet, server, "none", path=PING, present_cert=True, new_connection=mode)
+    if k == "cold_issuer":
+        token = _fetch_token(fleet, server, bound=False)
+        return client_spec(fleet, server, "bearer", secret=token, cold=True)
+    if k == "cold_resource":
+        return ClientSpec(
+            host="127.0.0.1",
+            port=server.port("ads"),
+            path=DEALS,
+            tls=True,
+            ca=fleet.client_files()[0],
+            auth="bearer",
+            secret=end_user_token(fleet, server),
+            cold=True,
+        )
     if k.startswith("nearby_"):
         return ClientSpec(
             host="127.0.0.1",
@@ -289,6 +324,23 @@ def build(case: Case, fleet: Fleet) -> ClientSpec:
             expect_body=b'"seller":{' if k == "nearby_s2s" else None,
         )
     raise ValueError(f"no client for case {k}")
+
+
+def end_user_token(fleet: Fleet, server) -> str:
+    """An end user's access token from ``server``'s users (``POST /api/v1/auth/login``)."""
+    username, password = fleet.end_user
+    context = ssl.create_default_context(cafile=fleet.client_files()[0])
+    conn = http.client.HTTPSConnection("127.0.0.1", server.port("users"), context=context)
+    try:
+        body = json.dumps({"username": username, "password": password})
+        conn.request("POST", "/api/v1/auth/login", body, {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        data = response.read()
+    finally:
+        conn.close()
+    if response.status != 200:
+        raise RuntimeError(f"login at {server.kind} answered {response.status}: {data[:300]!r}")
+    return json.loads(data)["access_token"]
 
 
 def nearby_sellers_present(fleet: Fleet, server) -> bool:

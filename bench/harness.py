@@ -80,6 +80,21 @@ def _micro(fleet: Fleet, case, duration: float, warmup: float) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def _cold(fleet: Fleet, case, duration: float, clients: int) -> dict:
+    """Stop the case's service, get the clients knocking, start it: every answer counts."""
+    deployment = fleet.servers[case.server].deployment
+    service = case.options["service"]
+    spec = bench_cases.build(case, fleet)  # the token is fetched while all is up
+    deployment.stop_service(service)
+    return run_load(
+        spec,
+        clients=clients,
+        duration=duration,
+        warmup=0,
+        after_go=lambda: deployment.spawn(service),
+    )
+
+
 def run(
     *,
     output: Path | None = None,
@@ -139,6 +154,8 @@ def run(
                 try:
                     if case.kind == "micro":
                         figures = _micro(fleet, case, duration, warmup)
+                    elif case.kind == "cold":
+                        figures = _cold(fleet, case, duration, clients)
                     else:
                         spec = bench_cases.build(case, fleet)
                         figures = run_load(spec, clients=clients, duration=duration, warmup=warmup)
@@ -156,6 +173,11 @@ def run(
                     f"  {case.key:<28} {entry['rps']:>10.1f} {case.unit:<13} "
                     f"p50 {entry['p50_ms']:7.2f} ms  p99 {entry['p99_ms']:7.2f} ms"
                     + (f"  errors {entry['errors']}" if entry.get("errors") else "")
+                    + (
+                        f"  non-2xx {entry['non_2xx']} {entry['answers']}"
+                        if case.kind == "cold"
+                        else ""
+                    )
                 )
                 if case.key == bench_cases.BASELINE:
                     baseline_spec = spec
@@ -189,7 +211,8 @@ def add_ratios(results: dict) -> None:
     for entry in all_cases.values():
         if "rps" not in entry:
             continue
-        if base and entry["unit"] != "validations/s":
+        # Cold starts count refusals; their throughput includes a starting server.
+        if base and entry["unit"] != "validations/s" and "non_2xx" not in entry:
             entry["ratio"] = entry["rps"] / base
         other = all_cases.get(entry.get("versus") or "", {}).get("rps")
         if other:

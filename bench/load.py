@@ -17,11 +17,14 @@ from __future__ import annotations
 import base64
 import http.client
 import importlib
+import json
 import multiprocessing
 import socket
 import ssl
 import time
 import traceback
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
@@ -71,6 +74,14 @@ class ClientSpec:
     expect_status: int = 200
     #: A byte string the response body must contain (e.g. a non-null seller).
     expect_body: bytes | None = None
+    #: Cold start: the server is not running when the clients are ready; each connects
+    #: as soon as the port accepts and counts every answer (2xx or not) for
+    #: ``duration`` seconds from its first one.
+    cold: bool = False
+
+
+#: How long a cold-start client keeps trying to connect before it gives up.
+COLD_CONNECT_SECONDS = 60.0
 
 
 def _ensure_django_settings() -> None:
@@ -305,15 +316,103 @@ def _client(spec: ClientSpec, ready, go, window, results) -> None:
         results.put({"failed": f"{type(exc).__name__}: {exc}"})
 
 
-def run_load(spec: ClientSpec, *, clients: int, duration: float, warmup: float) -> dict:
-    """Drive ``clients`` processes against ``spec`` for ``duration`` seconds."""
+def _reason(data: bytes) -> str:
+    """The ``error`` code of an s2s_auth error body, else a short excerpt."""
+    try:
+        return str(json.loads(data).get("error"))
+    except (ValueError, AttributeError):
+        return data[:40].decode(errors="replace")
+
+
+def _cold_client(spec: ClientSpec, ready, go, window, results) -> None:
+    """A client of a server that is starting: knock until the port accepts, then send
+    back to back for ``window[1]`` seconds from the first answer, counting all answers."""
+    try:
+        make = request_factory(spec)
+        conn = _Connection(spec)
+        duration = window[1]
+        ready.put(None)
+        go.wait()
+        give_up = time.time() + COLD_CONNECT_SECONDS
+        while True:  # as soon as the port accepts (the handshake waits for a worker)
+            try:
+                conn.conn = conn._open()
+                break
+            except OSError:
+                if time.time() > give_up:
+                    raise
+                time.sleep(0.005)
+        connected = time.time()
+        answers: Counter = Counter()
+        latencies: list[float] = []
+        count = errors = 0
+        first_ok = first_answer = None
+        perf = time.perf_counter
+        end = None
+        while end is None or time.time() < end:
+            t0 = perf()
+            headers, body = make()
+            try:
+                status, data = conn.send(headers, body)
+            except (OSError, http.client.HTTPException) as exc:
+                errors += 1
+                answers[f"connection {type(exc).__name__}"] += 1
+                conn.conn = None
+                time.sleep(0.005)
+                continue
+            elapsed = perf() - t0
+            now = time.time()
+            if first_answer is None:
+                first_answer, end = now, now + duration
+            if 200 <= status < 300:
+                count += 1
+                latencies.append(elapsed)
+                first_ok = first_ok or now
+            else:
+                errors += 1
+                answers[f"{status} {_reason(data)}"] += 1
+        results.put(
+            {
+                "count": count,
+                "errors": errors,
+                "latencies": latencies,
+                "resumed": 0,
+                "reconnects": conn.reconnects,
+                "first_error": ", ".join(answers),
+                "answers": dict(answers),
+                "connected_at": connected,
+                "first_ok_at": first_ok,
+            }
+        )
+    except BaseException as exc:
+        ready.put(f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}")
+        results.put({"failed": f"{type(exc).__name__}: {exc}"})
+
+
+def run_load(
+    spec: ClientSpec,
+    *,
+    clients: int,
+    duration: float,
+    warmup: float,
+    after_go: Callable[[], None] | None = None,
+) -> dict:
+    """Drive ``clients`` processes against ``spec`` for ``duration`` seconds.
+
+    Cold start (``spec.cold``): no warm-up; ``after_go`` starts the server once the
+    clients are knocking, and each client measures ``duration`` seconds from its
+    first answer.
+    """
     preload()
     ctx = multiprocessing.get_context("fork")
     ready, results = ctx.Queue(), ctx.Queue()
     go = ctx.Event()
     window = ctx.Array("d", 2, lock=False)
+    if spec.cold:
+        window[1] = duration
+    target = _cold_client if spec.cold else _client
     procs = [
-        ctx.Process(target=_client, args=(spec, ready, go, window, results), daemon=True)
+        ctx.Process(target=target, args=(spec, ready, go, window, results), daemon=True)
         for _ in range(clients)
     ]
     for proc in procs:
@@ -324,9 +423,15 @@ def run_load(spec: ClientSpec, *, clients: int, duration: float, warmup: float) 
             if message is not None:
                 raise RuntimeError(f"a client failed to start: {message}")
         now = time.time()
-        window[0], window[1] = now + warmup, now + warmup + duration
+        if spec.cold:
+            window[0] = now
+        else:
+            window[0], window[1] = now + warmup, now + warmup + duration
         go.set()
-        parts = [results.get(timeout=warmup + duration + 120) for _ in procs]
+        if after_go is not None:
+            after_go()
+        wait = warmup + duration + 120 + (COLD_CONNECT_SECONDS if spec.cold else 0)
+        parts = [results.get(timeout=wait) for _ in procs]
     finally:
         go.set()
         for proc in procs:
@@ -339,6 +444,18 @@ def run_load(spec: ClientSpec, *, clients: int, duration: float, warmup: float) 
     latencies = [x for p in parts for x in p["latencies"]]
     count = sum(p["count"] for p in parts)
     errors = sum(p["errors"] for p in parts)
+    extra: dict = {}
+    if spec.cold:
+        answers: Counter = Counter()
+        for part in parts:
+            answers.update(part["answers"])
+        oks = [p["first_ok_at"] for p in parts if p["first_ok_at"]]
+        extra = {
+            "non_2xx": errors,
+            "answers": dict(answers),
+            "first_connect_s": min(p["connected_at"] for p in parts) - now,
+            "first_ok_s": (min(oks) - now) if oks else None,
+        }
     return {
         "requests": count,
         "errors": errors,
@@ -348,4 +465,5 @@ def run_load(spec: ClientSpec, *, clients: int, duration: float, warmup: float) 
         "reconnects": sum(p["reconnects"] for p in parts),
         "first_error": next((p["first_error"] for p in parts if p["first_error"]), ""),
         "clients": clients,
+        **extra,
     }

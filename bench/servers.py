@@ -53,6 +53,11 @@ class BenchDeployment(Deployment):
     def pki_dir(self) -> Path:
         return self.pki or super().pki_dir
 
+    def spawn(self, service: str) -> None:
+        """Start ``service`` and return at once, without waiting for its port: the
+        cold-start cases' clients are already knocking."""
+        self._spawn(service)
+
 
 @dataclass
 class Server:
@@ -78,6 +83,8 @@ class Fleet:
     servers: dict[str, Server] = field(default_factory=dict)
     client_secret: str = field(default="", repr=False)
     api_key: str = field(default="", repr=False)
+    #: (username, password) of a seeded end user, signed in for the cold-start case.
+    end_user: tuple[str, str] = field(default=("", ""), repr=False)
     pg_secrets: dict = field(default_factory=dict, repr=False)
     postgres_error: str = ""
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
@@ -144,6 +151,7 @@ class Fleet:
             outputs[name] = json.loads(out.strip().splitlines()[-1])
         self.client_secret = outputs["users"]["client_secret"]
         self.api_key = outputs["users"]["api_key"]
+        self.end_user = (outputs["users"]["end_user"], outputs["users"]["end_user_password"])
         if postgres_url:
             # Its own secret and key: the bench principal was created in that database.
             self.pg_secrets = outputs["pg"]

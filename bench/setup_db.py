@@ -3,7 +3,9 @@
     DJANGO_SETTINGS_MODULE=users.settings python -m bench.setup_db users
 
 Migrations, the demo data, the deployment's principals and (users) the benchmark's own
-principal ``bench`` with scope ``users:read``, a client secret and an API key. One
+principal ``bench`` with scope ``users:read``, a client secret and an API key, and a
+fresh password for the seeded end user ``END_USER`` (the cold-start case signs in as
+them to call ads with an end user's token). One
 process instead of one ``manage.py`` per step: Django starts once. Prints one JSON
 line with the secrets, which the harness reads.
 """
@@ -13,9 +15,11 @@ from __future__ import annotations
 import io
 import json
 import re
+import secrets
 import sys
 
 BENCH_PRINCIPAL = "bench"
+END_USER = "seller05"
 
 
 def _call(*args) -> str:
@@ -48,6 +52,13 @@ def main(service: str) -> int:
         result["client_secret"] = match.group(1)
         out = _call("s2s_service", "add-key", BENCH_PRINCIPAL)
         result["api_key"] = re.search(r"^api key for \S+: (\S+)$", out, re.M).group(1)
+        from django.contrib.auth import get_user_model
+
+        person = get_user_model().objects.get(username=END_USER)
+        result["end_user"] = END_USER
+        result["end_user_password"] = secrets.token_urlsafe(16)
+        person.set_password(result["end_user_password"])
+        person.save(update_fields=["password"])
     if connection.vendor == "sqlite":
         with connection.cursor() as cursor:  # the copies must not need the WAL file
             cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
