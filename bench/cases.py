@@ -320,8 +320,9 @@ def build(case: Case, fleet: Fleet) -> ClientSpec:
             path=NEARBY,
             tls=server.tls,
             ca=fleet.client_files()[0],
-            # Over s2s auth every ad must carry its seller's preview (users answered).
-            expect_body=b'"seller":{' if k == "nearby_s2s" else None,
+            # Both configurations: users answered, so the previews are fresh, not the
+            # stored ones (in ``plain`` users serves previews without authentication).
+            expect_body=b'"stale":false',
         )
     raise ValueError(f"no client for case {k}")
 
@@ -344,7 +345,8 @@ def end_user_token(fleet: Fleet, server) -> str:
 
 
 def nearby_sellers_present(fleet: Fleet, server) -> bool:
-    """Whether ads' nearby answer carries seller previews (users accepted ads' call)."""
+    """Whether ads' nearby answer carries fresh seller previews (users answered ads'
+    call; not the previews stored on the ads)."""
     context = None
     if server.tls:
         context = ssl.create_default_context(cafile=fleet.client_files()[0])
@@ -357,7 +359,9 @@ def nearby_sellers_present(fleet: Fleet, server) -> bool:
     finally:
         conn.close()
     results = body.get("results") or []
-    return bool(results) and all(item.get("seller") for item in results)
+    return bool(results) and all(
+        (item.get("seller") or {}).get("stale") is False for item in results
+    )
 
 
 def token_for_micro(fleet: Fleet) -> str:

@@ -5,7 +5,8 @@ config file and the s2s_auth TLS worker, 2 workers x GUNICORN_THREADS threads) o
 loopback ports, with its own database and one shared dev PKI:
 
 ``plain``    users + ads over plain HTTP (no TLS env): the baseline, and ads → users
-             "trusting the network"
+             "trusting the network": users runs ``bench.plain.settings``, whose
+             previews endpoint needs no authentication (ads sends none)
 ``tls``      users + ads over TLS with client certificates; ads calls users with a
              service JWT over mTLS (the deployment's default); audit log on SQLite
 ``nocache``  users over TLS with ``S2S_CACHE_VERIFIED_TOKENS=0``
@@ -41,6 +42,8 @@ CLIENT = "bench"
 MECHANISMS = "service_jwt,http_signature,access_token,api_key,mtls"
 SERVER_KINDS = ("plain", "tls", "nocache", "pg")
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/postgres"
+#: users in the ``plain`` server: its previews endpoint open (bench.plain).
+PLAIN_USERS_SETTINGS = "bench.plain.settings"
 
 
 @dataclass
@@ -180,7 +183,10 @@ class Fleet:
             extra = {s: dict(common) for s in services}
             if kind == "plain":
                 users_http = f"http://127.0.0.1:{deployment.ports['users']}"
-                extra["users"].update(TLS_CERT="", S2S_ISSUER=users_http)
+                # Previews without authentication: both hops of nearby_plain skip auth.
+                extra["users"].update(
+                    TLS_CERT="", S2S_ISSUER=users_http, DJANGO_SETTINGS_MODULE=PLAIN_USERS_SETTINGS
+                )
                 extra["ads"].update(
                     TLS_CERT="", USERS_SERVICE_URL=users_http, S2S_ISSUER=users_http
                 )
