@@ -107,6 +107,33 @@ CASES: list[Case] = [
         "audit",
         "access_token",
     ),
+    # The database on its own core (bench.affinity): PostgreSQL's backends of the bench
+    # database on the last usable CPU, the server and the clients on the others; the
+    # pinned baseline runs on the same CPUs without a database.
+    Case(
+        "plain_http_pinned",
+        "plain HTTP, no auth, server + clients on the application CPUs",
+        "plain",
+        "database on its own core",
+        BASELINE,
+        options={"pin": True},
+    ),
+    Case(
+        "service_jwt_mtls_pg_pinned",
+        "service JWT over mTLS (audit: PostgreSQL on its own core)",
+        "pg",
+        "database on its own core",
+        "plain_http_pinned",
+        options={"pin": True},
+    ),
+    Case(
+        "access_token_pg_pinned",
+        "access token, cache on (audit: PostgreSQL on its own core)",
+        "pg",
+        "database on its own core",
+        "plain_http_pinned",
+        options={"pin": True},
+    ),
     Case(
         "token_client_secret_basic",
         "token endpoint: client_secret_basic",
@@ -269,7 +296,7 @@ def build(case: Case, fleet: Fleet) -> ClientSpec:
     """The client of an HTTP case (tokens are fetched now, just before the case runs)."""
     server = fleet.servers[case.server]
     k = case.key
-    if k in (BASELINE, "https"):
+    if k in (BASELINE, "https", "plain_http_pinned"):
         return client_spec(fleet, server, "none", path=PING)
     if k == "mtls_transport":
         return client_spec(fleet, server, "none", path=PING, present_cert=True)

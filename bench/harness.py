@@ -20,6 +20,7 @@ from pathlib import Path
 
 from fleamarket import processes
 
+from . import affinity
 from . import cases as bench_cases
 from .load import run_load
 from .report import TARGETS, default_paths, evaluate_targets, write_reports
@@ -95,6 +96,18 @@ def _cold(fleet: Fleet, case, duration: float, clients: int) -> dict:
     )
 
 
+def _pinned(fleet: Fleet, case, spec, clients: int, duration: float, warmup: float) -> dict:
+    """A load case with the database on its own core (bench.affinity)."""
+    cpus = affinity.split()
+    if isinstance(cpus, str):
+        raise RuntimeError(f"no CPU for the database: {cpus}")
+    server = fleet.servers[case.server]
+    database = server.deployment.database_urls["users"] if server.database == "PostgreSQL" else None
+    with affinity.Pinning(server.deployment.children["users"].pid, database, cpus) as pins:
+        figures = run_load(spec, clients=clients, duration=duration, warmup=warmup)
+    return {**figures, "affinity": pins.summary()}
+
+
 def run(
     *,
     output: Path | None = None,
@@ -158,7 +171,12 @@ def run(
                         figures = _cold(fleet, case, duration, clients)
                     else:
                         spec = bench_cases.build(case, fleet)
-                        figures = run_load(spec, clients=clients, duration=duration, warmup=warmup)
+                        if case.options.get("pin"):
+                            figures = _pinned(fleet, case, spec, clients, duration, warmup)
+                        else:
+                            figures = run_load(
+                                spec, clients=clients, duration=duration, warmup=warmup
+                            )
                 except Exception as exc:
                     entry["failed"] = f"{type(exc).__name__}: {exc}"
                     log(f"  {case.key:<28} FAILED {entry['failed'][:500]}")
