@@ -22,6 +22,7 @@ from fleamarket import processes
 
 from . import affinity
 from . import cases as bench_cases
+from .floor import add_floors
 from .load import run_load
 from .report import TARGETS, default_paths, evaluate_targets, write_reports
 from .servers import Fleet
@@ -96,6 +97,20 @@ def _cold(fleet: Fleet, case, duration: float, clients: int) -> dict:
     )
 
 
+def _crypto_floor(fleet: Fleet, seconds: float) -> dict[str, float]:
+    """bench.floor in its own process: µs of each raw cryptographic operation."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.floor", str(fleet.pki), str(seconds)],
+        cwd=processes.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=seconds * 20 + 120,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"bench.floor failed:\n{result.stdout}{result.stderr}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def _pinned(fleet: Fleet, case, spec, clients: int, duration: float, warmup: float) -> dict:
     """A load case with the database on its own core (bench.affinity)."""
     cpus = affinity.split()
@@ -147,6 +162,11 @@ def run(
             log(f"preparing servers ({', '.join(sorted(kinds))}): PKI, databases, principals ...")
             fleet.prepare(kinds, log=log)
             fleet.start()
+            try:
+                results["crypto_floor"] = _crypto_floor(fleet, 0.5 if quick else 2.0)
+            except Exception as exc:  # the figures stand without it; the page says so
+                results["crypto_floor_error"] = f"{type(exc).__name__}: {exc}"[:500]
+                log(f"  crypto floor not measured: {results['crypto_floor_error']}")
             log(
                 f"running {len(selected)} cases, {duration:g} s each after {warmup:g} s "
                 f"warm-up, {clients} client processes"
@@ -212,6 +232,7 @@ def run(
                     f"(drift {base['drift']:+.1%})"
                 )
     add_ratios(results)
+    add_floors(results)
     results["targets"] = evaluate_targets(results)
     results["load_average"] = {"before": load_before, "after": os.getloadavg()}
     results["elapsed_s"] = round(time.monotonic() - started, 1)
