@@ -29,6 +29,12 @@ def add_arguments(parser) -> None:
         "--clients", type=int, default=4, help="load-generator processes (default 4)"
     )
     parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also run each case against its server under cProfile and report where "
+        "the CPU time goes (TLS, JWT verify, principal lookup, audit, logging, the rest)",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         default=None,
@@ -47,6 +53,7 @@ def main(args) -> int:
         warmup=args.warmup,
         case_names=args.cases,
         clients=args.clients,
+        profile=args.profile,
     )
     bad = [
         key

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import ssl
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from fleamarket import processes
 
-from . import affinity
+from . import affinity, profiling
 from . import cases as bench_cases
 from .floor import add_floors
 from .load import run_load
@@ -123,6 +124,25 @@ def _pinned(fleet: Fleet, case, spec, clients: int, duration: float, warmup: flo
     return {**figures, "affinity": pins.summary()}
 
 
+def _profile(fleet: Fleet, case, clients: int, duration: float, warmup: float) -> dict:
+    """The case once more against its server restarted under cProfile; the grouped
+    CPU time of its workers (bench.profiling). The server is restarted plain after."""
+    server = fleet.servers[case.server]
+    service = "ads" if case.key.startswith("nearby_") else "users"
+    folder = fleet.workdir / "profiles" / case.key
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    deployment = server.deployment
+    deployment.restart(service, profile_dir=folder)
+    try:
+        spec = bench_cases.build(case, fleet)
+        # Long enough for every worker to pass its unprofiled first requests.
+        run_load(spec, clients=clients, duration=max(duration, 3.0), warmup=warmup)
+    finally:
+        deployment.restart(service)  # the workers dump their profiles as they exit
+    return {"service": service, **profiling.summarize(folder)}
+
+
 def run(
     *,
     output: Path | None = None,
@@ -132,6 +152,7 @@ def run(
     case_names: str | None = None,
     clients: int = DEFAULT_CLIENTS,
     workdir: Path | None = None,
+    profile: bool = False,
     log=print,
 ) -> dict:
     selected = bench_cases.select(case_names)
@@ -154,6 +175,7 @@ def run(
         "versions": versions(),
         "baseline": bench_cases.BASELINE,
         "cases": {},
+        "profiled": profile,
     }
     with tempfile.TemporaryDirectory(prefix="fleamarket-bench-") as tmp:
         fleet = Fleet(Path(workdir or tmp), workers=2)
@@ -219,6 +241,25 @@ def run(
                 )
                 if case.key == bench_cases.BASELINE:
                     baseline_spec = spec
+            if profile:
+                log("profiling each case's server (cProfile per worker) ...")
+                for case in selected:
+                    entry = results["cases"].get(case.key, {})
+                    if case.kind != "http" or "rps" not in entry or case.options.get("pin"):
+                        continue
+                    try:
+                        entry["profile"] = _profile(fleet, case, clients, duration, warmup)
+                    except Exception as exc:
+                        entry["profile_failed"] = f"{type(exc).__name__}: {exc}"[:500]
+                        log(f"  {case.key:<28} profile FAILED {entry['profile_failed']}")
+                        continue
+                    shares = ", ".join(
+                        f"{row['group']} {row['share']:.0%}" for row in entry["profile"]["groups"]
+                    )
+                    log(
+                        f"  {case.key:<28} {entry['profile']['cpu_ms_per_request']:.2f} ms CPU"
+                        f"/request: {shares}"
+                    )
             base = results["cases"].get(bench_cases.BASELINE, {})
             if "rps" in base and len(selected) > 1:
                 # Measured again at the end: the ratios use the mean of both, and the

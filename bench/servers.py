@@ -42,6 +42,9 @@ CLIENT = "bench"
 MECHANISMS = "service_jwt,http_signature,access_token,api_key,mtls"
 SERVER_KINDS = ("plain", "tls", "nocache", "pg")
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/postgres"
+#: A profiled server's gunicorn configuration and where it dumps (bench.profiling).
+PROFILE_CONF = "python:bench.profile_conf"
+PROFILE_ENV = "BENCH_PROFILE_DIR"
 #: users in the ``plain`` server: its previews endpoint open (bench.plain).
 PLAIN_USERS_SETTINGS = "bench.plain.settings"
 
@@ -56,10 +59,30 @@ class BenchDeployment(Deployment):
     def pki_dir(self) -> Path:
         return self.pki or super().pki_dir
 
-    def spawn(self, service: str) -> None:
-        """Start ``service`` and return at once, without waiting for its port: the
-        cold-start cases' clients are already knocking."""
-        self._spawn(service)
+    def spawn(self, service: str, *, profile_dir: Path | None = None) -> None:
+        """Start ``service`` and return at once, without waiting for its port (the
+        cold-start cases' clients are already knocking). With ``profile_dir``: under
+        ``bench.profile_conf``, each worker's profile dumped there when it exits."""
+        if profile_dir is None:
+            self._spawn(service)
+            return
+        saved_env, saved_conf = self.extra_env.get(service), processes.GUNICORN_CONF
+        self.extra_env[service] = {**(saved_env or {}), PROFILE_ENV: str(profile_dir)}
+        processes.GUNICORN_CONF = PROFILE_CONF  # read by start_gunicorn at call time
+        try:
+            self._spawn(service)
+        finally:
+            processes.GUNICORN_CONF = saved_conf
+            if saved_env is None:
+                del self.extra_env[service]
+            else:
+                self.extra_env[service] = saved_env
+
+    def restart(self, service: str, *, profile_dir: Path | None = None) -> None:
+        """Stop ``service`` and start it again (profiled or not); return once it listens."""
+        self.stop_service(service)
+        self.spawn(service, profile_dir=profile_dir)
+        processes.wait_for_port(self.ports[service], self.children[service])
 
 
 @dataclass
