@@ -144,7 +144,7 @@ def _group(key: tuple) -> str:
 def _label(key: tuple) -> str:
     filename, line, name = key
     if filename == "~":
-        return name
+        return re.sub(r" at 0x[0-9a-f]+", "", name)  # no addresses: the same each run
     parts = Path(filename).parts
     for anchor in ("site-packages", "python3.11", "python3.12", "python3.13"):
         if anchor in parts:
