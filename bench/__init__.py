@@ -1,9 +1,12 @@
 """Benchmarks of s2s_auth's mechanisms against live servers: ``python -m fleamarket bench``.
 
 ``harness`` runs a benchmark (``servers`` starts gunicorn processes the way the
-deployment does, ``cases`` says what each case sends, ``load`` drives the load from
-separate client processes, ``micro`` measures in-process token validation) and
-``report`` writes ``bench/results.json``, ``docs/benchmarks.md`` and
+deployment does, ``plain`` is users' no-auth configuration for ``nearby_plain``,
+``cases`` says what each case sends, ``load`` drives the load from separate client
+processes, ``affinity`` gives PostgreSQL its own core for the pinned cases, ``micro``
+measures in-process token validation, ``floor`` the raw cryptography of each mechanism,
+``profiling`` with ``profile_conf`` where a server's CPU time goes under ``--profile``)
+and ``report`` writes ``bench/results.json``, ``docs/benchmarks.md`` and
 ``docs/benchmarks.png`` (``chart``: with matplotlib, the optional ``bench`` extra).
 """
 

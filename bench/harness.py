@@ -1,6 +1,6 @@
 """One benchmark run: start the servers, run every case, compute ratios, write the report.
 
-python -m fleamarket bench [--quick] [--duration S] [--cases a,b] [--output DIR]
+python -m fleamarket bench [--quick] [--duration S] [--cases a,b] [--profile] [--output DIR]
 """
 
 from __future__ import annotations
