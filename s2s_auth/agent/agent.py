@@ -327,6 +327,10 @@ def start_for_gunicorn(arbiter) -> RenewalAgent | None:
     if not os.environ.get("DJANGO_SETTINGS_MODULE"):
         arbiter.log.info("s2s_auth: no DJANGO_SETTINGS_MODULE, certificate renewal agent off")
         return None
+    if not logger.handlers:  # Django's LOGGING is not applied in the master: gunicorn's log
+        logger.handlers = list(getattr(arbiter.log, "error_log", logging.getLogger()).handlers)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
     try:
         return start_agent(cert_path=cfg.certfile, key_path=cfg.keyfile)
     except Exception:  # the server must start even if the agent cannot
