@@ -32,7 +32,7 @@ def start_renewal_agent(sender=None, **kwargs) -> None:
     """One agent per worker (in its main process, not in each pool process)."""
     from django.conf import settings
 
-    from s2s_auth.agent import start_agent
+    from s2s_auth import start_agent
 
     start_agent(getattr(settings, "JOBS_IDENTITY", None))
 
