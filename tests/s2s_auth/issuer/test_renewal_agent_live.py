@@ -218,3 +218,24 @@ def test_endpoint_is_reachable_only_over_mtls(identity_service):
     assert response.status_code == 401
     assert response.json()["reason"] == "certificate_required"
     assert isinstance(x509.load_pem_x509_certificates(ca.ca_path.read_bytes())[0], x509.Certificate)
+
+
+def test_s2s_pki_agent_now_renews_once(identity_service, settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    ca, url = identity_service
+    ca.issue("svc-g")
+    before = ca.load_certificate("svc-g").serial_number
+    settings.S2S_AUTH = {**settings.S2S_AUTH, "PKI_DIR": str(ca.directory), "RENEWAL_URL": url}
+    out = StringIO()
+
+    call_command("s2s_pki", "agent", "--name", "svc-g", "--now", stdout=out)
+
+    after = ca.load_certificate("svc-g").serial_number
+    assert after != before and f"{after:#x}" in out.getvalue()
+    ca.revoke("svc-g")
+    with pytest.raises(CommandError, match="Renewal failed: revoked"):
+        call_command("s2s_pki", "agent", "--name", "svc-g", "--now", stdout=StringIO())
