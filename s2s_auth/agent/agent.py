@@ -85,6 +85,7 @@ class RenewalAgent:
         fraction: float = 2 / 3,
         retry_max: float = 60.0,
         timeout: tuple[float, float] = (5.0, 15.0),
+        on_renewed=None,
     ):
         if not 0 < fraction < 1:
             raise ValueError("fraction must be between 0 and 1")
@@ -95,6 +96,8 @@ class RenewalAgent:
         self.fraction = fraction
         self.retry_max = max(1.0, float(retry_max))
         self.timeout = timeout
+        #: Called (no arguments) after the new files are in place.
+        self.on_renewed = on_renewed
         self.renewals = 0
         self.failures = 0
         self._stop = threading.Event()
@@ -181,6 +184,11 @@ class RenewalAgent:
         )
         self.renewals += 1
         leaf = new_chain[0]
+        if self.on_renewed is not None:
+            try:
+                self.on_renewed()
+            except Exception:
+                logger.exception("renewal agent: the on_renewed hook failed")
         logger.info(
             "renewed %s: serial %x -> %x, valid until %s",
             ids[0],
@@ -298,7 +306,7 @@ def _disabled() -> bool:
     return os.environ.get("S2S_RENEWAL_AGENT", "1").strip().lower() in ("0", "false", "no", "off")
 
 
-def start_agent(name: str | None = None, **files) -> RenewalAgent | None:
+def start_agent(name: str | None = None, *, start: bool = True, **files) -> RenewalAgent | None:
     """Start the agent for ``name`` (or ``cert_path``/``key_path``) from the settings
     in a daemon thread; None (logged) when the settings name no renewal URL, and
     None when ``S2S_RENEWAL_AGENT=0`` (something else renews the files)."""
@@ -310,7 +318,8 @@ def start_agent(name: str | None = None, **files) -> RenewalAgent | None:
     except AgentNotConfigured as exc:
         logger.warning("certificate renewal agent not started: %s", exc)
         return None
-    agent.start()
+    if start:
+        agent.start()
     return agent
 
 
@@ -332,7 +341,15 @@ def start_for_gunicorn(arbiter) -> RenewalAgent | None:
         logger.setLevel(logging.INFO)
         logger.propagate = False
     try:
-        return start_agent(cert_path=cfg.certfile, key_path=cfg.keyfile)
+        agent = start_agent(cert_path=cfg.certfile, key_path=cfg.keyfile, start=False)
+        if agent is not None:
+            # The master's own TLS context too: a worker forked later inherits the new
+            # certificate (and the master's session-ticket keys).
+            from gunicorn import sock as gunicorn_sock
+
+            agent.on_renewed = lambda: gunicorn_sock.ssl_context(cfg)
+            agent.start()
+        return agent
     except Exception:  # the server must start even if the agent cannot
         arbiter.log.exception("s2s_auth: certificate renewal agent not started")
         return None

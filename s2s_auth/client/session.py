@@ -71,13 +71,27 @@ class ServiceClient(requests.Session):
         self._origin = _origin(self.base_url)
         self.ca_bundle = str(ca_bundle) if ca_bundle else None
         self.verify = self.ca_bundle or True
-        self.cert = (str(cert[0]), str(cert[1])) if cert else None
-        self.tls_adapter = None
-        if self.cert:
-            self.tls_adapter = ReloadingTLSAdapter(*self.cert, self.ca_bundle)
-            self.mount("https://", self.tls_adapter)
+        self.cert = cert
         self.auth = auth
         self.timeout = timeout if timeout is not None else tuple(s2s_settings().CLIENT_TIMEOUT)
+
+    @property
+    def cert(self) -> tuple[str, str] | None:
+        """``(chain.pem, key.pem)`` presented on https; assigning it remounts the adapter."""
+        return self.__dict__.get("_cert")
+
+    @cert.setter
+    def cert(self, value) -> None:
+        if isinstance(value, str | bytes | os.PathLike):
+            raise TypeError("ServiceClient.cert is (chain.pem, key.pem): two files")
+        cert = (str(value[0]), str(value[1])) if value else None
+        self.__dict__["_cert"] = cert
+        if "adapters" not in self.__dict__:  # requests.Session.__init__ (cert=None)
+            return
+        self.tls_adapter = (
+            ReloadingTLSAdapter(*cert, getattr(self, "ca_bundle", None)) if cert else None
+        )
+        self.mount("https://", self.tls_adapter or requests.adapters.HTTPAdapter())
 
     def request(self, method: str, url: str, *args, **kwargs) -> requests.Response:
         if self.cert is None:

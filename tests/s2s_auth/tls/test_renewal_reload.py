@@ -29,7 +29,7 @@ from s2s_auth.client import ServiceClient
 from s2s_auth.client.auth import ServiceCredentials, ServiceJWTAuth
 from s2s_auth.client.token_manager import BearerTokenAuth, TokenManager
 from s2s_auth.core import issuance
-from s2s_auth.core.files import PRIVATE_FILE, write_atomic
+from s2s_auth.core.files import PRIVATE_FILE, same_key, write_atomic
 from s2s_auth.core.jose import unverified_header
 from s2s_auth.core.x509 import fingerprint
 
@@ -102,7 +102,11 @@ def test_server_caught_between_key_and_chain_keeps_the_previous_certificate(pki,
 
     write_atomic(key_path, issuance.key_pem(key), PRIVATE_FILE)  # the key only, so far
 
-    assert server_certificate(pki, server.port).serial_number == current.serial_number
+    # Still served, with a certificate the CA issued before (the current one; a worker
+    # forked meanwhile has the master's), never one for the half-written key.
+    during = server_certificate(pki, server.port)
+    assert during.serial_number == current.serial_number or pki.ca.issued(during.serial_number)
+    assert not same_key(during.public_key(), key.public_key())
     chain = pki.ca.certify(
         pki.server,
         key.public_key(),
