@@ -53,6 +53,9 @@ _EXPORTS = {
     "TokenManager": "s2s_auth.client.token_manager",
     "BearerTokenAuth": "s2s_auth.client.token_manager",
     "TokenEndpointError": "s2s_auth.client.token_manager",
+    # Keeping this service's certificate renewed.
+    "RenewalAgent": "s2s_auth.agent.agent",
+    "start_agent": "s2s_auth.agent.agent",
 }
 
 __all__ = sorted(_EXPORTS)

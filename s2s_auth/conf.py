@@ -54,6 +54,19 @@ DEFAULTS: dict[str, object] = {
     # The same as a duration ("90s", "15m", "1h", "24h", "7d", or seconds); when set
     # it wins over CERT_LIFETIME_HOURS (read it as `s2s_settings().cert_lifetime`).
     "CERT_LIFETIME": None,
+    # --- Certificate renewal (s2s_auth.agent, POST /api/v1/pki/renew) ----------------
+    # When the renewal agent renews this service's certificate: this fraction of the
+    # way through its validity (SPIRE uses 1/2; 2/3 leaves a third to ride out an
+    # identity service that is down).
+    "RENEW_AT_FRACTION": 2 / 3,
+    # The identity service's renewal endpoint; None: <ISSUER or ACCESS_TOKEN_ISSUER>
+    # + /api/v1/pki/renew. Neither set: the agent has nowhere to renew and says so.
+    "RENEWAL_URL": None,
+    # Longest pause between two failed renewal attempts, seconds (exponential backoff
+    # with full jitter from 1 s up to this, never past the certificate's expiry).
+    "RENEWAL_RETRY_MAX_SECONDS": 60,
+    # Renewals per caller (SPIFFE ID) per minute at the identity service; 0: no limit.
+    "RENEWAL_RATE_LIMIT_PER_MINUTE": 10,
     # Lifetimes of the dev CA: root and intermediate.
     "ROOT_CA_LIFETIME_DAYS": 3650,
     "INTERMEDIATE_CA_LIFETIME_DAYS": 365,
@@ -266,6 +279,21 @@ class S2SSettings:
             return parse_duration(float(self.CERT_LIFETIME_HOURS) * 3600)
         except ValueError as exc:
             raise ImproperlyConfigured(f"S2S_AUTH['CERT_LIFETIME']: {exc}") from None
+
+    @property
+    def renewal_url(self) -> str | None:
+        """RENEWAL_URL, else the issuer's origin + ``/api/v1/pki/renew``; None if unknown."""
+        if self.RENEWAL_URL:
+            return str(self.RENEWAL_URL)
+        issuer = self.ISSUER or self.ACCESS_TOKEN_ISSUER
+        return str(issuer).rstrip("/") + "/api/v1/pki/renew" if issuer else None
+
+    @property
+    def renew_at_fraction(self) -> float:
+        value = float(self.RENEW_AT_FRACTION)
+        if not 0 < value < 1:
+            raise ImproperlyConfigured("S2S_AUTH['RENEW_AT_FRACTION'] must be between 0 and 1")
+        return value
 
     @property
     def own_spiffe_id(self) -> str | None:

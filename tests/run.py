@@ -30,6 +30,9 @@ SUITES = [
     # The wheel in a fresh virtualenv, running docs/quickstart.md (needs the package index).
     ("package", ["tests/package"], "tests.s2s_auth.settings"),
     ("e2e", ["tests/e2e"], "ads.settings"),
+    # Certificates renewing themselves under traffic for three 90 s lifetimes (~5 min):
+    # the SQLite pass of .ci/run only.
+    ("lifecycle", ["tests/lifecycle"], "ads.settings"),
     # The audit admin in headless Chromium (Debian's chromium + chromium-driver).
     ("browser", ["tests/browser"], "ads.settings"),
     # Schemathesis against both live services and their /api/schema/ (bounded).

@@ -3,7 +3,9 @@
 Each is a tiny ``AuthBase``: ``ServiceJWTAuth`` mints a fresh self-signed JWT per
 request; ``HTTPSignatureAuth`` signs the request (RFC 9421, with
 :func:`s2s_auth.core.httpsig.sign_request`); ``ChainAuth`` applies several in order.
-``ServiceCredentials`` loads this service's key and certificate once.
+``ServiceCredentials`` loads this service's key and certificate; the hooks ask it for
+:meth:`~ServiceCredentials.current` on every request, so a certificate the renewal
+agent replaced is used from the next request on (:mod:`s2s_auth.client.tls`).
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from typing import Any
 
 import requests
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from s2s_auth.conf import s2s_settings
 from s2s_auth.core import jose as tokens
+from s2s_auth.core.files import read_pair
 from s2s_auth.core.httpsig import algorithm_for_key, sign_request
 from s2s_auth.core.wire import (
     END_USER_HASH_CLAIM,
@@ -72,8 +74,10 @@ class ServiceCredentials:
     @classmethod
     def from_files(cls, cert_path: str | Path, key_path: str | Path) -> ServiceCredentials:
         cert_path, key_path = Path(cert_path), Path(key_path)
-        chain = tuple(x509.load_pem_x509_certificates(cert_path.read_bytes()))
-        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        # The chain, then the key, retried while they do not match (a renewal
+        # replacing both between the two reads).
+        _, _, chain, key = read_pair(cert_path, key_path)
+        chain = tuple(chain)
         ids = spiffe_uris(chain[0])
         if len(ids) != 1:
             raise ValueError(f"{cert_path} does not carry exactly one SPIFFE ID")
@@ -87,6 +91,15 @@ class ServiceCredentials:
         if not name:
             raise ValueError("name or S2S_AUTH['SERVICE_NAME'] is needed")
         return cls.from_files(conf.pki_dir / f"{name}.pem", conf.pki_dir / f"{name}.key")
+
+    def current(self) -> ServiceCredentials:
+        """The credentials in this one's files now: itself until they are renewed."""
+        from s2s_auth.client.tls import current_credentials
+
+        try:
+            return current_credentials(self.cert_path, self.key_path)
+        except OSError:  # the files are gone: keep signing with what was loaded
+            return self
 
     @property
     def fingerprint(self) -> str:
@@ -119,8 +132,7 @@ class ServiceJWTAuth(requests.auth.AuthBase):
         self.credentials = credentials
         self.audience = audience if is_spiffe_id(audience) else spiffe_id(audience)
         self.lifetime = lifetime
-        self._headers = {"x5c": credentials.x5c} if send_x5c else None
-        self._kid = credentials.fingerprint
+        self.send_x5c = send_x5c
 
     #: JOSE ``typ`` of the tokens minted, and whether they name an issuer.
     token_type = SERVICE_JWT_TYPE
@@ -140,12 +152,13 @@ class ServiceJWTAuth(requests.auth.AuthBase):
             claims["iss"] = self.credentials.spiffe_id
         if end_user_token:
             claims[END_USER_HASH_CLAIM] = token_hash(end_user_token)
+        current = self.credentials.current()  # a renewed key from the next request on
         return tokens.sign(
             claims,
-            self.credentials.private_key,
-            kid=self._kid,
+            current.private_key,
+            kid=current.fingerprint,
             typ=self.token_type,
-            headers=self._headers,
+            headers={"x5c": current.x5c} if self.send_x5c else None,
         )
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -231,7 +244,21 @@ def signature_auth(credentials: ServiceCredentials, **options: Any) -> HTTPSigna
     ``options`` as for :class:`HTTPSignatureAuth`; the defaults (``@method``,
     ``@target-uri``, ``content-digest``, a nonce) are accepted by s2s_auth and by the
     other implementations tried (docs/mechanisms/http-signatures.md)."""
-    return HTTPSignatureAuth(credentials.fingerprint, credentials.private_key, **options)
+    return _CredentialsSignatureAuth(credentials, **options)
+
+
+class _CredentialsSignatureAuth(HTTPSignatureAuth):
+    """:class:`HTTPSignatureAuth` with the credentials' current key (and its keyid)."""
+
+    def __init__(self, credentials: ServiceCredentials, **options: Any):
+        super().__init__(credentials.fingerprint, credentials.private_key, **options)
+        self.credentials = credentials
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        current = self.credentials.current()
+        return sign_request(
+            request, key_id=current.fingerprint, private_key=current.private_key, **self.options
+        )
 
 
 class ChainAuth(requests.auth.AuthBase):

@@ -63,8 +63,7 @@ class _ExchangeEndpoint(TokenManager):
         # One session per thread: exchanges for several users run concurrently.
         session = getattr(self._local, "session", None)
         if session is None or getattr(self._local, "pid", None) != os.getpid():
-            session = self._session_factory()
-            session.trust_env = False
+            session = self._new_session()
             self._local.session, self._local.pid = session, os.getpid()
         return session
 
@@ -162,7 +161,7 @@ class TokenExchanger:
         token = self._cache.get(key)
         if token is None:
             return None
-        if self._clock() >= token.usable_until:
+        if not self._endpoint.usable(token):  # expired, or bound to a renewed certificate
             del self._cache[key]
             return None
         self._cache.move_to_end(key)

@@ -7,6 +7,12 @@ refuses URLs outside its base URL (credentials never leave for another host) and
 does not follow redirects. Credentials are attached by ``requests`` auth hooks and
 the client certificate, so each mechanism stays a small, separate piece.
 
+The client certificate is presented by a :class:`~s2s_auth.client.tls.ReloadingTLSAdapter`:
+when the renewal agent replaces ``NAME.pem``/``NAME.key``, the next call presents the
+new certificate on a new connection (pooled ones made with the old are closed), and
+each call uses one snapshot of the pair for its connection, its service JWT and the
+certificate its bound token is checked against (:func:`~s2s_auth.client.tls.pinned`).
+
 User context: given a :class:`~s2s_auth.client.exchange.TokenExchanger`
 (``user_context``) and the target's name (``audience``), a call made inside
 ``end_user_context(user_token)`` carries a token exchanged for the target alone, in
@@ -26,6 +32,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from s2s_auth.client.auth import _end_user_token, end_user_context
+from s2s_auth.client.tls import ReloadingTLSAdapter, current_credentials, pinned
 from s2s_auth.conf import s2s_settings
 from s2s_auth.core.wire import END_USER_TOKEN_HEADER
 
@@ -64,11 +71,35 @@ class ServiceClient(requests.Session):
         self._origin = _origin(self.base_url)
         self.ca_bundle = str(ca_bundle) if ca_bundle else None
         self.verify = self.ca_bundle or True
-        self.cert = (str(cert[0]), str(cert[1])) if cert else None
+        self.cert = cert
         self.auth = auth
         self.timeout = timeout if timeout is not None else tuple(s2s_settings().CLIENT_TIMEOUT)
 
+    @property
+    def cert(self) -> tuple[str, str] | None:
+        """``(chain.pem, key.pem)`` presented on https; assigning it remounts the adapter."""
+        return self.__dict__.get("_cert")
+
+    @cert.setter
+    def cert(self, value) -> None:
+        if isinstance(value, str | bytes | os.PathLike):
+            raise TypeError("ServiceClient.cert is (chain.pem, key.pem): two files")
+        cert = (str(value[0]), str(value[1])) if value else None
+        self.__dict__["_cert"] = cert
+        if "adapters" not in self.__dict__:  # requests.Session.__init__ (cert=None)
+            return
+        self.tls_adapter = (
+            ReloadingTLSAdapter(*cert, getattr(self, "ca_bundle", None)) if cert else None
+        )
+        self.mount("https://", self.tls_adapter or requests.adapters.HTTPAdapter())
+
     def request(self, method: str, url: str, *args, **kwargs) -> requests.Response:
+        if self.cert is None:
+            return self._request(method, url, *args, **kwargs)
+        with pinned(current_credentials(*self.cert)):
+            return self._request(method, url, *args, **kwargs)
+
+    def _request(self, method: str, url: str, *args, **kwargs) -> requests.Response:
         full_url = urljoin(self.base_url, url.lstrip("/")) if "://" not in url else url
         if _origin(full_url) != self._origin:
             raise ValueError(

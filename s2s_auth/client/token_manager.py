@@ -21,12 +21,17 @@
   ``tls_client_auth`` (RFC 8705: the certificate ``cert`` is presented over TLS; the
   issuer binds the token to it) and ``private_key_jwt`` (RFC 7523: an assertion signed
   with ``cert``'s key, its chain in ``x5c``).
+* Renewed certificates: with ``tls_client_auth`` the token is bound to the certificate
+  it was fetched with (RFC 8705); when the renewal agent replaces ``cert``'s files, the
+  next ``token()`` fetches a new one over a connection presenting the new certificate
+  (:mod:`s2s_auth.client.tls`), and ``private_key_jwt`` signs with the new key.
 * Neither the client secret nor a token is ever logged; ``fetch_count`` counts the
   HTTP requests made to the token endpoint.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -37,13 +42,11 @@ import time
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import quote_plus
 
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
+from s2s_auth.client.tls import ReloadingTLSAdapter, current_credentials, pinned
 from s2s_auth.core.jose import CLIENT_AUTH_JWT_TYP, new_jti, sign
 from s2s_auth.core.x509 import x5c_encode
 
@@ -85,6 +88,8 @@ class _Token:
     lifetime: float
     usable_until: float  # clock() value; a little before the real expiry
     refresh_at: float  # clock() value
+    #: Fingerprint of the certificate the token is bound to (tls_client_auth), or "".
+    bound_to: str = ""
 
 
 _managers: weakref.WeakSet[TokenManager] = weakref.WeakSet()
@@ -188,7 +193,7 @@ class TokenManager:
         with self._cond:
             while True:
                 current = self._token
-                if current is not None and self._clock() < current.usable_until:
+                if self.usable(current):
                     break
                 if not self._fetching:
                     self._fetching = True
@@ -205,6 +210,22 @@ class TokenManager:
             current = self._fetch_claimed(deadline=None)
         self._ensure_refresher()
         return current.value
+
+    def binding(self) -> str:
+        """The fingerprint a token fetched now is bound to (tls_client_auth), else ""."""
+        if self.auth_method != "tls_client_auth" or self.cert is None:
+            return ""
+        try:
+            return current_credentials(*self.cert).fingerprint
+        except (OSError, ValueError):
+            return ""
+
+    def usable(self, token: _Token | None) -> bool:
+        """Unexpired, and bound to the certificate presented now (a renewed one
+        makes it useless: the resource checks ``cnf`` against the connection)."""
+        if token is None or self._clock() >= token.usable_until:
+            return False
+        return not token.bound_to or token.bound_to == self.binding()
 
     def invalidate(self, token: str | None = None) -> None:
         """Forget the current token (only if it is ``token``, when given)."""
@@ -298,10 +319,16 @@ class TokenManager:
 
     def _session_for_process(self) -> requests.Session:
         if self._session is None:
-            session = self._session_factory()
-            session.trust_env = False  # REQUESTS_CA_BUNDLE must not replace `verify`
-            self._session = session
+            self._session = self._new_session()
         return self._session
+
+    def _new_session(self) -> requests.Session:
+        session = self._session_factory()
+        session.trust_env = False  # REQUESTS_CA_BUNDLE must not replace `verify`
+        if self.auth_method == "tls_client_auth" and self.cert is not None:
+            # The current certificate on every new connection, pools recycled on renewal.
+            session.mount("https://", ReloadingTLSAdapter(*self.cert, self.ca_bundle))
+        return session
 
     def _request_kwargs(self) -> dict:
         data: dict[str, object] = {"grant_type": "client_credentials"}
@@ -340,8 +367,8 @@ class TokenManager:
         Read from disk on each call, so a renewed certificate is picked up.
         """
         assert self.cert is not None
-        chain = x509.load_pem_x509_certificates(Path(self.cert[0]).read_bytes())
-        key = serialization.load_pem_private_key(Path(self.cert[1]).read_bytes(), password=None)
+        current = current_credentials(*self.cert)
+        chain, key = current.chain, current.private_key
         now = int(time.time())
         claims = {
             "iss": self.client_id,
@@ -354,6 +381,18 @@ class TokenManager:
         return sign(claims, key, typ=CLIENT_AUTH_JWT_TYP, headers={"x5c": x5c_encode(chain)})
 
     def _fetch_once(self) -> _Token:
+        if self.cert is None or self.auth_method not in ("tls_client_auth", "private_key_jwt"):
+            return self._post(None)
+        try:
+            credentials = current_credentials(*self.cert)
+        except (OSError, ValueError) as exc:
+            raise TokenEndpointError(
+                f"client certificate unreadable: {exc}", error="certificate_unreadable"
+            ) from exc
+        with pinned(credentials):  # one pair for the connection, assertion and binding
+            return self._post(credentials)
+
+    def _post(self, credentials) -> _Token:
         session = self._session_for_process()
         kwargs = self._request_kwargs()
         started = self._clock()
@@ -384,7 +423,10 @@ class TokenManager:
             )
             exc.retry_after = _retry_after(response.headers.get("Retry-After"))
             raise exc
-        return self._parse_token(payload, started)
+        token = self._parse_token(payload, started)
+        if credentials is not None and self.auth_method == "tls_client_auth":
+            token = dataclasses.replace(token, bound_to=credentials.fingerprint)
+        return token
 
     def _parse_token(self, payload: dict | None, started: float) -> _Token:
         def invalid(why: str) -> TokenEndpointError:

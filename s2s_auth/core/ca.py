@@ -42,7 +42,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from s2s_auth.core import issuance
-from s2s_auth.core.files import PRIVATE_DIR, PRIVATE_FILE, PUBLIC_FILE, write_atomic
+from s2s_auth.core.files import PRIVATE_DIR, PRIVATE_FILE, PUBLIC_FILE, write_atomic, write_pair
 from s2s_auth.core.x509 import fingerprint
 from s2s_auth.identity import SERVICE_NAME_RE, spiffe_id
 
@@ -329,86 +329,106 @@ class CertificateAuthority:
         ``[now - 1 min, now + hours]``.
         """
         validate_name(name)
-        dns_names = [str(d) for d in dns_names]
-        try:
-            ips = [ipaddress.ip_address(str(ip)) for ip in ip_addresses]
-        except ValueError as exc:
-            raise PKIError(f"Invalid IP address: {exc}") from exc
-        for dns in dns_names:
-            try:
-                x509.DNSName(dns)
-            except ValueError as exc:
-                raise PKIError(f"Invalid DNS name {dns!r}: {exc}") from exc
-            if not dns or any(c.isspace() or c in "/:@" for c in dns):
-                raise PKIError(f"Invalid DNS name {dns!r}")
-        now = _now()
-        start = not_before if not_before is not None else now - _BACKDATE
-        if not_after is not None:
-            end = not_after
-        else:
-            if hours <= 0:
-                raise PKIError("--hours must be positive")
-            end = now + dt.timedelta(hours=hours)
-        if start.tzinfo is None or end.tzinfo is None:
-            raise PKIError("not_before/not_after must be timezone-aware")
-        if end <= start:
-            raise PKIError("not_after must be later than not_before")
-
+        sans, dns_names, ips = _sans(dns_names, ip_addresses)
+        start, end = _window(hours, not_before, not_after)
+        key = issuance.new_key()
+        spiffe = self.spiffe_id(name)
         with self._locked():
-            self._require_initialized()
-            inter_cert, inter_key = self.load_intermediate()
-            if self._revoked_ca(self._read_index(), inter_cert.serial_number):
-                raise PKIError(
-                    "The intermediate CA is revoked: it issues nothing more. Run "
-                    "`s2s_pki init --force` for a new CA."
-                )
-            if end > inter_cert.not_valid_after_utc:
-                raise PKIError(
-                    f"The certificate would outlive the intermediate CA (expires "
-                    f"{inter_cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC); shorten the "
-                    "lifetime or re-initialise the CA."
-                )
-            key = issuance.new_key()
-            spiffe = self.spiffe_id(name)
-            cert = issuance.service_certificate(
-                self.trust_domain,
-                name,
-                spiffe,
-                key.public_key(),
-                inter_cert,
-                inter_key,
-                sans=[*map(x509.DNSName, dns_names), *map(x509.IPAddress, ips)],
-                not_before=start,
-                not_after=end,
+            cert, inter_cert = self._sign_locked(
+                name, spiffe, key.public_key(), sans, dns_names, ips, start, end
             )
             cert_path, key_path = self.paths(name)
-            # Key first: a reader that sees the new chain finds its key already there.
-            write_atomic(key_path, issuance.key_pem(key), PRIVATE_FILE)
-            write_atomic(cert_path, issuance.certs_pem(cert, inter_cert), PUBLIC_FILE)
-            fp = fingerprint(cert)
-            index = self._read_index()
-            index["certificates"].append(
-                {
-                    "serial": cert.serial_number,
-                    "name": name,
-                    "not_before": _iso(cert.not_valid_before_utc),
-                    "not_after": _iso(cert.not_valid_after_utc),
-                    "fingerprint": fp,
-                    "revoked_at": None,
-                    "dns_names": dns_names,
-                    "ip_addresses": [str(ip) for ip in ips],
-                }
+            write_pair(
+                cert_path, key_path, issuance.certs_pem(cert, inter_cert), issuance.key_pem(key)
             )
-            self._write_index(index)
-            return IssuedCertificate(
-                name=name,
-                spiffe_id=spiffe,
-                serial=cert.serial_number,
-                fingerprint=fp,
-                not_after=cert.not_valid_after_utc,
-                cert_path=cert_path,
-                key_path=key_path,
+        return IssuedCertificate(
+            name=name,
+            spiffe_id=spiffe,
+            serial=cert.serial_number,
+            fingerprint=fingerprint(cert),
+            not_after=cert.not_valid_after_utc,
+            cert_path=cert_path,
+            key_path=key_path,
+        )
+
+    def certify(
+        self,
+        name: str,
+        public_key,
+        *,
+        spiffe_id: str,
+        hours: float,
+        dns_names: Iterable[str] = (),
+        ip_addresses: Iterable[str] = (),
+    ) -> list[x509.Certificate]:
+        """A certificate for a key the CA never sees (a renewal's CSR): ``[leaf,
+        intermediate]``, recorded in the index, no file written.
+
+        ``spiffe_id`` is the caller's verified one (it may use another
+        ``SPIFFE_ID_PATHS`` layout than :meth:`spiffe_id` builds); the caller checks
+        that it names ``name`` in this trust domain.
+        """
+        validate_name(name)
+        if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(
+            public_key.curve, ec.SECP256R1
+        ):
+            raise PKIError("Only P-256 keys are certified.")
+        sans, dns_names, ips = _sans(dns_names, ip_addresses)
+        start, end = _window(hours, None, None)
+        with self._locked():
+            cert, inter_cert = self._sign_locked(
+                name, spiffe_id, public_key, sans, dns_names, ips, start, end
             )
+        return [cert, inter_cert]
+
+    def issued(self, serial: int) -> dict | None:
+        """The index entry of the certificate with this serial, None if not ours."""
+        for entry in self._read_index()["certificates"]:
+            if entry["serial"] == serial:
+                return dict(entry)
+        return None
+
+    def _sign_locked(self, name, spiffe, public_key, sans, dns_names, ips, start, end):
+        """Sign a service certificate and record it in the index (lock held)."""
+        self._require_initialized()
+        inter_cert, inter_key = self.load_intermediate()
+        if self._revoked_ca(self._read_index(), inter_cert.serial_number):
+            raise PKIError(
+                "The intermediate CA is revoked: it issues nothing more. Run "
+                "`s2s_pki init --force` for a new CA."
+            )
+        if end > inter_cert.not_valid_after_utc:
+            raise PKIError(
+                f"The certificate would outlive the intermediate CA (expires "
+                f"{inter_cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC); shorten the "
+                "lifetime or re-initialise the CA."
+            )
+        cert = issuance.service_certificate(
+            self.trust_domain,
+            name,
+            spiffe,
+            public_key,
+            inter_cert,
+            inter_key,
+            sans=sans,
+            not_before=start,
+            not_after=end,
+        )
+        index = self._read_index()
+        index["certificates"].append(
+            {
+                "serial": cert.serial_number,
+                "name": name,
+                "not_before": _iso(cert.not_valid_before_utc),
+                "not_after": _iso(cert.not_valid_after_utc),
+                "fingerprint": fingerprint(cert),
+                "revoked_at": None,
+                "dns_names": dns_names,
+                "ip_addresses": [str(ip) for ip in ips],
+            }
+        )
+        self._write_index(index)
+        return cert, inter_cert
 
     def renew(
         self,
@@ -557,6 +577,41 @@ class CertificateAuthority:
         pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (leaves, cas))
         write_atomic(self.crl_path, pem, PUBLIC_FILE)
         return self.crl_path
+
+
+def _sans(dns_names: Iterable[str], ip_addresses: Iterable[str]):
+    """``(GeneralNames, dns_names, ips)``; PKIError for a name or address that is not one."""
+    dns_names = [str(d) for d in dns_names]
+    try:
+        ips = [ipaddress.ip_address(str(ip)) for ip in ip_addresses]
+    except ValueError as exc:
+        raise PKIError(f"Invalid IP address: {exc}") from exc
+    for dns in dns_names:
+        try:
+            x509.DNSName(dns)
+        except ValueError as exc:
+            raise PKIError(f"Invalid DNS name {dns!r}: {exc}") from exc
+        if not dns or any(c.isspace() or c in "/:@" for c in dns):
+            raise PKIError(f"Invalid DNS name {dns!r}")
+    sans = [*map(x509.DNSName, dns_names), *map(x509.IPAddress, ips)]
+    return sans, dns_names, ips
+
+
+def _window(hours: float, not_before, not_after) -> tuple[dt.datetime, dt.datetime]:
+    """``[now - 1 min, now + hours]`` unless overridden; PKIError for an empty window."""
+    now = _now()
+    start = not_before if not_before is not None else now - _BACKDATE
+    if not_after is not None:
+        end = not_after
+    else:
+        if hours <= 0:
+            raise PKIError("--hours must be positive")
+        end = now + dt.timedelta(hours=hours)
+    if start.tzinfo is None or end.tzinfo is None:
+        raise PKIError("not_before/not_after must be timezone-aware")
+    if end <= start:
+        raise PKIError("not_after must be later than not_before")
+    return start, end
 
 
 def _parse_serial(value: str | int) -> int:

@@ -10,6 +10,8 @@ window on ``S2S_AUTH["REPLAY_CACHE"]``, shared by every worker process). Here:
   them, that source's secret and assertion attempts get 429 before any check; a
   connection with a verified TLS client certificate is never held back by them.
 * :class:`RegistrationRateThrottle` — registrations per address per hour.
+* :class:`RenewalRateThrottle` — certificate renewals per caller (its verified
+  SPIFFE ID), counted after the certificate was checked.
 * Logins: :func:`~s2s_auth.credentials.throttles.login_gate`.
 """
 
@@ -34,6 +36,7 @@ __all__ = [
     "IssuerRateThrottle",
     "LoginFailures",
     "RegistrationRateThrottle",
+    "RenewalRateThrottle",
     "TokenFailures",
     "TokenRateThrottle",
     "login_gate",
@@ -78,3 +81,10 @@ def retry_after(throttle: SimpleRateThrottle) -> int:
     """Whole seconds for ``Retry-After`` after ``throttle`` refused (at least 1)."""
     wait = throttle.wait()
     return max(1, math.ceil(throttle.duration if wait is None else wait))
+
+
+class RenewalRateThrottle(SharedRateThrottle):
+    """Certificate renewals per verified SPIFFE ID: ``RenewalRateThrottle(spiffe_id)``."""
+
+    scope = "renew"
+    setting = "RENEWAL_RATE_LIMIT_PER_MINUTE"

@@ -7,7 +7,7 @@
 
 from django.urls import path
 
-from s2s_auth.issuer import views
+from s2s_auth.issuer import renewal, views
 
 app_name = "s2s_issuer"
 
@@ -30,4 +30,5 @@ urlpatterns = [
         name="service-token",
     ),
     path("api/v1/auth/login", views.LoginView.as_view(), name="login"),
+    path("api/v1/pki/renew", renewal.RenewView.as_view(), name="pki-renew"),
 ]

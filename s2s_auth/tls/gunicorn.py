@@ -32,7 +32,9 @@ from ip=..."); it never reaches the application.
 The hook builds one ``SSLContext`` per process and reuses it for every connection
 (gunicorn asks for a context per connection), rebuilding it when the certificate,
 key or CA file changes, so renewed short-lived certificates are picked up without a
-restart. The worker builds it once in the master (``check_config``), which fails a
+restart. A change it cannot load (a renewal caught between replacing the key and the
+chain) keeps the previous context for that connection and is tried again on the next.
+The worker builds it once in the master (``check_config``), which fails a
 bad TLS configuration at start-up, and workers forked from the master share the
 context and so its session-ticket keys: a ticket issued by one worker resumes on
 another, until a file change makes a worker build its own context.
@@ -99,9 +101,28 @@ def ssl_context(config, default_ssl_context_factory):
         return cached["context"]
     with _context_lock:
         if cached.get("key") != key:
-            context = apply_policy(default_ssl_context_factory(), cert_reqs=config.cert_reqs)
+            try:
+                context = apply_policy(default_ssl_context_factory(), cert_reqs=config.cert_reqs)
+            except (ssl.SSLError, OSError, ValueError) as exc:
+                if "context" not in cached:
+                    raise  # nothing to fall back on: a broken configuration
+                # Caught mid-renewal (the new key beside the old chain, or a file
+                # being replaced): keep serving with the previous context, which is
+                # still valid, and try again on the next connection.
+                _log_kept(exc)
+                return cached["context"]
             cached.update(key=key, context=context)
         return cached["context"]
+
+
+def _log_kept(exc: Exception) -> None:
+    import logging
+
+    logging.getLogger("s2s_auth.tls").warning(
+        "TLS certificate files changed but could not be loaded (%s); keeping the previous "
+        "certificate until they can",
+        exc,
+    )
 
 
 # --- the worker -----------------------------------------------------------------------

@@ -30,7 +30,15 @@ the environment, every variable optional:
                            (>= 25.1) would otherwise open one at a per-user default path
                            that every instance on the host shares
 ``GUNICORN_LOGLEVEL``      default ``info``
+``S2S_RENEWAL_AGENT``      ``0`` turns off the certificate renewal agent of the master
+                           (below); default on
 =========================  ============================================================
+
+Certificate renewal: with TLS on and ``DJANGO_SETTINGS_MODULE`` set, the master runs
+the renewal agent (:func:`s2s_auth.agent.start_for_gunicorn`, from ``when_ready``) in a
+thread: one per service, not one per worker. It renews ``TLS_CERT``/``TLS_KEY`` at the
+identity service at ``S2S_AUTH["RENEW_AT_FRACTION"]`` of their lifetime; the workers
+load the new files on their next connection.
 
 Without ``TLS_CERT`` the server speaks plain HTTP (and there is no client certificate
 to check). The worker is :class:`s2s_auth.tls.gunicorn.TLSWorker` (threads, keep-alive)
@@ -122,6 +130,13 @@ def post_worker_init(worker) -> None:
         warm_up()
     except Exception:  # a project without Django settings, or without an issuer
         worker.log.exception("s2s_auth: JWKS warm-up not started")
+
+
+def when_ready(server) -> None:
+    """The master listens: start the certificate renewal agent in it (a thread)."""
+    from s2s_auth.agent import start_for_gunicorn
+
+    start_for_gunicorn(server)
 
 
 # gunicorn reads the settings as this module's attributes.

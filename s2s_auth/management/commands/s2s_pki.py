@@ -6,6 +6,12 @@
     s2s_pki revoke NAME_OR_SERIAL
     s2s_pki revoke --intermediate
     s2s_pki crl [--days N]
+    s2s_pki agent [--name NAME] [--now]
+
+``agent`` runs the certificate renewal agent in the foreground (what the TLS gunicorn
+master runs in a thread): it renews ``PKI_DIR/NAME.pem``/``.key`` at the identity
+service's renewal endpoint at ``RENEW_AT_FRACTION`` of their lifetime, until stopped;
+``--now`` renews once, at once, and exits (non-zero if that failed).
 
 Prints paths, serials and fingerprints; never key material.
 """
@@ -21,7 +27,10 @@ from s2s_auth.management.subcommands import accept_global_options
 
 
 class Command(BaseCommand):
-    help = "Manage the private CA for service identities (init, issue, renew, revoke, crl)."
+    help = (
+        "Manage the private CA for service identities (init, issue, renew, revoke, crl) "
+        "and run the renewal agent."
+    )
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -77,6 +86,13 @@ class Command(BaseCommand):
             "it issued is refused; the CA issues nothing more until `init --force`.",
         )
 
+        agent = sub.add_parser(
+            "agent",
+            help="Renew this service's certificate at the identity service whenever due.",
+        )
+        agent.add_argument("--name", help="Service name (default: S2S_AUTH SERVICE_NAME).")
+        agent.add_argument("--now", action="store_true", help="Renew once now, then exit.")
+
         crl = sub.add_parser("crl", help="Rewrite the CRL (do it before nextUpdate passes).")
         crl.add_argument("--days", type=int, default=7, help="CRL validity in days.")
         accept_global_options(sub)
@@ -127,6 +143,29 @@ class Command(BaseCommand):
     def _crl(self, ca: CertificateAuthority, conf, options) -> None:
         path = ca.write_crl(days=options["days"])
         self.stdout.write(self.style.SUCCESS(f"Wrote CRL {path}"))
+
+    def _agent(self, ca: CertificateAuthority, conf, options) -> None:
+        from s2s_auth.agent import AgentNotConfigured, RenewalAgent, RenewalError
+
+        try:
+            agent = RenewalAgent.from_settings(options["name"])
+        except AgentNotConfigured as exc:
+            raise CommandError(str(exc)) from exc
+        if options["now"]:
+            try:
+                leaf = agent.renew()
+            except RenewalError as exc:
+                raise CommandError(f"Renewal failed: {exc}") from exc
+            self.stdout.write(self.style.SUCCESS(f"Renewed {agent.cert_path}"))
+            self.stdout.write(f"  serial        {leaf.serial_number:#x}")
+            self.stdout.write(f"  fingerprint   {fingerprint(leaf)}")
+            self.stdout.write(f"  expires       {leaf.not_valid_after_utc.isoformat()}")
+            return
+        self.stdout.write(f"Renewing {agent.cert_path} at {agent.url}; Ctrl-C stops.")
+        try:
+            agent.run()
+        except KeyboardInterrupt:
+            agent.stop()
 
     # -- helpers -------------------------------------------------------------------
     @staticmethod
