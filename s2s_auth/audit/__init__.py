@@ -112,6 +112,7 @@ from s2s_auth.audit.export import export_record, prune
 from s2s_auth.audit.incidents import Incident, IncidentError, acknowledge
 from s2s_auth.audit.rows import build_row
 from s2s_auth.audit.verify import Problem, Summary, check_row, heads, verify_all
+from s2s_auth.audit.writer import flush
 
 __all__ = [
     "GENESIS",
@@ -131,6 +132,7 @@ __all__ = [
     "credential_hash",
     "decode_jwt_unverified",
     "export_record",
+    "flush",
     "heads",
     "prune",
     "record",

@@ -90,6 +90,7 @@ class _Writer:
         self.thread: threading.Thread | None = None
         self.flushing = 0
         self.closing = False
+        self.idle = False  # the thread waits for rows (an empty queue)
 
     # ------------------------------------------------------------ request threads
 
@@ -107,7 +108,10 @@ class _Writer:
             queued = len(self.queue) < limit and not self.closing and self._started()
             if queued:
                 self.queue.append(item)
-                self.wakeup.notify()
+                # Wake the thread only when it waits for rows, or for a fuller batch
+                # that is now full: every wake-up costs a switch of the GIL.
+                if self.idle or len(self.queue) >= int(conf.AUDIT_BATCH_SIZE):
+                    self.wakeup.notify()
                 metrics.audit_queue_depth(len(self.queue))
         if not queued:  # back-pressure (or shutting down): this thread writes it
             logger.warning("s2s audit queue full or closed: record written in the request")
@@ -194,7 +198,11 @@ class _Writer:
                         if not self.queue:
                             if self.closing:
                                 return
-                            self.wakeup.wait()
+                            self.idle = True
+                            try:
+                                self.wakeup.wait()
+                            finally:
+                                self.idle = False
                             continue
                         due = self._due()
                         if due <= 0:
@@ -314,6 +322,9 @@ def shutdown(timeout: float = 10.0) -> None:
         return
     for alias, writer in list(_writers.items()):
         left = writer.close(timeout)
+        with _writers_lock:  # a record stored after this starts a new writer
+            if _writers.get(alias) is writer:
+                del _writers[alias]
         if left:
             logger.error("s2s audit writer: %d records of %s not written at exit", left, alias)
 
