@@ -34,7 +34,8 @@ the environment, every variable optional:
 
 Without ``TLS_CERT`` the server speaks plain HTTP (and there is no client certificate
 to check). The worker is :class:`s2s_auth.tls.gunicorn.TLSWorker` (threads, keep-alive)
-with the :func:`s2s_auth.tls.gunicorn.ssl_context` hook. The worker's event loop runs
+with the :func:`s2s_auth.tls.gunicorn.ssl_context` hook; its ``worker_exit`` hook writes the
+audit records still queued in a worker before it ends. The worker's event loop runs
 the TLS handshake and reads the request head on non-blocking sockets
 (:mod:`s2s_auth.tls.gunicorn_admission`), so a thread only gets a connection with a whole
 request head to serve: idle or slow clients wait there, bounded by the timeouts above,
@@ -52,6 +53,7 @@ from __future__ import annotations
 
 import os
 import ssl
+import sys
 from collections.abc import Mapping
 
 from s2s_auth.tls.gunicorn import ssl_context
@@ -122,6 +124,19 @@ def post_worker_init(worker) -> None:
         warm_up()
     except Exception:  # a project without Django settings, or without an issuer
         worker.log.exception("s2s_auth: JWKS warm-up not started")
+
+
+def worker_exit(server, worker) -> None:
+    """A worker that ends (SIGTERM, max_requests, a reload) writes the audit records still
+    queued for its writer thread first (:func:`s2s_auth.audit.writer.shutdown`; atexit
+    does the same, this is the earlier and surer moment)."""
+    writer = sys.modules.get("s2s_auth.audit.writer")
+    if writer is None:  # no record was ever stored in this worker
+        return
+    try:
+        writer.shutdown()
+    except Exception:
+        worker.log.exception("s2s_auth: audit records not written at exit")
 
 
 # gunicorn reads the settings as this module's attributes.
