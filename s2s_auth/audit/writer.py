@@ -126,8 +126,9 @@ class _Writer:
         with self.lock:
             while item.state != _DONE:
                 left = deadline - time.monotonic()
-                if left <= 0 and item.state == _QUEUED:
-                    item.state = _RECLAIMED
+                stuck = self.thread is None or not self.thread.is_alive()
+                if (left <= 0 and item.state == _QUEUED) or stuck:
+                    item.state = _RECLAIMED  # a queued one: the writer skips it
                     return False
                 # Taken: its batch commits or comes back to the queue; wait for either.
                 self.settled.wait(max(left, 0.05))
