@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import json
 import threading
 from typing import Any
@@ -56,6 +57,12 @@ def _clean_json(value: Any) -> Any:
     return json.loads(text.replace("\\u0000", "\\ufffd"))
 
 
+@functools.cache
+def _empty_digest() -> str:
+    """The digest of an empty body (every GET's): computed once."""
+    return httpsig.content_digest(b"")
+
+
 def _body_digest(request) -> str:
     cached = getattr(request, "_s2s_audit_body_digest", None)
     if cached is not None:
@@ -64,7 +71,7 @@ def _body_digest(request) -> str:
         body = request.body
     except (RawPostDataException, RequestDataTooBig, AttributeError, OSError):
         return ""  # consumed as a stream, too large, or not an HTTP request
-    digest = httpsig.content_digest(body or b"")
+    digest = httpsig.content_digest(body) if body else _empty_digest()
     with contextlib.suppress(AttributeError):  # exotic request objects
         request._s2s_audit_body_digest = digest
     return digest
