@@ -121,7 +121,8 @@ def write(row: dict[str, Any]):
 
 def write_batch(rows: list[dict[str, Any]], alias: str) -> None:
     """INSERT ``rows`` as the next records of this thread's chain, in one transaction
-    and one bulk INSERT (the audit writer's thread; its connection is in autocommit).
+    and one bulk INSERT (per batch of the backend's size: SQLite's variable limit) —
+    the audit writer's thread, whose connection is in autocommit.
     The head advances only after the commit: a failed batch leaves it where it was."""
     from s2s_auth.models import AuditRecord
 
@@ -134,7 +135,9 @@ def write_batch(rows: list[dict[str, Any]], alias: str) -> None:
         row = {**row, "chain_id": chain.chain_id, "seq": seq, "prev_hash": head}
         row["hash"] = head = compute_hash(row)
         records.append(AuditRecord(**row))
-    with transaction.atomic(using=alias):
+    if len(records) == 1:  # one INSERT, atomic in autocommit
+        records[0].save(using=alias, force_insert=True)
+    else:  # in one transaction (bulk_create opens it)
         AuditRecord.objects.using(alias).bulk_create(records)
     chain.seq, chain.hash = seq, head
     metrics.audit_written(time.perf_counter() - started)
