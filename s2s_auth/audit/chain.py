@@ -83,6 +83,19 @@ def drop_chain(alias: str) -> None:
     getattr(_local, "chains", {}).pop(alias, None)
 
 
+#: The process's group-commit chains, by alias: written by one leader at a time.
+_shared: dict[str, _Chain] = {}
+
+
+def shared_chain(alias: str, *, drop: bool = False) -> _Chain:
+    """This process's group-commit chain (:mod:`s2s_auth.audit.group`); the caller makes
+    sure one thread at a time writes it. ``drop``: start a new one."""
+    chain = _shared.get(alias)
+    if drop or chain is None or chain.pid != os.getpid() or chain.generation != _generation:
+        chain = _shared[alias] = _Chain()
+    return chain
+
+
 def _alive(connection, token: Pending) -> bool:
     """Is ``token`` still queued to run on commit (its row not rolled back)?"""
     return any(entry[1] is token for entry in connection.run_on_commit)
@@ -119,15 +132,15 @@ def write(row: dict[str, Any]):
     return record, token
 
 
-def write_batch(rows: list[dict[str, Any]], alias: str) -> None:
-    """INSERT ``rows`` as the next records of this thread's chain, in one transaction
-    and one bulk INSERT (per batch of the backend's size: SQLite's variable limit) —
-    the audit writer's thread, whose connection is in autocommit.
+def write_batch(rows: list[dict[str, Any]], alias: str, chain: _Chain | None = None) -> None:
+    """INSERT ``rows`` as the next records of ``chain`` (default: this thread's), in one
+    transaction and one bulk INSERT (per batch of the backend's size: SQLite's variable
+    limit), on this thread's connection, which is in autocommit.
     The head advances only after the commit: a failed batch leaves it where it was."""
     from s2s_auth.models import AuditRecord
 
     started = time.perf_counter()
-    chain = _chain(alias)
+    chain = chain or _chain(alias)
     seq, head = chain.seq, chain.hash
     records = []
     for row in rows:

@@ -1,5 +1,5 @@
-"""The audit writer: records that need not join a transaction, written off the request
-path by one background thread per process, in batches.
+"""Where an audit record is written: in the request, by a group commit, or by the
+process's background writer thread in batches.
 
 Which record goes where (:func:`store`)
 =======================================
@@ -9,31 +9,28 @@ Which record goes where (:func:`store`)
   change state (anything but GET, HEAD, OPTIONS; an event without a request): written at
   once, in the caller's thread and transaction (:func:`s2s_auth.audit.chain.write`), so
   a view that fails leaves no "accepted" record.
-* Everything else — the accepted record of a safe request, every refusal — is queued
-  to this process's writer thread. The thread takes what is queued (up to
-  ``AUDIT_BATCH_SIZE`` rows), chains it (its own chain: a writer thread is a writer like
-  any other, see :mod:`s2s_auth.audit.chain`) and INSERTs it with one bulk INSERT in one
-  transaction, on its own database connection.
+* Everything else — the accepted record of a safe request, every refusal:
 
-``"group_commit"`` (the default): the request waits for the commit of the batch holding
-its row before it answers. A batch is written as soon as the previous one has
-committed, so rows of concurrent requests share a commit and nobody waits for a timer.
-What a crash can lose: nothing that was answered; the rows of requests still waiting
-(their clients get no answer either).
-
-``"background"``: the request answers at once; the thread writes a batch when
-``AUDIT_BATCH_SIZE`` rows are queued or the oldest has waited ``AUDIT_FLUSH_INTERVAL``
-seconds. What a crash (kill -9, OOM kill, power loss) can lose: the rows queued and not
-yet committed — at most ``AUDIT_FLUSH_INTERVAL`` seconds of this process's safe-method
-and refused requests (plus the batch being written), bounded by ``AUDIT_QUEUE_SIZE``
-rows. A normal exit (SIGTERM to gunicorn, ``atexit``, gunicorn's ``worker_exit`` hook in
-:mod:`s2s_auth.tls.gunicorn_conf`) writes the queue first.
+  ``"group_commit"`` (the default, :mod:`s2s_auth.audit.group`)
+      the request waits for its row's commit; rows of requests that arrive while one
+      commit runs share the next one (one bulk INSERT, one transaction), written by the
+      first of them. What a crash can lose: nothing that was answered.
+  ``"background"``
+      queued to this process's writer thread, and the request answers at once. The
+      thread writes a batch (one bulk INSERT, one transaction, on its own connection,
+      chained onto its own chain) when ``AUDIT_BATCH_SIZE`` rows are queued or the
+      oldest has waited ``AUDIT_FLUSH_INTERVAL`` seconds. What a crash (kill -9, OOM
+      kill, power loss) can lose: the rows queued and not yet committed — about the
+      last ``AUDIT_FLUSH_INTERVAL`` seconds of this process's safe-method and refused
+      requests, never more than ``AUDIT_QUEUE_SIZE`` rows plus the batch being
+      written. A normal exit (SIGTERM to gunicorn, ``atexit``, gunicorn's
+      ``worker_exit`` hook in :mod:`s2s_auth.tls.gunicorn_conf`) writes the queue first.
 
 Never dropped: when the queue holds ``AUDIT_QUEUE_SIZE`` rows a request waits up to
-``AUDIT_QUEUE_TIMEOUT`` seconds for room, then writes its row itself; a group-commit
-request whose batch has not been taken within that time does the same. A failed batch
-(the database down, a lock timeout) stays queued, in order, and is retried with backoff
-(50 ms doubling to 5 s) on a fresh connection; the log names the error class only.
+``AUDIT_QUEUE_TIMEOUT`` seconds for room, then writes its row itself. A failed batch of
+the writer thread (the database down, a lock timeout) stays queued, in order, and is
+retried with backoff (50 ms doubling to 5 s) on a fresh connection; the log names the
+error class only.
 
 Processes: the thread starts at the first queued row of a process (so a worker forked
 from a preloading master gets its own), and a forked child forgets its parent's queue
@@ -56,6 +53,7 @@ from django.db import connections
 from s2s_auth import metrics
 from s2s_auth.audit import chain
 from s2s_auth.audit.decision import ACCEPTED
+from s2s_auth.audit.group import Group
 from s2s_auth.conf import s2s_settings
 
 __all__ = ["MODES", "SAFE_METHODS", "flush", "shutdown", "store"]
@@ -67,7 +65,7 @@ MODES = ("group_commit", "background", "sync")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.05, 5.0
-_QUEUED, _TAKEN, _DONE, _RECLAIMED = range(4)
+_QUEUED, _TAKEN, _DONE = range(3)
 
 
 class _Item:
@@ -94,7 +92,7 @@ class _Writer:
 
     # ------------------------------------------------------------ request threads
 
-    def submit(self, row: dict[str, Any], *, wait: bool) -> None:
+    def submit(self, row: dict[str, Any]) -> None:
         conf = s2s_settings()
         deadline = time.monotonic() + float(conf.AUDIT_QUEUE_TIMEOUT)
         limit = max(1, int(conf.AUDIT_QUEUE_SIZE))
@@ -116,23 +114,6 @@ class _Writer:
         if not queued:  # back-pressure (or shutting down): this thread writes it
             logger.warning("s2s audit queue full or closed: record written in the request")
             chain.write(row)
-            return
-        if wait and not self._wait(item, deadline):
-            chain.write(row)
-
-    def _wait(self, item: _Item, deadline: float) -> bool:
-        """Wait for ``item``'s commit. False: it was still queued at the deadline and is
-        now this thread's to write."""
-        with self.lock:
-            while item.state != _DONE:
-                left = deadline - time.monotonic()
-                stuck = self.thread is None or not self.thread.is_alive()
-                if (left <= 0 and item.state == _QUEUED) or stuck:
-                    item.state = _RECLAIMED  # a queued one: the writer skips it
-                    return False
-                # Taken: its batch commits or comes back to the queue; wait for either.
-                self.settled.wait(max(left, 0.05))
-        return True
 
     def _started(self) -> bool:
         """Start the thread if it is not running (the lock is held). False: it cannot be
@@ -149,8 +130,8 @@ class _Writer:
         return True
 
     def flush(self, timeout: float | None) -> bool:
-        """Wait until every row queued before this call is written (or taken back by
-        its request). False: still some left after ``timeout`` seconds."""
+        """Wait until every row queued before this call is written. False: still some
+        left after ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self.lock:
             targets = [*self.taken, *self.queue]
@@ -174,9 +155,8 @@ class _Writer:
         batch: list[_Item] = []
         while self.queue and len(batch) < size:
             item = self.queue.popleft()
-            if item.state == _QUEUED:
-                item.state = _TAKEN
-                batch.append(item)
+            item.state = _TAKEN
+            batch.append(item)
         self.taken = batch
         metrics.audit_queue_depth(len(self.queue))
         return batch
@@ -186,7 +166,7 @@ class _Writer:
         if self.closing or self.flushing or not self.queue:
             return 0.0
         conf = s2s_settings()
-        if conf.AUDIT_WRITE != "background" or len(self.queue) >= int(conf.AUDIT_BATCH_SIZE):
+        if len(self.queue) >= int(conf.AUDIT_BATCH_SIZE):
             return 0.0
         return self.queue[0].since + float(conf.AUDIT_FLUSH_INTERVAL) - time.monotonic()
 
@@ -265,15 +245,16 @@ class _Writer:
 
 
 _writers: dict[str, _Writer] = {}
+_groups: dict[str, Group] = {}
 _writers_lock = threading.Lock()
 _pid = os.getpid()
 
 
 def _forget_after_fork() -> None:
-    """In a forked child: the parent's writers (their threads, locks, queued rows) are
-    not ours."""
-    global _writers, _writers_lock, _pid
-    _writers, _writers_lock, _pid = {}, threading.Lock(), os.getpid()
+    """In a forked child: the parent's writers and groups (their threads, locks, queued
+    rows) are not ours."""
+    global _writers, _groups, _writers_lock, _pid
+    _writers, _groups, _writers_lock, _pid = {}, {}, threading.Lock(), os.getpid()
 
 
 os.register_at_fork(after_in_child=_forget_after_fork)
@@ -289,6 +270,16 @@ def _writer(alias: str) -> _Writer:
     return writer
 
 
+def _group(alias: str) -> Group:
+    if _pid != os.getpid():
+        _forget_after_fork()
+    group = _groups.get(alias)
+    if group is None:
+        with _writers_lock:
+            group = _groups.setdefault(alias, Group(alias))
+    return group
+
+
 def store(row: dict[str, Any]) -> chain.Pending | None:
     """Write ``row`` (from :func:`s2s_auth.audit.rows.build_row`) where it belongs (see
     the module docstring). The ``Pending`` token of a row written at once, else None."""
@@ -301,7 +292,10 @@ def store(row: dict[str, Any]) -> chain.Pending | None:
     )
     if at_once:
         return chain.write(row)[1]
-    _writer(alias).submit(row, wait=mode != "background")
+    if mode == "background":
+        _writer(alias).submit(row)
+    else:
+        _group(alias).commit(row)
     return None
 
 

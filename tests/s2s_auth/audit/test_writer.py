@@ -7,7 +7,7 @@ import logging
 import threading
 
 import pytest
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.test import RequestFactory
 
 from s2s_auth import audit
@@ -52,6 +52,49 @@ def test_group_commit_stores_the_record_before_it_returns(transactional_db, audi
     # this thread's own.
     assert rows[0].chain_id == rows[1].chain_id != rows[2].chain_id
     assert [r.seq for r in rows] == [1, 2, 1]
+    verify_command("--no-anchors")
+
+
+def test_group_commit_from_many_threads_forms_one_verifiable_chain(transactional_db, audit_write):
+    audit_write("group_commit", AUDIT_BATCH_SIZE=3)
+    threads, per_thread = 6, 10
+    # Only the group's leader touches the database, one at a time (SQLite's in-memory
+    # test database fails concurrent statements at once: "table is locked").
+
+    def requests(n: int) -> None:
+        try:
+            for i in range(per_thread):
+                accepted("GET", f"/g/{n}/{i}")
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=requests, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    rows = list(AuditRecord.objects.order_by("seq"))
+    assert len(rows) == threads * per_thread
+    assert len({r.chain_id for r in rows}) == 1
+    assert f"OK: {threads * per_thread} records in 1 chains" in verify_command("--no-anchors")
+
+
+def test_a_group_commit_that_cannot_be_written_fails_the_request(
+    transactional_db, audit_write, caplog
+):
+    audit_write("group_commit")
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {TABLE} RENAME TO {TABLE}_away")
+    try:
+        with pytest.raises(DatabaseError):
+            refused("/lost")  # not dropped in silence: the request fails, as "sync"
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {TABLE}_away RENAME TO {TABLE}")
+    assert "not written together" in caplog.text
+    assert SECRET not in caplog.text
+    refused("/kept")  # the group writes on, on a new chain
+    assert AuditRecord.objects.get().path == "/kept"
     verify_command("--no-anchors")
 
 
