@@ -7,7 +7,9 @@ Modules, one job each
                :func:`record_event` for issuance and operators' changes
 ``rows``       request + Decision -> stored fields (cleaning, body digest, certificate chain)
 ``chain``      per-writer chain state and the INSERT (:func:`reset_writer_chains`)
-``writer``     the writer thread: batched INSERTs off the request path (:func:`flush`)
+``writer``     where a record goes (:func:`~s2s_auth.audit.writer.store`); the background
+               writer thread (:func:`flush`)
+``group``      group commit: concurrent requests share one INSERT and commit
 ``canonical``  the hashed form: :func:`canonical`, :func:`compute_hash`, :func:`credential_hash`
 ``evidence``   a row's credential and certificate re-checked (:func:`verify_credential`)
 ``replay``     what identifies a credential (iss + jti, keyid + nonce, low-S signature)
@@ -31,43 +33,47 @@ decision:
   :class:`s2s_auth.audit.middleware.AuditMiddleware` (or ``ATOMIC_REQUESTS``) that is
   the request's transaction, so a view that fails leaves no "accepted" record. One
   INSERT, in the request's thread.
-* *Through the writer thread* (:mod:`~s2s_auth.audit.writer`): the accepted record of a
-  GET, HEAD or OPTIONS request (written after the view, only if it succeeded) and every
-  refusal (deferred on the request while the middleware's transaction is open: DRF
-  marks it for rollback when it handles the authentication error). One thread per
-  process takes what is queued and writes it with one bulk INSERT per batch, chaining
-  the rows itself (the writer thread is one more writer, with its own chain).
-  ``S2S_AUTH["AUDIT_WRITE"]`` says when the request may answer:
+* *Batched* (:mod:`~s2s_auth.audit.writer`): the accepted record of a GET, HEAD or
+  OPTIONS request (written after the view, only if it succeeded) and every refusal
+  (deferred on the request while the middleware's transaction is open: DRF marks it
+  for rollback when it handles the authentication error). ``S2S_AUTH["AUDIT_WRITE"]``
+  says how:
 
-  ``"group_commit"`` (default)
-      after the commit of the batch holding its row. Batches form from the requests
-      that arrive while the previous batch commits; nothing waits for a timer.
+  ``"group_commit"`` (default, :mod:`~s2s_auth.audit.group`)
+      the request answers after its row has committed. The rows of requests that
+      arrive while one commit runs share the next one (one bulk INSERT, one
+      transaction), written by the first of those requests onto the process's group
+      chain; a request alone writes its own row, with no thread switch.
   ``"background"``
-      at once; the batch is written when ``AUDIT_BATCH_SIZE`` rows are queued or the
-      oldest has waited ``AUDIT_FLUSH_INTERVAL`` seconds (default 0.05).
+      the request answers at once; one writer thread per process writes what is queued
+      (one bulk INSERT per batch, on its own connection, onto its own chain) when
+      ``AUDIT_BATCH_SIZE`` rows are queued or the oldest has waited
+      ``AUDIT_FLUSH_INTERVAL`` seconds (default 0.05).
   ``"sync"``
-      after its own INSERT in the request's thread (no writer thread at all).
+      after its own INSERT in the request's thread, as every record was before.
 
 What a crash can lose
 ---------------------
 A row stored in the request's transaction commits with it: nothing. With
 ``"group_commit"``, nothing the service answered: a request whose worker dies before
 its batch commits gets no answer either (its row may still have committed: rows can
-outnumber answers, never the reverse). With ``"background"``, a process killed
-without its exit handlers (``kill -9``, the OOM killer, a power cut) loses the rows it
-had queued and not yet committed: at most ``AUDIT_QUEUE_SIZE`` rows plus the batch being
-written, in practice the last ``AUDIT_FLUSH_INTERVAL`` seconds of its GET/HEAD/OPTIONS
-and refused requests. A normal stop (SIGTERM to gunicorn, ``sys.exit``) writes the queue
-first (``atexit`` and gunicorn's ``worker_exit`` hook in
-:mod:`s2s_auth.tls.gunicorn_conf`). A database that is down or locked loses nothing:
-the batch stays queued and is retried with backoff; a full queue makes the request
+outnumber answers, never the reverse); a batch that cannot be written makes each of its
+requests write its own row, and fail (500) if that fails too. With ``"background"``, a
+process killed without its exit handlers (``kill -9``, the OOM killer, a power cut)
+loses the rows it had queued and not yet committed: at most ``AUDIT_QUEUE_SIZE`` rows
+plus the batch being written, in practice the last ``AUDIT_FLUSH_INTERVAL`` seconds of
+its GET/HEAD/OPTIONS and refused requests. A normal stop (SIGTERM to gunicorn,
+``sys.exit``) writes the queue first (``atexit`` and gunicorn's ``worker_exit`` hook in
+:mod:`s2s_auth.tls.gunicorn_conf`); a database that is down or locked loses nothing
+(the batch stays queued and is retried with backoff); a full queue makes the request
 wait (``AUDIT_QUEUE_TIMEOUT``), then write its row itself. Tests call
 :func:`s2s_auth.audit.flush` before they read rows written in ``"background"`` mode.
 
 The chain: one chain per writer
 ===============================
-Every writer — a (process, thread, database alias) — owns a chain with a random
-``chain_id`` (128 bits, new in every process and thread) and numbers its rows
+Every writer — a (process, thread, database alias), the process's group commit and its
+background writer thread — owns a chain with a random ``chain_id`` (128 bits, new in
+every process and thread) and numbers its rows
 ``seq = 1, 2, 3, …``. Each row stores ``prev_hash`` (the hash of the chain's previous
 row; 64 zeros for ``seq = 1``) and ``hash = sha256(canonical(row))``, where
 ``canonical`` is the sorted-key compact UTF-8 JSON of every stored field except the
@@ -81,7 +87,7 @@ its ``seq`` and ``prev_hash``. Rows written inside a still-open transaction are
 is still alive (its on-commit callback still queued), so nested savepoints work too.
 
 Trade-off. No request ever waits for another across processes or hosts (within a
-process, group commit lets requests share their writer thread's commit), and the cost
+process, group commit lets requests share one commit), and the cost
 is one INSERT plus a SHA-256 per row, or a share of a batch. In exchange there are many
 short chains rather than one, so a verifier sees each writer's history separately:
 
@@ -110,8 +116,8 @@ short chains rather than one, so a verifier sees each writer's history separatel
 
 The batch alternative (rows sealed into one global chain by a background step) gives one
 chain and a cheap tail check, but leaves the newest rows unsealed until the next batch and
-needs a single sealing process. Per-writer chains seal every row as it is written; the
-writer thread's batches are sealed in the same transaction that stores them.
+needs a single sealing process. Per-writer chains seal every row as it is written; a
+batch is sealed in the same transaction that stores it.
 
 Verifying
 =========
