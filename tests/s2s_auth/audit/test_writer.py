@@ -206,3 +206,20 @@ def test_reset_starts_a_new_chain_in_the_writer_too(transactional_db, audit_writ
     accepted("GET")
     assert AuditRecord.objects.get().seq == 1
     verify_command("--no-anchors")
+
+
+def test_a_forked_child_has_none_of_its_parents_queue(transactional_db, audit_write):
+    """A worker forked from a master that already queued rows (gunicorn --preload)
+    starts with no writer, no group and no queue: those rows are the parent's."""
+    import os
+
+    audit_write("background", AUDIT_FLUSH_INTERVAL=3600, AUDIT_BATCH_SIZE=1000)
+    refused("/parent")
+    assert writer._writers
+    pid = os.fork()
+    if pid == 0:  # the child: no database, no pytest; its verdict is its exit status
+        os._exit(0 if not writer._writers and not writer._groups else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert audit.flush(timeout=30)
+    assert list(AuditRecord.objects.values_list("path", flat=True)) == ["/parent"]
