@@ -18,6 +18,9 @@ selects production parts:
                                             (default 24h; `pki`, `up` and renewal use it)
     S2S_SPIFFE_ID_PATHS                     SPIFFE ID layouts (comma separated), e.g.
                                             "/service/{name},/ns/default/sa/{name}"
+    S2S_AUDIT_WRITE                         group_commit (default), background or sync;
+                                            S2S_AUDIT_FLUSH_INTERVAL, S2S_AUDIT_BATCH_SIZE,
+                                            S2S_AUDIT_QUEUE_SIZE tune the writer thread
     SECRET_KEY / SECRET_KEY_FILE            required when DJANGO_DEBUG=0 is set
     DJANGO_DEBUG                            "1" turns DEBUG on (development); off by default,
                                             except under `manage.py runserver`
@@ -303,6 +306,15 @@ def s2s_overrides() -> dict:
         overrides["ACCEPT_FORWARDED_USER_TOKENS"] = env_bool(
             "S2S_ACCEPT_FORWARDED_USER_TOKENS", False
         )
+    if os.environ.get("S2S_AUDIT_WRITE"):  # group_commit (default), background or sync
+        overrides["AUDIT_WRITE"] = os.environ["S2S_AUDIT_WRITE"]
+    for name, kind in (
+        ("AUDIT_FLUSH_INTERVAL", float),
+        ("AUDIT_BATCH_SIZE", int),
+        ("AUDIT_QUEUE_SIZE", int),
+    ):
+        if os.environ.get(f"S2S_{name}"):
+            overrides[name] = kind(os.environ[f"S2S_{name}"])
     if os.environ.get("S2S_CACHE_VERIFIED_TOKENS"):
         overrides["CACHE_VERIFIED_TOKENS"] = env_bool("S2S_CACHE_VERIFIED_TOKENS", True)
     return overrides

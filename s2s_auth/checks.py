@@ -9,6 +9,8 @@ management command), not the first request.
 ``s2s_auth.W005``  the same with the anchors there, ``REQUIRE_CRL`` on, CRL not readable
 ``s2s_auth.W006``  ``AUDIT_ENABLED`` without the ``AuditMiddleware``
 ``s2s_auth.W007``  the ``AuditMiddleware`` before Django's ``AuthenticationMiddleware``
+``s2s_auth.E010``  ``AUDIT_WRITE`` is not a mode of the audit writer, or one of its
+                   sizes and intervals is not a positive number
 ``s2s_auth.E008``  a receiving service (``SERVICE_NAME``) without ``TRUST_DOMAIN``
 ``s2s_auth.E009``  ``http_signature`` enabled without a valid ``HTTPSIG_ORIGIN``
 ``s2s_auth.E020``  the replay store (``REPLAY_CACHE``) is not shared by the worker
@@ -166,6 +168,27 @@ def _audit_middleware(conf: S2SSettings) -> list:
     return []
 
 
+def _audit_write(conf: S2SSettings) -> list:
+    from s2s_auth.audit.writer import MODES
+
+    problems = []
+    if conf.AUDIT_WRITE not in MODES:
+        problems.append(f"AUDIT_WRITE is {conf.AUDIT_WRITE!r}, not one of {', '.join(MODES)}")
+    for key in (
+        "AUDIT_FLUSH_INTERVAL",
+        "AUDIT_BATCH_SIZE",
+        "AUDIT_QUEUE_SIZE",
+        "AUDIT_QUEUE_TIMEOUT",
+    ):
+        value = getattr(conf, key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            problems.append(f"{key} is {value!r}, not a positive number")
+    return [
+        Error(f"S2S_AUTH: {problem}.", hint="See s2s_auth.audit.writer.", id="s2s_auth.E010")
+        for problem in problems
+    ]
+
+
 #: Cache backends each process keeps for itself, and ones that remember nothing.
 PER_PROCESS_CACHES = frozenset({"django.core.cache.backends.locmem.LocMemCache"})
 NO_CACHES = frozenset({"django.core.cache.backends.dummy.DummyCache"})
@@ -305,6 +328,7 @@ def check_settings(app_configs=None, **kwargs) -> list:
         _algorithms,
         _pki_files,
         _audit_middleware,
+        _audit_write,
         _trust_domain,
         _replay_store,
     ):

@@ -207,6 +207,28 @@ DEFAULTS: dict[str, object] = {
     "API_KEY_PREFIX": "s2s",
     # --- Audit log --------------------------------------------------------------------
     "AUDIT_ENABLED": True,
+    # How a record that need not join the request's transaction is written (see
+    # s2s_auth.audit.writer): the accepted record of a GET, HEAD or OPTIONS request and
+    # every refusal. Accepted records of other methods (and any record written inside
+    # an open transaction) are always written at once, in that transaction.
+    #   "group_commit": queued to the process's writer thread, which INSERTs whatever
+    #       is queued in one transaction; the request waits for that commit before it
+    #       answers (nothing acknowledged is lost).
+    #   "background": queued, and the request answers at once; the writer flushes every
+    #       AUDIT_FLUSH_INTERVAL seconds or AUDIT_BATCH_SIZE rows. A killed process
+    #       (kill -9, OOM) loses the rows not yet flushed.
+    #   "sync": one INSERT in the request, as before the writer existed.
+    "AUDIT_WRITE": "group_commit",
+    # "background": the longest a row waits in the queue before its batch is written.
+    "AUDIT_FLUSH_INTERVAL": 0.05,
+    # Rows per INSERT batch at most.
+    "AUDIT_BATCH_SIZE": 200,
+    # Rows queued per process at most; when full, a request waits up to
+    # AUDIT_QUEUE_TIMEOUT for room, then writes its row itself (never dropped).
+    "AUDIT_QUEUE_SIZE": 10_000,
+    # Seconds a request waits for room in a full queue, and ("group_commit") for its
+    # batch's commit before it writes its row itself.
+    "AUDIT_QUEUE_TIMEOUT": 2.0,
 }
 
 

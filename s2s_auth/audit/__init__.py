@@ -7,6 +7,9 @@ Modules, one job each
                :func:`record_event` for issuance and operators' changes
 ``rows``       request + Decision -> stored fields (cleaning, body digest, certificate chain)
 ``chain``      per-writer chain state and the INSERT (:func:`reset_writer_chains`)
+``writer``     where a record goes (:func:`~s2s_auth.audit.writer.store`); the background
+               writer thread (:func:`flush`)
+``group``      group commit: concurrent requests share one INSERT and commit
 ``canonical``  the hashed form: :func:`canonical`, :func:`compute_hash`, :func:`credential_hash`
 ``evidence``   a row's credential and certificate re-checked (:func:`verify_credential`)
 ``replay``     what identifies a credential (iss + jti, keyid + nonce, low-S signature)
@@ -20,20 +23,57 @@ Modules, one job each
 Writing
 =======
 :func:`s2s_auth.audit.events.record` calls :func:`record_decision` for every accepted and
-refused request (when ``S2S_AUTH["AUDIT_ENABLED"]``). Each record is **one INSERT**:
-no global head row is read or updated, no lock is taken.
+refused request (when ``S2S_AUTH["AUDIT_ENABLED"]``). No global head row is read or
+updated, no lock is taken; where a row goes is :func:`s2s_auth.audit.writer.store`'s
+decision:
 
-*Accepted* records are written at once, in the current transaction: with
-:class:`s2s_auth.audit.middleware.AuditMiddleware` (or ``ATOMIC_REQUESTS``) that is the
-request's transaction, so a view that fails leaves no "accepted" record. *Refused*
-records are deferred on the request when the middleware is installed and written after
-the request's transaction has ended (DRF marks that transaction for rollback when it
-handles the authentication error); without the middleware they are written at once.
+* *In the request's transaction*: the accepted record of a state-changing request
+  (POST, PUT, PATCH, DELETE, ...; an event without a request) and any record written
+  while a transaction is open on the audit database. With
+  :class:`s2s_auth.audit.middleware.AuditMiddleware` (or ``ATOMIC_REQUESTS``) that is
+  the request's transaction, so a view that fails leaves no "accepted" record. One
+  INSERT, in the request's thread.
+* *Batched* (:mod:`~s2s_auth.audit.writer`): the accepted record of a GET, HEAD or
+  OPTIONS request (written after the view, only if it succeeded) and every refusal
+  (deferred on the request while the middleware's transaction is open: DRF marks it
+  for rollback when it handles the authentication error). ``S2S_AUTH["AUDIT_WRITE"]``
+  says how:
+
+  ``"group_commit"`` (default, :mod:`~s2s_auth.audit.group`)
+      the request answers after its row has committed. The rows of requests that
+      arrive while one commit runs share the next one (one bulk INSERT, one
+      transaction), written by the first of those requests onto the process's group
+      chain; a request alone writes its own row, with no thread switch.
+  ``"background"``
+      the request answers at once; one writer thread per process writes what is queued
+      (one bulk INSERT per batch, on its own connection, onto its own chain) when
+      ``AUDIT_BATCH_SIZE`` rows are queued or the oldest has waited
+      ``AUDIT_FLUSH_INTERVAL`` seconds (default 0.05).
+  ``"sync"``
+      after its own INSERT in the request's thread, as every record was before.
+
+What a crash can lose
+---------------------
+A row stored in the request's transaction commits with it: nothing. With
+``"group_commit"``, nothing the service answered: a request whose worker dies before
+its batch commits gets no answer either (its row may still have committed: rows can
+outnumber answers, never the reverse); a batch that cannot be written makes each of its
+requests write its own row, and fail (500) if that fails too. With ``"background"``, a
+process killed without its exit handlers (``kill -9``, the OOM killer, a power cut)
+loses the rows it had queued and not yet committed: at most ``AUDIT_QUEUE_SIZE`` rows
+plus the batch being written, in practice the last ``AUDIT_FLUSH_INTERVAL`` seconds of
+its GET/HEAD/OPTIONS and refused requests. A normal stop (SIGTERM to gunicorn,
+``sys.exit``) writes the queue first (``atexit`` and gunicorn's ``worker_exit`` hook in
+:mod:`s2s_auth.tls.gunicorn_conf`); a database that is down or locked loses nothing
+(the batch stays queued and is retried with backoff); a full queue makes the request
+wait (``AUDIT_QUEUE_TIMEOUT``), then write its row itself. Tests call
+:func:`s2s_auth.audit.flush` before they read rows written in ``"background"`` mode.
 
 The chain: one chain per writer
 ===============================
-Every writer — a (process, thread, database alias) — owns a chain with a random
-``chain_id`` (128 bits, new in every process and thread) and numbers its rows
+Every writer — a (process, thread, database alias), the process's group commit and its
+background writer thread — owns a chain with a random ``chain_id`` (128 bits, new in
+every process and thread) and numbers its rows
 ``seq = 1, 2, 3, …``. Each row stores ``prev_hash`` (the hash of the chain's previous
 row; 64 zeros for ``seq = 1``) and ``hash = sha256(canonical(row))``, where
 ``canonical`` is the sorted-key compact UTF-8 JSON of every stored field except the
@@ -46,9 +86,10 @@ its ``seq`` and ``prev_hash``. Rows written inside a still-open transaction are
 "pending": the next row of the same transaction chains onto the newest pending row that
 is still alive (its on-commit callback still queued), so nested savepoints work too.
 
-Trade-off. No request ever waits for another, across threads, processes or hosts, and
-the cost is one INSERT plus a SHA-256. In exchange there are many short chains rather
-than one, so a verifier sees each writer's history separately:
+Trade-off. No request ever waits for another across processes or hosts (within a
+process, group commit lets requests share one commit), and the cost
+is one INSERT plus a SHA-256 per row, or a share of a batch. In exchange there are many
+short chains rather than one, so a verifier sees each writer's history separately:
 
 * an edited row (any column but the surrogate ``id``) no longer matches its own
   ``hash``: detected, and named;
@@ -75,7 +116,8 @@ than one, so a verifier sees each writer's history separately:
 
 The batch alternative (rows sealed into one global chain by a background step) gives one
 chain and a cheap tail check, but leaves the newest rows unsealed until the next batch and
-needs a single sealing process. Per-writer chains seal every row at once.
+needs a single sealing process. Per-writer chains seal every row as it is written; a
+batch is sealed in the same transaction that stores it.
 
 Verifying
 =========
@@ -112,6 +154,7 @@ from s2s_auth.audit.export import export_record, prune
 from s2s_auth.audit.incidents import Incident, IncidentError, acknowledge
 from s2s_auth.audit.rows import build_row
 from s2s_auth.audit.verify import Problem, Summary, check_row, heads, verify_all
+from s2s_auth.audit.writer import flush
 
 __all__ = [
     "GENESIS",
@@ -131,6 +174,7 @@ __all__ = [
     "credential_hash",
     "decode_jwt_unverified",
     "export_record",
+    "flush",
     "heads",
     "prune",
     "record",

@@ -24,7 +24,7 @@ from django.db import connections, router, transaction
 from s2s_auth import metrics
 from s2s_auth.audit.canonical import GENESIS, compute_hash
 
-__all__ = ["Pending", "reset_writer_chains", "survived", "write"]
+__all__ = ["Pending", "audit_alias", "reset_writer_chains", "survived", "write", "write_batch"]
 
 
 class _Chain:
@@ -32,6 +32,7 @@ class _Chain:
 
     def __init__(self):
         self.pid = os.getpid()
+        self.generation = _generation
         self.chain_id = secrets.token_hex(16)
         self.seq = 0
         self.hash = GENESIS
@@ -53,6 +54,8 @@ class Pending:
 
 
 _local = threading.local()
+#: Bumped by reset_writer_chains(): every thread's next record starts a new chain.
+_generation = 0
 
 
 def _chain(alias: str) -> _Chain:
@@ -60,14 +63,37 @@ def _chain(alias: str) -> _Chain:
     if chains is None:
         chains = _local.chains = {}
     chain = chains.get(alias)
-    if chain is None or chain.pid != os.getpid():  # a forked child starts its own chain
+    # A forked child starts its own chain; so does every thread after a reset.
+    if chain is None or chain.pid != os.getpid() or chain.generation != _generation:
         chain = chains[alias] = _Chain()
     return chain
 
 
 def reset_writer_chains() -> None:
-    """Start new chains for this thread's next records (tests that empty the table)."""
+    """Start new chains for the next records of every thread, the audit writer's
+    included (tests that empty the table)."""
+    global _generation
+    _generation += 1
     _local.chains = {}
+
+
+def drop_chain(alias: str) -> None:
+    """Forget this thread's chain: its next record starts a new one (after a write
+    whose outcome is unknown, a retry must not reuse a ``seq`` that may be taken)."""
+    getattr(_local, "chains", {}).pop(alias, None)
+
+
+#: The process's group-commit chains, by alias: written by one leader at a time.
+_shared: dict[str, _Chain] = {}
+
+
+def shared_chain(alias: str, *, drop: bool = False) -> _Chain:
+    """This process's group-commit chain (:mod:`s2s_auth.audit.group`); the caller makes
+    sure one thread at a time writes it. ``drop``: start a new one."""
+    chain = _shared.get(alias)
+    if drop or chain is None or chain.pid != os.getpid() or chain.generation != _generation:
+        chain = _shared[alias] = _Chain()
+    return chain
 
 
 def _alive(connection, token: Pending) -> bool:
@@ -75,7 +101,7 @@ def _alive(connection, token: Pending) -> bool:
     return any(entry[1] is token for entry in connection.run_on_commit)
 
 
-def _audit_alias() -> str:
+def audit_alias() -> str:
     from s2s_auth.models import AuditRecord
 
     return router.db_for_write(AuditRecord)
@@ -87,7 +113,7 @@ def write(row: dict[str, Any]):
     from s2s_auth.models import AuditRecord
 
     started = time.perf_counter()
-    alias = _audit_alias()
+    alias = audit_alias()
     connection = connections[alias]
     chain = _chain(alias)
     if connection.in_atomic_block:
@@ -106,7 +132,31 @@ def write(row: dict[str, Any]):
     return record, token
 
 
+def write_batch(rows: list[dict[str, Any]], alias: str, chain: _Chain | None = None) -> None:
+    """INSERT ``rows`` as the next records of ``chain`` (default: this thread's), in one
+    transaction and one bulk INSERT (per batch of the backend's size: SQLite's variable
+    limit), on this thread's connection, which is in autocommit.
+    The head advances only after the commit: a failed batch leaves it where it was."""
+    from s2s_auth.models import AuditRecord
+
+    started = time.perf_counter()
+    chain = chain or _chain(alias)
+    seq, head = chain.seq, chain.hash
+    records = []
+    for row in rows:
+        seq += 1
+        row = {**row, "chain_id": chain.chain_id, "seq": seq, "prev_hash": head}
+        row["hash"] = head = compute_hash(row)
+        records.append(AuditRecord(**row))
+    if len(records) == 1:  # one INSERT, atomic in autocommit
+        records[0].save(using=alias, force_insert=True)
+    else:  # in one transaction (bulk_create opens it)
+        AuditRecord.objects.using(alias).bulk_create(records)
+    chain.seq, chain.hash = seq, head
+    metrics.audit_written(time.perf_counter() - started)
+
+
 def survived(tokens: Iterable[Pending], alias: str | None = None) -> bool:
     """Did any of these rows commit, or are they still alive in an open transaction?"""
-    connection = connections[alias or _audit_alias()]
+    connection = connections[alias or audit_alias()]
     return any(t.done or _alive(connection, t) for t in tokens)

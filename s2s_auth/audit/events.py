@@ -7,7 +7,9 @@ It logs each decision (reason code, principal, certificate fingerprint — never
 secret or token) and, when ``S2S_AUTH["AUDIT_ENABLED"]``, stores it in the audit log
 (:func:`record_decision`): an accepted decision at once, in the current transaction; a
 refused one deferred to :class:`~s2s_auth.audit.middleware.AuditMiddleware` when it
-handles the request (DRF rolls the request's transaction back on a refusal).
+handles the request (DRF rolls the request's transaction back on a refusal). Where a
+row goes from there — the caller's transaction or the process's writer thread — is
+:func:`s2s_auth.audit.writer.store`'s decision.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import logging
 import re
 
-from s2s_auth.audit import chain
+from s2s_auth.audit import writer
 from s2s_auth.audit.decision import ACCEPTED, Decision
 from s2s_auth.audit.rows import build_row
 from s2s_auth.conf import s2s_settings
@@ -90,18 +92,19 @@ def record(request, decision: Decision) -> None:
 
 
 def record_decision(request, decision: Decision) -> None:
-    """Store one decision. Accepted: written now, in the current transaction. Refused
-    (or any, on a read-only request): deferred to the middleware when it handles this
-    request, else written now."""
+    """Store one decision. Accepted: stored now (:func:`s2s_auth.audit.writer.store`:
+    in the current transaction, or queued when it need not join one). Refused (or any,
+    on a read-only request): deferred to the middleware when it handles this request,
+    else stored now."""
     row = build_row(request, decision)
     pending = getattr(request, PENDING_ATTR, None) if request is not None else None
     deferred = not decision.accepted or getattr(request, DEFER_ACCEPTED_ATTR, False)
     if deferred and pending is not None:
         pending.append(row)
         return
-    _, token = chain.write(row)
+    token = writer.store(row)
     written = getattr(request, WRITTEN_ATTR, None) if request is not None else None
-    if written is not None:
+    if written is not None and token is not None:
         written.append(token)
 
 

@@ -5,11 +5,13 @@ For a view protected by s2s_auth (a DRF view whose authentication classes includ
 that may change state (not GET, HEAD or OPTIONS: those run without a transaction and
 their records are written after the view, the accepted one only if the view succeeded),
 
-1. wraps the rest of the request (inner middleware and the view) in
-   ``transaction.atomic()`` on the audit database, so the "accepted" record written
-   while authenticating commits with the view's own writes, or not at all. The block is
-   rolled back when the view raised (a 500), returned a 5xx, or DRF handled an
-   exception (``response.exception``) — what DRF does under ``ATOMIC_REQUESTS``;
+1. wraps the rest of the request in ``transaction.atomic()`` on the audit database —
+   from the moment Django has resolved the view (``process_view``: the URL is resolved
+   once, by Django) to the end of the inner middleware's response phase — so the
+   "accepted" record written while authenticating commits with the view's own writes,
+   or not at all. The block is rolled back when the view raised (a 500), returned a
+   5xx, or DRF handled an exception (``response.exception``) — what DRF does under
+   ``ATOMIC_REQUESTS``;
 2. collects refusals on the request instead of writing them in that transaction (DRF
    marks it for rollback when it handles the authentication error), and writes them
    after the block has ended;
@@ -20,17 +22,21 @@ their records are written after the view, the accepted one only if the view succ
    response's ``error`` code).
 
 It works with ``ATOMIC_REQUESTS`` on: Django's per-view atomic block then runs inside
-this one, as a savepoint. Put it before any middleware whose database writes should
-not be part of the request's transaction; other views are passed through untouched.
+this one, as a savepoint. Put it before any middleware whose database writes (in the
+response phase, or in ``process_view``) should not be part of the request's
+transaction; other views are passed through untouched. The records it stores after
+the view go through :func:`s2s_auth.audit.writer.store` (the writer thread, unless
+``AUDIT_WRITE = "sync"``).
 """
 
 from __future__ import annotations
 
+import sys
+
 from django.db import router, transaction
-from django.urls import Resolver404, get_resolver
 
 from s2s_auth import metrics
-from s2s_auth.audit import chain
+from s2s_auth.audit import chain, writer
 from s2s_auth.audit.decision import ACCEPTED, REFUSED, Decision
 from s2s_auth.audit.events import DEFER_ACCEPTED_ATTR, PENDING_ATTR, WRITTEN_ATTR
 from s2s_auth.audit.rows import build_row
@@ -96,20 +102,62 @@ def _refusal_from_response(response) -> Decision:
     )
 
 
+class _Audit:
+    """What :meth:`AuditMiddleware.process_view` set up for one s2s request."""
+
+    __slots__ = ("alias", "atomic", "pending", "written")
+
+    def __init__(self, alias: str, atomic, pending: list, written: list):
+        self.alias, self.atomic, self.pending, self.written = alias, atomic, pending, written
+
+
+_AUDIT_ATTR = "_s2s_audit_state"
+
+
 class AuditMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
 
-    def _resolves_to_s2s_view(self, request) -> bool:
-        try:
-            match = get_resolver(getattr(request, "urlconf", None)).resolve(request.path_info)
-        except Resolver404:
-            return False
-        return is_s2s_view(match.func)
-
     def __call__(self, request):
-        if not s2s_settings().AUDIT_ENABLED or not self._resolves_to_s2s_view(request):
+        if not s2s_settings().AUDIT_ENABLED:
             return self.get_response(request)
+        try:
+            response = self.get_response(request)
+        except BaseException:
+            audit = getattr(request, _AUDIT_ATTR, None)
+            if audit is not None and audit.atomic is not None:
+                audit.atomic.__exit__(*sys.exc_info())  # rolled back
+            raise
+        audit = getattr(request, _AUDIT_ATTR, None)
+        if audit is None:  # not an s2s view, or not resolved at all
+            return response
+        if audit.atomic is not None:
+            try:
+                if _failed(response):
+                    transaction.set_rollback(True, using=audit.alias)
+            finally:
+                audit.atomic.__exit__(None, None, None)
+        # No more deferral: anything recorded from here on is stored at once.
+        setattr(request, PENDING_ATTR, None)
+        setattr(request, DEFER_ACCEPTED_ATTR, False)
+        if audit.atomic is None:
+            rows, unrecorded = _read_only_rows(audit.pending, response)
+        else:
+            rows = audit.pending
+            unrecorded = not rows and not chain.survived(audit.written, audit.alias)
+        if unrecorded and response.status_code in (401, 403):
+            refusal = _refusal_from_response(response)
+            metrics.decision(refusal.mechanism, REFUSED, refusal.reason, None)
+            rows.append(build_row(request, refusal))
+        for row in rows:
+            writer.store(row)
+        return response
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        """Django has resolved the URL (once, for everyone): for an s2s view, collect the
+        request's records and, when it may change state, open its transaction."""
+        if not s2s_settings().AUDIT_ENABLED or not is_s2s_view(view_func):
+            return None
         from s2s_auth.models import AuditRecord
 
         alias = router.db_for_write(AuditRecord)
@@ -117,41 +165,25 @@ class AuditMiddleware:
         written: list = []
         setattr(request, PENDING_ATTR, pending)
         setattr(request, WRITTEN_ATTR, written)
+        atomic = None
         if request.method in READ_ONLY_METHODS:
-            rows, unrecorded, response = self._read_only(request, pending)
+            # No writes of its own to share a transaction with: the view runs without
+            # one (on SQLite an open write transaction would hold the database lock for
+            # the whole request), and its records are stored after it.
+            setattr(request, DEFER_ACCEPTED_ATTR, True)
         else:
-            try:
-                with transaction.atomic(using=alias):
-                    response = self.get_response(request)
-                    if _failed(response):
-                        transaction.set_rollback(True, using=alias)
-            finally:
-                # No more deferral: anything recorded from here on is written at once.
-                setattr(request, PENDING_ATTR, None)
-            rows = pending
-            unrecorded = not pending and not chain.survived(written, alias)
-        if unrecorded and response.status_code in (401, 403):
-            refusal = _refusal_from_response(response)
-            metrics.decision(refusal.mechanism, REFUSED, refusal.reason, None)
-            rows.append(build_row(request, refusal))
-        for row in rows:
-            chain.write(row)
-        return response
+            atomic = transaction.atomic(using=alias)
+            atomic.__enter__()
+        setattr(request, _AUDIT_ATTR, _Audit(alias, atomic, pending, written))
+        return None
 
-    def _read_only(self, request, pending: list[dict]):
-        """A read-only request has no writes of its own to share a transaction with:
-        the view runs without one (on SQLite an open write transaction would hold the
-        database lock for the whole request), and its records are written after it —
-        the accepted one only if the view did not fail."""
-        setattr(request, DEFER_ACCEPTED_ATTR, True)
-        try:
-            response = self.get_response(request)
-        finally:
-            setattr(request, PENDING_ATTR, None)
-            setattr(request, DEFER_ACCEPTED_ATTR, False)
-        refused = [row for row in pending if row["outcome"] != ACCEPTED]
-        accepted = [] if _failed(response) else [r for r in pending if r["outcome"] == ACCEPTED]
-        return refused + accepted, not refused and not accepted, response
+
+def _read_only_rows(pending: list[dict], response) -> tuple[list[dict], bool]:
+    """The rows of a read-only request: its refusals, and its acceptance only if the
+    view did not fail; and whether nothing was recorded at all."""
+    refused = [row for row in pending if row["outcome"] != ACCEPTED]
+    accepted = [] if _failed(response) else [r for r in pending if r["outcome"] == ACCEPTED]
+    return refused + accepted, not refused and not accepted
 
 
 def _failed(response) -> bool:

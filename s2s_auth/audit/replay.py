@@ -25,38 +25,14 @@ from collections.abc import Iterable
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from s2s_auth.audit.evidence import decode_jwt_unverified, signature_members, signature_params
+from s2s_auth.core.ecdsa import low_s_der
 
 __all__ = ["Replay", "ReplayIndex", "RowRef", "credential_keys", "low_s"]
 
-#: Group orders of the NIST curves (FIPS 186-4 D.1.2); cryptography does not expose them.
-_CURVE_ORDERS = {
-    "secp256r1": 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
-    "secp384r1": int(
-        "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973",
-        16,
-    ),
-    "secp521r1": int(
-        "01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF"
-        "FA51868783BF2F966B7FCC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409",
-        16,
-    ),
-}
-
-
-def low_s(signature: bytes, curve_name: str) -> bytes:
-    """A raw ECDSA signature ``r || s`` (JWS, RFC 9421) as DER with ``s = min(s, n - s)``:
-    the one form shared by a signature and its malleated copy. Unchanged when the
-    curve is unknown or the length does not fit."""
-    order = _CURVE_ORDERS.get(curve_name)
-    if order is None or not signature or len(signature) % 2:
-        return signature
-    half = len(signature) // 2
-    r = int.from_bytes(signature[:half], "big")
-    s = int.from_bytes(signature[half:], "big")
-    return encode_dss_signature(r, min(s, order - s))
+#: The audit names a signature by its low-S DER form (one helper with the replay store).
+low_s = low_s_der
 
 
 def _curve_of(certificate_pem: str) -> str | None:

@@ -23,6 +23,7 @@ except ImportError:  # the optional `metrics` extra is not installed
 
 __all__ = [
     "AVAILABLE",
+    "audit_queue_depth",
     "audit_written",
     "decision",
     "fetched",
@@ -73,8 +74,14 @@ if _prom is not None:
     )
     AUDIT_WRITE = _prom.Histogram(
         "s2s_auth_audit_write_seconds",
-        "Time to write one audit record (hash and INSERT), in the request.",
+        "Time to write audit records: one record in the request, or one batch of the "
+        "writer thread (hash and INSERT, commit included).",
         buckets=LATENCY_BUCKETS,
+    )
+    AUDIT_QUEUE = _prom.Gauge(
+        "s2s_auth_audit_queue_depth",
+        "Audit records queued for the writer thread and not yet taken into a batch.",
+        multiprocess_mode="livesum",
     )
 
 
@@ -102,5 +109,12 @@ def fetched(source: str, *, ok: bool) -> None:
 
 
 def audit_written(seconds: float) -> None:
+    """One audit write: a record in the request, or a batch of the writer thread."""
     if _prom is not None:
         AUDIT_WRITE.observe(max(0.0, seconds))
+
+
+def audit_queue_depth(rows: int) -> None:
+    """Records waiting in this process's audit queue (s2s_auth.audit.writer)."""
+    if _prom is not None:
+        AUDIT_QUEUE.set(rows)

@@ -6,7 +6,8 @@
 Needs the ``gunicorn`` extra (``pip install "s2s-auth[gunicorn]"``). Configured from
 the environment, every variable optional:
 
-=========================  ============================================================
+=========================  =====================================================
+
 ``GUNICORN_BIND``          listen address(es), comma-separated; default ``0.0.0.0:8000``
 ``GUNICORN_WORKERS``       worker processes; default 2
 ``GUNICORN_THREADS``       threads per worker; default 4
@@ -32,7 +33,8 @@ the environment, every variable optional:
 ``GUNICORN_LOGLEVEL``      default ``info``
 ``S2S_RENEWAL_AGENT``      ``0`` turns off the certificate renewal agent of the master
                            (below); default on
-=========================  ============================================================
+=========================  =====================================================
+
 
 Certificate renewal: with TLS on and ``DJANGO_SETTINGS_MODULE`` set, the master runs
 the renewal agent (:func:`s2s_auth.agent.start_for_gunicorn`, from ``when_ready``) in a
@@ -42,7 +44,8 @@ load the new files on their next connection.
 
 Without ``TLS_CERT`` the server speaks plain HTTP (and there is no client certificate
 to check). The worker is :class:`s2s_auth.tls.gunicorn.TLSWorker` (threads, keep-alive)
-with the :func:`s2s_auth.tls.gunicorn.ssl_context` hook. The worker's event loop runs
+with the :func:`s2s_auth.tls.gunicorn.ssl_context` hook; its ``worker_exit`` hook writes the
+audit records still queued in a worker before it ends. The worker's event loop runs
 the TLS handshake and reads the request head on non-blocking sockets
 (:mod:`s2s_auth.tls.gunicorn_admission`), so a thread only gets a connection with a whole
 request head to serve: idle or slow clients wait there, bounded by the timeouts above,
@@ -60,6 +63,7 @@ from __future__ import annotations
 
 import os
 import ssl
+import sys
 from collections.abc import Mapping
 
 from s2s_auth.tls.gunicorn import ssl_context
@@ -137,6 +141,19 @@ def when_ready(server) -> None:
     from s2s_auth.agent import start_for_gunicorn
 
     start_for_gunicorn(server)
+
+
+def worker_exit(server, worker) -> None:
+    """A worker that ends (SIGTERM, max_requests, a reload) writes the audit records still
+    queued for its writer thread first (:func:`s2s_auth.audit.writer.shutdown`; atexit
+    does the same, this is the earlier and surer moment)."""
+    writer = sys.modules.get("s2s_auth.audit.writer")
+    if writer is None:  # no record was ever stored in this worker
+        return
+    try:
+        writer.shutdown()
+    except Exception:
+        worker.log.exception("s2s_auth: audit records not written at exit")
 
 
 # gunicorn reads the settings as this module's attributes.

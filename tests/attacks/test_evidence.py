@@ -35,6 +35,9 @@ def caller(ca, settings, transactional_db) -> forge.Identity:
         "TRUST_DOMAIN": ca.trust_domain,
         "PKI_DIR": str(ca.directory),
         "HTTPSIG_ORIGIN": "http://testserver",
+        # Both records in the request's thread, so they are consecutive in one chain
+        # (a GET's record would otherwise go to the writer thread's chain).
+        "AUDIT_WRITE": "sync",
     }
     issued = ca.issue(CALLER)
     call_command("s2s_service", "add", CALLER, "--scope", "test:read", "--no-secret")

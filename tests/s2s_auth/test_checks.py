@@ -86,6 +86,23 @@ def test_algorithms_outside_the_allow_list(pki_dir, name, value):
     assert ids(**good(pki_dir, **{name: value})) == {"s2s_auth.E003"}
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("AUDIT_WRITE", "batched"),
+        ("AUDIT_WRITE", None),
+        ("AUDIT_FLUSH_INTERVAL", 0),
+        ("AUDIT_BATCH_SIZE", "100"),
+        ("AUDIT_QUEUE_SIZE", -1),
+        ("AUDIT_QUEUE_TIMEOUT", True),
+    ],
+)
+def test_audit_writer_settings(pki_dir, name, value):
+    assert ids(**good(pki_dir, **{name: value})) == {"s2s_auth.E010"}
+    for mode in ("group_commit", "background", "sync"):
+        assert ids(**good(pki_dir, AUDIT_WRITE=mode, AUDIT_FLUSH_INTERVAL=0.1)) == set()
+
+
 def test_rsa_where_configured_is_allowed(pki_dir):
     conf = good(pki_dir, JWT_ALGORITHMS=["ES256", "PS256"], HTTPSIG_ALGORITHMS=["rsa-pss-sha512"])
     assert ids(**conf) == set()

@@ -13,28 +13,17 @@ from __future__ import annotations
 
 import base64
 
+from s2s_auth.core.ecdsa import low_s
+
 __all__ = ["signature_replay_key"]
 
-#: Group orders of the curves we verify (SEC 2 / FIPS 186-4 D.1.2); cryptography does
-#: not expose them.
-_ECDSA_ORDERS = {
-    "ecdsa-p256-sha256": 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
-    "ecdsa-p384-sha384": int(
-        "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973",
-        16,
-    ),
-}
-
-
-def _low_s(signature: bytes, order: int) -> bytes:
-    half = len(signature) // 2
-    r, s = signature[:half], int.from_bytes(signature[half:], "big")
-    return r + min(s, order - s).to_bytes(half, "big")
+#: The curve of each ECDSA algorithm we verify (RFC 9421 §3.3).
+_ECDSA_CURVES = {"ecdsa-p256-sha256": "secp256r1", "ecdsa-p384-sha384": "secp384r1"}
 
 
 def signature_replay_key(algorithm: str, signature: bytes) -> str:
     """``<algorithm>:<base64>`` of the canonical form of a verified ``signature``."""
-    order = _ECDSA_ORDERS.get(algorithm)
-    if order is not None and signature and len(signature) % 2 == 0:
-        signature = _low_s(signature, order)
+    curve = _ECDSA_CURVES.get(algorithm)
+    if curve is not None:
+        signature = low_s(signature, curve)
     return f"{algorithm}:{base64.b64encode(signature).decode('ascii')}"

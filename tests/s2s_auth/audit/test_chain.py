@@ -17,7 +17,9 @@ from tests.s2s_auth.audit.helpers import (
 
 
 def test_nested_savepoints_keep_the_chain_gapless(transactional_db):
-    request = RequestFactory().get("/x")
+    # A POST: its accepted records are written in the request's thread and transaction
+    # (a GET's, outside a transaction, would go to the writer thread's chain).
+    request = RequestFactory().post("/x")
 
     def write(reason):
         events.record(request, Decision(mechanism="m", outcome="accepted", reason=reason))

@@ -120,3 +120,22 @@ def test_without_the_middleware_atomic_requests_loses_refusals(
 def test_non_s2s_views_are_left_alone(transactional_db, client):
     assert client.get("/audit-test/plain").status_code == 200
     assert not AuditRecord.objects.exists()
+
+
+def test_the_url_is_resolved_once_per_request(transactional_db, client, caller, monkeypatch):
+    """Django resolves the URL; the middleware takes the view from ``process_view``."""
+    from django.urls import get_resolver
+
+    root = get_resolver()
+    calls = []
+    resolve = type(root).resolve
+
+    def counting(self, path):
+        if self is root:
+            calls.append(path)
+        return resolve(self, path)
+
+    monkeypatch.setattr(type(root), "resolve", counting)
+    assert jwt_post(client, caller).status_code == 200
+    assert calls == ["/audit-test/write"]
+    assert AuditRecord.objects.filter(outcome="accepted").count() == 1

@@ -13,11 +13,12 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from s2s_auth import audit
 from s2s_auth.audit.evidence import signature_members
-from s2s_auth.audit.replay import _CURVE_ORDERS, credential_keys, low_s
+from s2s_auth.audit.replay import credential_keys, low_s
+from s2s_auth.core.ecdsa import CURVE_ORDERS
 from s2s_auth.models import AuditRecord
 from tests.s2s_auth.audit.helpers import make_records, signed_post, verify_fails
 
-P256 = _CURVE_ORDERS["secp256r1"]
+P256 = CURVE_ORDERS["secp256r1"]
 
 
 def _b64url(data: bytes) -> str:

@@ -68,6 +68,25 @@ def test_a_leaf_alone_is_stored_with_its_intermediate(transactional_db, client, 
     ]
 
 
+def test_the_chain_is_completed_again_when_the_intermediates_change(tmp_path, settings, ca, caller):
+    """certificate_chain remembers its results, keyed by the intermediates files' state."""
+    from s2s_auth.audit.rows import certificate_chain
+
+    pem = serialization.Encoding.PEM
+    anchors = x509.load_pem_x509_certificates(ca.ca_path.read_bytes())
+    roots = [c for c in anchors if c.issuer == c.subject]
+    (tmp_path / "ca.pem").write_bytes(b"".join(c.public_bytes(pem) for c in roots))
+    settings.S2S_AUTH = {**settings.S2S_AUTH, "PKI_DIR": str(tmp_path), "TRUST_ANCHORS": None}
+    alone = certificate_chain(caller.leaf_pem)
+    assert alone[0].count("BEGIN CERTIFICATE") == 1
+    assert certificate_chain(caller.leaf_pem) == alone
+    intermediate, _ = ca.load_intermediate()
+    (tmp_path / "intermediates.pem").write_bytes(intermediate.public_bytes(pem))
+    completed = certificate_chain(caller.leaf_pem)
+    assert completed[0].count("BEGIN CERTIFICATE") == 2
+    assert completed[1] == alone[1]  # the leaf's fingerprint
+
+
 def test_private_key_material_in_certificate_pem_is_never_stored(transactional_db, caller):
     key_pem = caller.key.private_bytes(
         serialization.Encoding.PEM,

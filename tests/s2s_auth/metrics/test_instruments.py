@@ -55,6 +55,30 @@ def test_audit_writes_are_timed():
     assert value("s2s_auth_audit_write_seconds_count") == before + 1
 
 
+def test_the_audit_queue_depth_follows_the_writer_queue(transactional_db, settings):
+    from django.test import RequestFactory
+
+    from s2s_auth.audit import Decision, events, flush, writer
+
+    settings.S2S_AUTH = {
+        **settings.S2S_AUTH,
+        "AUDIT_WRITE": "background",
+        "AUDIT_FLUSH_INTERVAL": 3600,
+        "AUDIT_BATCH_SIZE": 1000,
+    }
+    try:
+        for _ in range(3):
+            refusal = Decision(mechanism="m", outcome="refused", reason="metrics_test")
+            events.record(RequestFactory().get("/q"), refusal)
+        assert value("s2s_auth_audit_queue_depth") == 3
+        batches = value("s2s_auth_audit_write_seconds_count")
+        assert flush(timeout=30)
+        assert value("s2s_auth_audit_queue_depth") == 0
+        assert value("s2s_auth_audit_write_seconds_count") == batches + 1  # one batch
+    finally:
+        writer.shutdown()
+
+
 @pytest.mark.parametrize(
     ("text", "seconds"),
     [("90s", 90), ("15m", 900), ("1h", 3600), ("24h", 86400), ("7d", 604800), ("120", 120)],
