@@ -8,6 +8,7 @@
 from django.urls import path
 
 from s2s_auth.issuer import views
+from s2s_auth.issuer.crl import CRLView
 
 app_name = "s2s_issuer"
 
@@ -30,4 +31,6 @@ urlpatterns = [
         name="service-token",
     ),
     path("api/v1/auth/login", views.LoginView.as_view(), name="login"),
+    # The CRL of each CA, public (docs/revocation.md); named in certificates' CRL DP.
+    path("pki/crl/<str:ca_id>.crl", CRLView.as_view(), name="crl"),
 ]
