@@ -357,7 +357,7 @@ class CRLFetcher:
         """Refresh the CRLs that are due (without waiting on another thread's fetch)
         and return something that changes whenever a CRL held changes: a verifier
         reuses a recent success only while this stays the same."""
-        caches = list(self._caches.values())
+        caches = self.caches()
         now = dt.datetime.now(dt.UTC)
         for cache in caches:
             if cache.due():
@@ -366,7 +366,8 @@ class CRLFetcher:
         return tuple(sorted((c.url, c.generation, _current(c.crl, now)) for c in caches))
 
     def caches(self) -> list[CRLCache]:
-        return list(self._caches.values())
+        with self._lock:  # not while another thread adds one
+            return list(self._caches.values())
 
 
 class LocalCRLRefresher:
