@@ -17,6 +17,7 @@ import time
 import pytest
 import requests
 from cryptography import x509
+from prometheus_client.parser import text_string_to_metric_families
 
 from fleamarket import processes
 from fleamarket.deployment import Deployment
@@ -118,6 +119,21 @@ def test_the_crl_is_published_der_signed_and_cacheable(users):
         assert missing.json()["error"] == "unknown_ca"
     traversal = session.get(base + "/..%2F..%2Fca%2Froot.key", timeout=10)
     assert traversal.status_code == 404 and b"PRIVATE" not in traversal.content
+
+
+def test_ads_fetches_the_crls_and_says_so_in_its_metrics(users, ads):
+    response = scrape(ads, users, "prometheus")
+    assert response.status_code == 200, response.text
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+    ok = samples.get(("s2s_auth_fetches_total", (("outcome", "ok"), ("source", "crl"))), 0)
+    assert ok >= 2  # the intermediate's CRL and the root's
+    assert samples[("s2s_auth_fetch_last_success_timestamp_seconds", (("source", "crl"),))]
+    next_update = samples[("s2s_auth_crl_next_update_timestamp_seconds", ())]
+    assert next_update > time.time()  # read from the fetched CRLs: ads has no crl.pem
 
 
 def test_a_revoked_caller_is_refused_by_another_host_without_copying_files(users, ads):
