@@ -16,7 +16,8 @@ reason ``code``:
                             wrong constraints, expired intermediate, ...)
 ``trust_anchors_unavailable`` the anchors file is missing or unreadable
 ``crl_unavailable``         no CRL file (or none from the issuer of a certificate of
-                            the path) and REQUIRE_CRL is on
+                            the path) and REQUIRE_CRL is on; with CRL_URL, no current
+                            CRL of a CA of the path could be fetched
 ``crl_invalid``             the CRL file cannot be parsed, or its signature does
                             not verify with the issuer's key
 ``crl_stale``               a CRL's nextUpdate has passed, or it has none and was
