@@ -132,6 +132,13 @@ class Deployment:
             return os.environ["S2S_CRL_URL"]
         return self.url("users") + "/pki/crl" if "users" in self.ports else None
 
+    def ca(self) -> CertificateAuthority:
+        """The dev CA as users runs it: certificates name its CRLs, which are signed
+        for ``S2S_CRL_VALIDITY``."""
+        return CertificateAuthority(
+            self.pki_dir, TRUST_DOMAIN, crl_url=self.crl_url, crl_validity=crl_validity()
+        )
+
     def log_path(self, service: str) -> Path:
         return self.var / "logs" / f"{service}.log"
 
