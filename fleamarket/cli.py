@@ -56,6 +56,9 @@ def print_where(deployment: Deployment) -> None:
         broker = deployment.celery_app().conf.broker_url
         print(f"  jobs:  Celery worker and beat, broker {broker}; run a job now:")
         print("         python -m celery -A fleamarket.celery call jobs.expire_stale_ads")
+    if deployment.crl_url:
+        every = os.environ.get("S2S_CRL_REFRESH_SECONDS") or "30"
+        print(f"  CRLs:  {deployment.crl_url}/<CA key id>.crl, fetched by ads every {every} s")
     print(f"  logs:  {deployment.var / 'logs'}")
 
 
