@@ -165,6 +165,7 @@ def test_the_token_issuer_refuses_a_revoked_certificate(users):
     )
     assert response.status_code in (400, 401), response.text
     assert response.json()["error"] == "invalid_client"
+    assert "refused: revoked" in response.json()["error_description"]
     assert "access_token" not in response.json()
 
 
