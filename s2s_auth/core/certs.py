@@ -85,6 +85,7 @@ __all__ = [
     "PeerVerifier",
     "VerifiedPeer",
     "peer_verifier",
+    "warm_up_crls",
 ]
 
 #: Bundle of untrusted intermediates looked for next to the trust anchors file.
@@ -376,6 +377,30 @@ class PeerVerifier:
             chain=path,
         )
 
+    def prefetch_crls(self) -> bool:
+        """Fetch the CRLs of the CAs known from the anchors and intermediates files now
+        (CRL_URL set; else nothing to do): True once each is held. For a worker that
+        starts, so that its first calls wait for no fetch and it keeps CRLs when the CA
+        host goes away before they arrive."""
+        if self.crl_fetcher is None:
+            return True
+        try:
+            anchors = self._anchors.get()
+        except (OSError, ValueError):
+            return False
+        cas = list(anchors.certs)
+        for inter in anchors.helpers + self._known():
+            for root in anchors.certs:
+                if inter.issuer == root.subject and inter not in cas:
+                    cas.append(inter)
+        held = True
+        for ca in cas:
+            try:
+                self.crl_fetcher.cache_for(None, ca).get()
+            except CRLUnavailable:
+                held = False
+        return held
+
     def _known(self) -> list[x509.Certificate]:
         """Untrusted intermediates from ``intermediates_path`` (missing file: none).
 
@@ -568,6 +593,28 @@ def peer_verifier() -> PeerVerifier:
         float(conf.CRL_MAX_AGE),
         _revocation_source(conf),
     )
+
+
+def warm_up_crls(*, attempts: int = 8, first_delay: float = 0.5) -> threading.Thread | None:
+    """Fetch the CRLs of the known CAs in a background thread, retrying with backoff
+    (0.5 s, 1 s, 2 s, ... ``attempts`` times); None when they are not fetched here
+    (no CRL_URL, or this process is the CA host)."""
+    verifier = peer_verifier()
+    if verifier.crl_fetcher is None:
+        return None
+
+    def run() -> None:
+        delay = first_delay
+        for attempt in range(attempts):
+            if verifier.prefetch_crls():
+                return
+            if attempt + 1 < attempts:
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    thread = threading.Thread(target=run, name="s2s-crl-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def _reload(*, setting, **kwargs):

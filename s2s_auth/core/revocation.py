@@ -325,17 +325,17 @@ class CRLFetcher:
         self._caches: dict[tuple[str, str], CRLCache] = {}
         self._lock = threading.Lock()
 
-    def url_for(self, cert: x509.Certificate, issuer: x509.Certificate) -> str:
+    def url_for(self, cert: x509.Certificate | None, issuer: x509.Certificate) -> str:
         """Where the CRL of ``issuer`` (which issued ``cert``, a certificate of a
         validated path) is fetched: ``cert``'s distribution point when its origin is
-        allowed, else ``<CRL_URL>/<issuer key id>.crl``."""
-        for url in distribution_point_urls(cert):
+        allowed, else (or with no ``cert``) ``<CRL_URL>/<issuer key id>.crl``."""
+        for url in distribution_point_urls(cert) if cert is not None else []:
             if origin(url) in self.allowed_origins:
                 return url
             logger.info("CRL distribution point %s ignored: origin not allowed", url)
         return crl_url_for(self.base_url, issuer)
 
-    def cache_for(self, cert: x509.Certificate, issuer: x509.Certificate) -> CRLCache:
+    def cache_for(self, cert: x509.Certificate | None, issuer: x509.Certificate) -> CRLCache:
         key = (self.url_for(cert, issuer), fingerprint(issuer))
         cache = self._caches.get(key)
         if cache is None:

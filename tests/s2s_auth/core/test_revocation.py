@@ -285,7 +285,11 @@ def verifier(pki, server, **fetcher_options) -> PeerVerifier:
         **fetcher_options,
     )
     return PeerVerifier(
-        pki.ca_path, pki.directory / "no-such-crl.pem", pki.trust_domain, crl_fetcher=fetcher
+        pki.ca_path,
+        pki.directory / "no-such-crl.pem",
+        pki.trust_domain,
+        crl_fetcher=fetcher,
+        intermediates_path=pki.intermediates_bundle_path,
     )
 
 
@@ -350,3 +354,22 @@ def test_origin_normalises_default_ports_and_case():
     assert origin("HTTPS://Users.Example:443/pki/crl/x.crl") == "https://users.example"
     assert origin("https://127.0.0.1:8001/x") == "https://127.0.0.1:8001"
     assert origin("https://[::1]:8001/x") == "https://[::1]:8001"
+
+
+def test_prefetch_holds_the_crls_of_the_known_cas_before_any_call(pki, server):
+    check = verifier(pki, server)
+    assert check.prefetch_crls() is False  # nothing published yet
+    publish(pki, server)
+    check = verifier(pki, server)
+    assert check.prefetch_crls() is True
+    inter, root = pki.intermediate_certificate(), pki.root_certificate()
+    for ca in (inter, root):
+        assert server.hits[crl_url_for(server.base, ca).removeprefix(server.origin)] >= 1
+    server.stop()  # the CA host goes away before the first call arrives
+    leaf = pki.issue("ads")
+    assert check.verify_pem(leaf.cert_path.read_bytes()).service_name == "ads"
+
+
+def test_nothing_to_warm_up_without_a_fetcher(pki):
+    plain = PeerVerifier(pki.ca_path, pki.crl_path, pki.trust_domain)
+    assert plain.prefetch_crls() is True

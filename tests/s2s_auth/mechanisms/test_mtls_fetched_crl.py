@@ -15,6 +15,7 @@ import pytest
 
 from s2s_auth.core import issuance
 from s2s_auth.core.ca import CertificateAuthority
+from s2s_auth.core.certs import warm_up_crls
 from s2s_auth.core.issuance import crl_url_for
 from s2s_auth.credentials.principals import ensure_principal
 from tests.s2s_auth.core.test_revocation import CRLServer
@@ -95,3 +96,19 @@ def test_never_fetched_is_503_not_an_acceptance(client, server, verifier_host):
     response = client.get("/mtls/scoped", SSL_CLIENT_CERT=verifier_host)  # nothing published
     assert response.status_code == 503
     assert response.json()["error"] == "crl_unavailable"
+
+
+def test_a_starting_worker_fetches_the_crls_in_the_background(client, ca, server, verifier_host):
+    publish(ca, server, dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5))
+    thread = warm_up_crls(first_delay=0.05)
+    assert thread is not None
+    thread.join(timeout=20)
+    assert not thread.is_alive()
+    assert len(server.hits) == 2  # the intermediate's CRL and the root's
+    server.stop()  # gone before the first call: the worker has what it needs
+    assert client.get("/mtls/scoped", SSL_CLIENT_CERT=verifier_host).status_code == 200
+
+
+def test_nothing_to_warm_up_without_crl_url(settings, verifier_host):
+    settings.S2S_AUTH = {**settings.S2S_AUTH, "CRL_URL": None}
+    assert warm_up_crls() is None
