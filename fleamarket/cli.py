@@ -26,7 +26,7 @@ from fleamarket.processes import PortInUse
 
 def cmd_pki(args) -> int:
     deployment = Deployment()
-    ca = ensure_dev_pki(deployment.pki_dir)
+    ca = ensure_dev_pki(deployment.pki_dir, crl_url=deployment.crl_url)
     # The principals of the certificates (prometheus: metrics:read on every service).
     for service in deployment.ports:
         deployment.manage(service, "migrate", "--noinput", "-v0")
@@ -37,6 +37,7 @@ def cmd_pki(args) -> int:
         cert, key = ca.paths(name)
         print(f"  {name:<14} {cert.name}, {key.name} ({ca.spiffe_id(name)})")
     print(f"  CRL            {ca.crl_path}")
+    print(f"  CRLs published {deployment.crl_url}/<CA key id>.crl (by users, once it runs)")
     return 0
 
 
@@ -55,6 +56,9 @@ def print_where(deployment: Deployment) -> None:
         broker = deployment.celery_app().conf.broker_url
         print(f"  jobs:  Celery worker and beat, broker {broker}; run a job now:")
         print("         python -m celery -A fleamarket.celery call jobs.expire_stale_ads")
+    if deployment.crl_url:
+        every = os.environ.get("S2S_CRL_REFRESH_SECONDS") or "30"
+        print(f"  CRLs:  {deployment.crl_url}/<CA key id>.crl, fetched by ads every {every} s")
     print(f"  logs:  {deployment.var / 'logs'}")
 
 

@@ -244,7 +244,7 @@ class Walk:
         return "attack: ads' certificate in a proxy header from a client that is no proxy: 401"
 
     def revoked(self) -> str:
-        ca = CertificateAuthority(self.deployment.pki_dir, "fleamarket.local")
+        ca = self.deployment.ca()
         issued = ca.issue("demo-revoked")
         self.deployment.manage(
             "users", "s2s_service", "add", "demo-revoked", "--scope", "users:read", "--no-secret"

@@ -40,6 +40,9 @@ DEFAULT_PORTS = {
     "ads": int(os.environ.get("FLEAMARKET_ADS_PORT", "8002")),
 }
 RENEW_BEFORE = dt.timedelta(hours=2)
+#: Validity of the dev CA's CRLs unless S2S_CRL_VALIDITY says: short, so a service cut
+#: off from users stops trusting its last CRL within minutes (docs/revocation.md).
+CRL_VALIDITY = "5m"
 
 
 def cert_lifetime() -> dt.timedelta:
@@ -57,13 +60,22 @@ def renew_before(lifetime: dt.timedelta) -> dt.timedelta:
 JOB_ROLES = ("worker", "beat")
 
 
-def ensure_dev_pki(pki_dir: Path, *, trust_domain: str = TRUST_DOMAIN) -> CertificateAuthority:
+def crl_validity() -> dt.timedelta:
+    """``S2S_CRL_VALIDITY``, default :data:`CRL_VALIDITY`."""
+    return parse_duration(os.environ.get("S2S_CRL_VALIDITY") or CRL_VALIDITY)
+
+
+def ensure_dev_pki(
+    pki_dir: Path, *, trust_domain: str = TRUST_DOMAIN, crl_url: str | None = None
+) -> CertificateAuthority:
     """The dev CA and a current certificate for every service; idempotent.
 
     A certificate that is missing or expires within :func:`renew_before` is (re)issued
-    for ``S2S_CERT_LIFETIME``; the CRL is rewritten, so it is never stale.
+    for ``S2S_CERT_LIFETIME``; the CRL is rewritten, so it is never stale (users, the CA
+    host, re-signs it from then on). ``crl_url``: where users publishes the CRLs,
+    named in the certificates issued.
     """
-    ca = CertificateAuthority(pki_dir, trust_domain)
+    ca = CertificateAuthority(pki_dir, trust_domain, crl_url=crl_url, crl_validity=crl_validity())
     if not ca.initialized:
         ca.init()
     now = dt.datetime.now(dt.UTC)
@@ -112,6 +124,21 @@ class Deployment:
     def url(self, service: str) -> str:
         return f"https://127.0.0.1:{self.ports[service]}"
 
+    @property
+    def crl_url(self) -> str | None:
+        """Where users, the identity service and CA host, publishes the CRLs
+        (``S2S_CRL_URL`` wins); None without users."""
+        if os.environ.get("S2S_CRL_URL"):
+            return os.environ["S2S_CRL_URL"]
+        return self.url("users") + "/pki/crl" if "users" in self.ports else None
+
+    def ca(self) -> CertificateAuthority:
+        """The dev CA as users runs it: certificates name its CRLs, which are signed
+        for ``S2S_CRL_VALIDITY``."""
+        return CertificateAuthority(
+            self.pki_dir, TRUST_DOMAIN, crl_url=self.crl_url, crl_validity=crl_validity()
+        )
+
     def log_path(self, service: str) -> Path:
         return self.var / "logs" / f"{service}.log"
 
@@ -131,8 +158,11 @@ class Deployment:
                 "TLS_CERT": str(pki / f"{service}.pem"),
                 "TLS_KEY": str(pki / f"{service}.key"),
                 "TLS_CA": str(pki / "ca.pem"),
+                "S2S_CRL_VALIDITY": os.environ.get("S2S_CRL_VALIDITY") or CRL_VALIDITY,
             }
         )
+        if self.crl_url:  # every service fetches users' CRLs (users reads its own)
+            env["S2S_CRL_URL"] = self.crl_url
         if service in self.database_urls:
             env[f"{service.upper()}_DATABASE_URL"] = self.database_urls[service]
         if service == "users":
@@ -160,7 +190,7 @@ class Deployment:
         """PKI, migrations (the replay store's cache table with them), demo data and
         the principals UserService knows; local state private (0700/0600)."""
         private_dir(self.var)
-        ensure_dev_pki(self.pki_dir)
+        ensure_dev_pki(self.pki_dir, crl_url=self.crl_url)
         private_dir(self.var / "logs")
         for service in self.ports:
             self.manage(service, "migrate", "--noinput", "-v0")

@@ -16,6 +16,12 @@ selects production parts:
     S2S_REGISTRATION_OPEN                   "1" opens service self-registration (default off)
     S2S_CERT_LIFETIME                       lifetime of service certificates: 90s, 1h, 24h
                                             (default 24h; `pki`, `up` and renewal use it)
+    S2S_CRL_URL                             where the identity service publishes its CRLs,
+                                            e.g. https://127.0.0.1:8001/pki/crl (`up` sets
+                                            it): named in new certificates, fetched by the
+                                            other services (docs/revocation.md)
+    S2S_CRL_VALIDITY                        CRL nextUpdate - thisUpdate (`up`: 5m)
+    S2S_CRL_REFRESH_SECONDS                 how often verifiers re-fetch the CRLs (30)
     S2S_SPIFFE_ID_PATHS                     SPIFFE ID layouts (comma separated), e.g.
                                             "/service/{name},/ns/default/sa/{name}"
     S2S_AUDIT_WRITE                         group_commit (default), background or sync;
@@ -300,6 +306,14 @@ def s2s_overrides() -> dict:
         overrides["REGISTRATION_OPEN"] = env_bool("S2S_REGISTRATION_OPEN", False)
     if os.environ.get("S2S_CERT_LIFETIME"):
         overrides["CERT_LIFETIME"] = os.environ["S2S_CERT_LIFETIME"]
+    if os.environ.get("S2S_CRL_URL"):
+        overrides["CRL_URL"] = os.environ["S2S_CRL_URL"]
+    if os.environ.get("S2S_CRL_VALIDITY"):
+        overrides["CRL_VALIDITY"] = os.environ["S2S_CRL_VALIDITY"]
+    if os.environ.get("S2S_CRL_REFRESH_SECONDS"):
+        overrides["CRL_REFRESH_SECONDS"] = float(os.environ["S2S_CRL_REFRESH_SECONDS"])
+    if os.environ.get("S2S_CRL_MIN_REFETCH_SECONDS"):
+        overrides["CRL_MIN_REFETCH_SECONDS"] = float(os.environ["S2S_CRL_MIN_REFETCH_SECONDS"])
     if os.environ.get("S2S_SPIFFE_ID_PATHS"):
         overrides["SPIFFE_ID_PATHS"] = env_list("S2S_SPIFFE_ID_PATHS", "")
     if os.environ.get("S2S_ACCEPT_FORWARDED_USER_TOKENS"):

@@ -130,7 +130,8 @@ def _pki_files(conf: S2SSettings) -> list:
             )
         )
     crl = conf.crl_path
-    if not warnings and conf.REQUIRE_CRL and not _readable(crl):  # no CA: W004 says it
+    # No CA: W004 says it. With CRL_URL the CRLs are fetched (or re-signed here), not read.
+    if not warnings and conf.REQUIRE_CRL and not conf.CRL_URL and not _readable(crl):
         warnings.append(
             Warning(
                 f"CRL {crl} is not readable and S2S_AUTH['REQUIRE_CRL'] is on, so "

@@ -49,6 +49,29 @@ DEFAULTS: dict[str, object] = {
     # Oldest accepted CRL that has no nextUpdate, seconds since its thisUpdate; older
     # is crl_stale (503). A CRL with nextUpdate is stale once that has passed.
     "CRL_MAX_AGE": 7 * 24 * 3600,
+    # --- Distributed revocation (docs/revocation.md) ----------------------------------
+    # Base URL where the identity service publishes the CRL of each CA:
+    # <CRL_URL>/<CA key id>.crl (s2s_auth.issuer.crl). Set, it does three things:
+    # certificates issued from then on name their issuer's CRL there (CRL Distribution
+    # Points); the CA host (the process with s2s_auth.issuer and the CA in PKI_DIR)
+    # re-signs its CRLs before nextUpdate; every other process fetches the CRLs from
+    # there (cached, like the JWKS) instead of reading CRL_FILE. None: CRL_FILE only.
+    "CRL_URL": None,
+    # How long a fetched CRL is used before it is fetched again, seconds: with the
+    # CA host re-signing at once on a revocation, this bounds how late a verifier
+    # learns of it. While the CA host is unreachable the last good CRL serves until
+    # its nextUpdate, then every certificate is refused (503 crl_unavailable).
+    "CRL_REFRESH_SECONDS": 30,
+    # Least time between two fetch attempts of one CRL, successful or not, seconds.
+    "CRL_MIN_REFETCH_SECONDS": 5,
+    # nextUpdate - thisUpdate of the CRLs the CA signs ("5m", "1h", "7d", or seconds);
+    # the CA host re-signs them when half of it is left. Short keeps the window in
+    # which a verifier cut off from the CA host still trusts an old CRL short.
+    "CRL_VALIDITY": "7d",
+    # Origins ("https://host:port") a certificate's CRL Distribution Point may name
+    # for it to be fetched; None: CRL_URL's origin only. A distribution point is only
+    # ever read from a certificate of an already validated path.
+    "CRL_ALLOWED_ORIGINS": None,
     # Lifetime of service certificates issued by `s2s_pki issue`.
     "CERT_LIFETIME_HOURS": 24,
     # The same as a duration ("90s", "15m", "1h", "24h", "7d", or seconds); when set
@@ -291,6 +314,14 @@ class S2SSettings:
     @property
     def crl_path(self) -> Path:
         return Path(self.CRL_FILE) if self.CRL_FILE else self.pki_dir / "crl.pem"
+
+    @property
+    def crl_validity(self) -> timedelta:
+        """CRL_VALIDITY as a timedelta."""
+        try:
+            return parse_duration(self.CRL_VALIDITY)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"S2S_AUTH['CRL_VALIDITY']: {exc}") from None
 
     @property
     def cert_lifetime(self) -> timedelta:

@@ -23,6 +23,13 @@ serves for TLS servers and clients. Every file is written atomically (temp file 
 same directory + ``os.replace``, :mod:`s2s_auth.core.files`); private keys are created
 with mode 0600 from the start. The certificates and CRLs themselves are built by
 :mod:`s2s_auth.core.issuance`.
+
+Given ``crl_url`` (the base URL where the identity service publishes the CRLs,
+:mod:`s2s_auth.issuer.crl`), every certificate issued carries a CRL Distribution Points
+extension naming its issuer's CRL there. CRLs are signed for ``crl_validity``
+(nextUpdate - thisUpdate); :meth:`CertificateAuthority.refresh_crl` re-signs them when
+less than half of that is left, so a CA host that calls it on every read never lets
+them go stale.
 """
 
 from __future__ import annotations
@@ -66,6 +73,8 @@ NAME_RE = SERVICE_NAME_RE
 RESERVED_NAMES = frozenset({"ca", "crl"})
 
 _BACKDATE = dt.timedelta(minutes=1)
+#: nextUpdate - thisUpdate of the CRLs signed, unless the CA is given another.
+DEFAULT_CRL_VALIDITY = dt.timedelta(days=7)
 
 
 class PKIError(Exception):
@@ -115,11 +124,23 @@ def _parse_iso(value: str) -> dt.datetime:
 class CertificateAuthority:
     """A root + intermediate CA kept in ``directory`` for ``trust_domain``."""
 
-    def __init__(self, directory: Path | str, trust_domain: str):
+    def __init__(
+        self,
+        directory: Path | str,
+        trust_domain: str,
+        *,
+        crl_url: str | None = None,
+        crl_validity: dt.timedelta = DEFAULT_CRL_VALIDITY,
+    ):
         if not trust_domain or "/" in trust_domain or ":" in trust_domain:
             raise PKIError(f"Invalid trust domain {trust_domain!r}")
+        if crl_validity <= dt.timedelta(0):
+            raise PKIError("CRL validity must be positive")
         self.directory = Path(directory)
         self.trust_domain = trust_domain
+        #: Base URL of the published CRLs (None: certificates name no distribution point).
+        self.crl_url = crl_url or None
+        self.crl_validity = crl_validity
         self._lock = threading.RLock()
 
     # -- paths ---------------------------------------------------------------------
@@ -288,7 +309,13 @@ class CertificateAuthority:
             root = issuance.root_ca(self.trust_domain, root_key, not_before, root_after)
             inter_key = issuance.new_key()
             intermediate = issuance.intermediate_ca(
-                self.trust_domain, inter_key, root, root_key, not_before, inter_after
+                self.trust_domain,
+                inter_key,
+                root,
+                root_key,
+                not_before,
+                inter_after,
+                crl_url=self.crl_url,
             )
 
             # Keys first, then the certificates, the trust anchor last: a crash
@@ -308,7 +335,7 @@ class CertificateAuthority:
                 }
             )
             write_atomic(self.ca_path, issuance.certs_pem(root), PUBLIC_FILE)
-            self._write_crl_locked(days=7)
+            self._write_crl_locked()
             return root
 
     # -- issue / renew -------------------------------------------------------------
@@ -413,6 +440,7 @@ class CertificateAuthority:
             sans=sans,
             not_before=start,
             not_after=end,
+            crl_url=self.crl_url,
         )
         index = self._read_index()
         index["certificates"].append(
@@ -506,7 +534,7 @@ class CertificateAuthority:
             for entry in targets:
                 entry["revoked_at"] = stamp
             self._write_index(index)
-            self._write_crl_locked(days=7)
+            self._write_crl_locked()
             return [e["serial"] for e in targets]
 
     def revoke_intermediate(self) -> int:
@@ -528,23 +556,60 @@ class CertificateAuthority:
                 }
             )
             self._write_index(index)
-            self._write_crl_locked(days=7)
+            self._write_crl_locked()
             return serial
 
     @staticmethod
     def _revoked_ca(index: dict, serial: int) -> bool:
         return any(e["serial"] == serial for e in index.get("revoked_cas", []))
 
-    def write_crl(self, *, days: int = 7) -> Path:
+    def write_crl(self, *, days: float | None = None) -> Path:
         """(Re)write ``crl.pem``: the intermediate's CRL (revoked service certificates)
-        and the root's (revoked intermediates), each signed by its CA."""
-        if days <= 0:
+        and the root's (revoked intermediates), each signed by its CA, valid for
+        ``days`` (default: the CA's ``crl_validity``)."""
+        if days is not None and days <= 0:
             raise PKIError("CRL validity must be positive")
         with self._locked():
             self._require_initialized()
-            return self._write_crl_locked(days=days)
+            return self._write_crl_locked(
+                validity=dt.timedelta(days=days) if days is not None else None
+            )
 
-    def _write_crl_locked(self, *, days: int) -> Path:
+    def refresh_crl(self, *, now: dt.datetime | None = None) -> bool:
+        """Re-sign ``crl.pem`` when it is missing or unreadable, or when less than half
+        of ``crl_validity`` is left before the earliest nextUpdate; True if it did.
+
+        Cheap when nothing is due (one small file read), so a CA host may call it
+        on every publication and every verification."""
+        now = now or _now()
+        if self._crl_fresh(now):
+            return False
+        with self._locked():
+            self._require_initialized()
+            if self._crl_fresh(now):  # another process re-signed meanwhile
+                return False
+            self._write_crl_locked()
+            return True
+
+    def _crl_fresh(self, now: dt.datetime) -> bool:
+        try:
+            crls = self.crls()
+        except (OSError, ValueError):
+            return False
+        updates = [c.next_update_utc for c in crls]
+        if not crls or None in updates:
+            return False
+        return min(updates) - now > self.crl_validity / 2
+
+    def crls(self) -> list[x509.CertificateRevocationList]:
+        """The CRLs of ``crl.pem`` (the intermediate's, the root's); OSError/ValueError."""
+        return [x509.load_pem_x509_crl(b) for b in _pem_crls(self.crl_path.read_bytes())]
+
+    def ca_certificates(self) -> list[x509.Certificate]:
+        """The CAs whose CRLs this CA signs: the intermediate and the root."""
+        return [self.intermediate_certificate(), self.root_certificate()]
+
+    def _write_crl_locked(self, *, validity: dt.timedelta | None = None) -> Path:
         inter_cert, inter_key = self.load_intermediate()
         root_key = serialization.load_pem_private_key(
             self.root_key_path.read_bytes(), password=None
@@ -552,7 +617,7 @@ class CertificateAuthority:
         index = self._read_index()
         index["crl_number"] = int(index.get("crl_number", 0)) + 1
         now = _now()
-        window = {"last_update": now, "next_update": now + dt.timedelta(days=days)}
+        window = {"last_update": now, "next_update": now + (validity or self.crl_validity)}
         leaves = issuance.build_crl(
             inter_cert,
             inter_key,
@@ -612,6 +677,11 @@ def _window(hours: float, not_before, not_after) -> tuple[dt.datetime, dt.dateti
     if end <= start:
         raise PKIError("not_after must be later than not_before")
     return start, end
+
+
+def _pem_crls(data: bytes) -> list[bytes]:
+    marker = b"-----END X509 CRL-----"
+    return [block + marker for block in data.split(marker)[:-1]]
 
 
 def _parse_serial(value: str | int) -> int:

@@ -16,7 +16,8 @@ reason ``code``:
                             wrong constraints, expired intermediate, ...)
 ``trust_anchors_unavailable`` the anchors file is missing or unreadable
 ``crl_unavailable``         no CRL file (or none from the issuer of a certificate of
-                            the path) and REQUIRE_CRL is on
+                            the path) and REQUIRE_CRL is on; with CRL_URL, no current
+                            CRL of a CA of the path could be fetched
 ``crl_invalid``             the CRL file cannot be parsed, or its signature does
                             not verify with the issuer's key
 ``crl_stale``               a CRL's nextUpdate has passed, or it has none and was
@@ -40,6 +41,11 @@ may hold several CRLs, one per CA (``s2s_pki`` writes the intermediate's and the
 
 Anchors and the CRL are read once and re-read when the file changes (inode, size or
 mtime), so a new CRL takes effect without a restart.
+
+With ``S2S_AUTH["CRL_URL"]`` set the CRLs come from the CA host instead
+(:mod:`s2s_auth.core.revocation`): fetched per CA of the path, cached, verified against
+that CA; none current is ``crl_unavailable`` (fail closed, whatever REQUIRE_CRL says).
+The CA host itself keeps reading ``crl.pem`` and re-signs it before nextUpdate.
 """
 
 from __future__ import annotations
@@ -64,6 +70,13 @@ from cryptography.x509.verification import PolicyBuilder, Store, VerificationErr
 from django.core.signals import setting_changed
 
 from s2s_auth.conf import s2s_settings
+from s2s_auth.core.ca import CertificateAuthority
+from s2s_auth.core.revocation import (
+    CRLFetcher,
+    CRLUnavailable,
+    LocalCRLRefresher,
+    is_local_ca_host,
+)
 from s2s_auth.core.x509 import CertificateRejected, fingerprint, parse_pem_chain, uri_sans
 from s2s_auth.identity import SpiffeIDError, is_spiffe_id, name_from_path, parse_spiffe_id
 
@@ -72,6 +85,7 @@ __all__ = [
     "PeerVerifier",
     "VerifiedPeer",
     "peer_verifier",
+    "warm_up_crls",
 ]
 
 #: Bundle of untrusted intermediates looked for next to the trust anchors file.
@@ -219,7 +233,12 @@ class PeerVerifier:
         require_crl: bool = True,
         intermediates_path: Path | str | None = None,
         crl_max_age: float = DEFAULT_CRL_MAX_AGE,
+        crl_fetcher: CRLFetcher | None = None,
+        crl_refresher: Callable[[], None] | None = None,
     ):
+        """``crl_fetcher``: fetch each CA's CRL (the CRL file is not read);
+        ``crl_refresher``: called before the CRL file is read (the CA host re-signs it
+        when due)."""
         self.anchors_path = Path(anchors_path)
         self.crl_path = Path(crl_path)
         self.trust_domain = trust_domain
@@ -235,6 +254,8 @@ class PeerVerifier:
             if self.intermediates_path
             else None
         )
+        self.crl_fetcher = crl_fetcher
+        self.crl_refresher = crl_refresher
         self._recent: dict[tuple, tuple[float, VerifiedPeer]] = {}
         self._recent_lock = threading.Lock()
 
@@ -270,7 +291,9 @@ class PeerVerifier:
         return peer
 
     def _files_state(self) -> tuple:
-        state = []
+        if self.crl_refresher is not None:
+            self.crl_refresher()
+        state: list = [self.crl_fetcher.state()] if self.crl_fetcher is not None else []
         for path in (self.anchors_path, self.crl_path, self.intermediates_path):
             try:
                 st = os.stat(path) if path else None
@@ -354,6 +377,30 @@ class PeerVerifier:
             chain=path,
         )
 
+    def prefetch_crls(self) -> bool:
+        """Fetch the CRLs of the CAs known from the anchors and intermediates files now
+        (CRL_URL set; else nothing to do): True once each is held. For a worker that
+        starts, so that its first calls wait for no fetch and it keeps CRLs when the CA
+        host goes away before they arrive."""
+        if self.crl_fetcher is None:
+            return True
+        try:
+            anchors = self._anchors.get()
+        except (OSError, ValueError):
+            return False
+        cas = list(anchors.certs)
+        for inter in anchors.helpers + self._known():
+            for root in anchors.certs:
+                if inter.issuer == root.subject and inter not in cas:
+                    cas.append(inter)
+        held = True
+        for ca in cas:
+            try:
+                self.crl_fetcher.cache_for(None, ca).get()
+            except CRLUnavailable:
+                held = False
+        return held
+
     def _known(self) -> list[x509.Certificate]:
         """Untrusted intermediates from ``intermediates_path`` (missing file: none).
 
@@ -374,6 +421,11 @@ class PeerVerifier:
         reject: Callable[[str, str], CertificateRejected],
     ) -> None:
         """Each certificate of ``path`` but the anchor against its issuer's CRL."""
+        if self.crl_fetcher is not None:
+            self._check_fetched(path, now, reject)
+            return
+        if self.crl_refresher is not None:
+            self.crl_refresher()
         try:
             crl_set = self._crls.get()
         except FileNotFoundError:
@@ -390,6 +442,16 @@ class PeerVerifier:
             what = "Certificate" if position == 0 else f"Its CA {cert.subject.rfc4514_string()}"
             self._check_one(crl_set, cert, issuer, what, now, reject)
 
+    def _check_fetched(self, path, now: dt.datetime, reject) -> None:
+        """Each certificate of ``path`` against its issuer's CRL from the CA host."""
+        for position, (cert, issuer) in enumerate(itertools.pairwise(path)):
+            what = "Certificate" if position == 0 else f"Its CA {cert.subject.rfc4514_string()}"
+            try:
+                crl = self.crl_fetcher.crl_for(cert, issuer, now)
+            except CRLUnavailable as exc:
+                raise reject(exc.code, exc.detail) from None
+            self._check_listed([crl], cert, issuer, what, now, reject)
+
     def _check_one(self, crl_set, cert, issuer, what: str, now: dt.datetime, reject) -> None:
         good, bad = crl_set.for_issuer(issuer)
         issuer_name = issuer.subject.rfc4514_string()
@@ -399,6 +461,11 @@ class PeerVerifier:
             if self.require_crl:
                 raise reject("crl_unavailable", f"No CRL from {issuer_name}, the issuer of {what}.")
             return
+        self._check_listed(good, cert, issuer, what, now, reject)
+
+    def _check_listed(self, good, cert, issuer, what: str, now: dt.datetime, reject) -> None:
+        """``cert`` against the verified CRLs ``good`` of ``issuer``: current, not listed."""
+        issuer_name = issuer.subject.rfc4514_string()
         for crl in good:
             next_update = crl.next_update_utc
             if next_update is not None and now > next_update:
@@ -458,8 +525,31 @@ class PeerVerifier:
 
 @functools.lru_cache(maxsize=8)
 def _cached_verifier(
-    anchors_path: Path, crl_path: Path, trust_domain: str, require_crl: bool, crl_max_age: float
+    anchors_path: Path,
+    crl_path: Path,
+    trust_domain: str,
+    require_crl: bool,
+    crl_max_age: float,
+    revocation: tuple | None = None,
 ) -> PeerVerifier:
+    fetcher = refresher = None
+    if revocation is not None and revocation[0] == "fetch":
+        _, url, origins, refresh, min_refetch, timeout = revocation
+        fetcher = CRLFetcher(
+            url,
+            allowed_origins=origins,
+            refresh_seconds=refresh,
+            min_refetch_seconds=min_refetch,
+            verify=str(anchors_path) if anchors_path.exists() else True,
+            timeout=timeout,
+        )
+    elif revocation is not None:  # the CA host: its own crl.pem, re-signed when due
+        _, pki_dir, url, validity = revocation
+        refresher = LocalCRLRefresher(
+            CertificateAuthority(
+                pki_dir, trust_domain, crl_url=url, crl_validity=dt.timedelta(seconds=validity)
+            )
+        )
     return PeerVerifier(
         anchors_path,
         crl_path,
@@ -467,6 +557,28 @@ def _cached_verifier(
         require_crl=require_crl,
         intermediates_path=anchors_path.with_name(INTERMEDIATES_FILE),
         crl_max_age=crl_max_age,
+        crl_fetcher=fetcher,
+        crl_refresher=refresher,
+    )
+
+
+def _revocation_source(conf) -> tuple | None:
+    """None: the CRL file only; ("local", ...): the CA host; ("fetch", ...): the rest."""
+    url = conf.CRL_URL
+    if not url:
+        return None
+    if is_local_ca_host(conf.pki_dir, conf.TRUST_DOMAIN):
+        return ("local", conf.pki_dir, url, conf.crl_validity.total_seconds())
+    origins = conf.CRL_ALLOWED_ORIGINS
+    if isinstance(origins, str):
+        origins = [o.strip() for o in origins.split(",") if o.strip()]
+    return (
+        "fetch",
+        url,
+        tuple(origins or ()),
+        float(conf.CRL_REFRESH_SECONDS),
+        float(conf.CRL_MIN_REFETCH_SECONDS),
+        tuple(conf.CLIENT_TIMEOUT),
     )
 
 
@@ -479,7 +591,30 @@ def peer_verifier() -> PeerVerifier:
         conf.TRUST_DOMAIN,
         bool(conf.REQUIRE_CRL),
         float(conf.CRL_MAX_AGE),
+        _revocation_source(conf),
     )
+
+
+def warm_up_crls(*, attempts: int = 8, first_delay: float = 0.5) -> threading.Thread | None:
+    """Fetch the CRLs of the known CAs in a background thread, retrying with backoff
+    (0.5 s, 1 s, 2 s, ... ``attempts`` times); None when they are not fetched here
+    (no CRL_URL, or this process is the CA host)."""
+    verifier = peer_verifier()
+    if verifier.crl_fetcher is None:
+        return None
+
+    def run() -> None:
+        delay = first_delay
+        for attempt in range(attempts):
+            if verifier.prefetch_crls():
+                return
+            if attempt + 1 < attempts:
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    thread = threading.Thread(target=run, name="s2s-crl-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def _reload(*, setting, **kwargs):

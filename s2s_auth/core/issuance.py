@@ -18,6 +18,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 __all__ = [
     "build_crl",
     "certs_pem",
+    "crl_distribution_points",
+    "crl_url_for",
     "intermediate_ca",
     "key_pem",
     "new_key",
@@ -72,6 +74,29 @@ def _ski(cert: x509.Certificate) -> x509.SubjectKeyIdentifier:
     return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
 
 
+def crl_url_for(base: str, issuer: x509.Certificate) -> str:
+    """Where the CRL of CA ``issuer`` is published under ``base``:
+    ``<base>/<key id>.crl``, the key id being the hex SHA-1 key identifier of the CA's
+    public key (RFC 5280 §4.2.1.2, as in its SubjectKeyIdentifier): it names one CA key,
+    so a re-initialised CA never shares a URL with the old one."""
+    key_id = x509.SubjectKeyIdentifier.from_public_key(issuer.public_key()).digest.hex()
+    return f"{base.rstrip('/')}/{key_id}.crl"
+
+
+def crl_distribution_points(url: str) -> x509.CRLDistributionPoints:
+    """RFC 5280 §4.2.1.13: one distribution point, a full-name URI, every reason."""
+    return x509.CRLDistributionPoints(
+        [
+            x509.DistributionPoint(
+                full_name=[x509.UniformResourceIdentifier(url)],
+                relative_name=None,
+                reasons=None,
+                crl_issuer=None,
+            )
+        ]
+    )
+
+
 def root_ca(
     trust_domain: str,
     key: ec.EllipticCurvePrivateKey,
@@ -102,9 +127,14 @@ def intermediate_ca(
     root_key: ec.EllipticCurvePrivateKey,
     not_before: dt.datetime,
     not_after: dt.datetime,
+    *,
+    crl_url: str | None = None,
 ) -> x509.Certificate:
-    """The intermediate that issues service certificates and the CRL (path length 0)."""
-    return (
+    """The intermediate that issues service certificates and the CRL (path length 0).
+
+    ``crl_url``: base URL where the CA's CRLs are published; the certificate then names
+    the root's CRL in a CRL Distribution Points extension."""
+    builder = (
         x509.CertificateBuilder()
         .subject_name(_name(trust_domain, f"{trust_domain} Intermediate CA"))
         .issuer_name(root.subject)
@@ -119,8 +149,12 @@ def intermediate_ca(
             x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(_ski(root)),
             critical=False,
         )
-        .sign(root_key, hashes.SHA256())
     )
+    if crl_url:
+        builder = builder.add_extension(
+            crl_distribution_points(crl_url_for(crl_url, root)), critical=False
+        )
+    return builder.sign(root_key, hashes.SHA256())
 
 
 def service_certificate(
@@ -134,11 +168,13 @@ def service_certificate(
     sans: Iterable[x509.GeneralName],
     not_before: dt.datetime,
     not_after: dt.datetime,
+    crl_url: str | None = None,
 ) -> x509.Certificate:
     """A service's leaf: its SPIFFE ID as the first URI SAN, EKU clientAuth + serverAuth,
-    so the same certificate serves TLS servers and clients."""
+    so the same certificate serves TLS servers and clients. ``crl_url`` (the base URL of
+    the published CRLs) adds a CRL Distribution Points extension naming the issuer's."""
     all_sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(spiffe_id), *sans]
-    return (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(_name(trust_domain, name))
         .issuer_name(issuer.subject)
@@ -160,8 +196,12 @@ def service_certificate(
             x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(_ski(issuer)),
             critical=False,
         )
-        .sign(issuer_key, hashes.SHA256())
     )
+    if crl_url:
+        builder = builder.add_extension(
+            crl_distribution_points(crl_url_for(crl_url, issuer)), critical=False
+        )
+    return builder.sign(issuer_key, hashes.SHA256())
 
 
 def build_crl(

@@ -20,3 +20,8 @@ class IssuerConfig(AppConfig):
         from s2s_auth.issuer.keys import key_store
 
         register_local_issuer(lambda: s2s_settings().ISSUER, lambda: key_store().jwks())
+
+        # Our own CRLs are read (and re-signed when due) from PKI_DIR, never fetched.
+        from s2s_auth.core.revocation import register_local_ca
+
+        register_local_ca()

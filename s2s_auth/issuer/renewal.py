@@ -32,11 +32,12 @@ from rest_framework.parsers import BaseParser
 
 from s2s_auth.audit.events import record_event
 from s2s_auth.conf import s2s_settings
-from s2s_auth.core.ca import CertificateAuthority, PKIError
+from s2s_auth.core.ca import PKIError
 from s2s_auth.core.issuance import certs_pem
 from s2s_auth.core.renewal import MAX_CSR_BYTES, CSRRejected, check_csr
 from s2s_auth.core.x509 import CertificateRejected, fingerprint
 from s2s_auth.errors import http_status
+from s2s_auth.issuer.crl import local_ca
 from s2s_auth.issuer.endpoint import IssuerAPIView, client_ip, token_response
 from s2s_auth.issuer.oauth import OAuthError
 from s2s_auth.issuer.parsers import BoundedJSONParser, read_bounded
@@ -95,7 +96,7 @@ class RenewView(IssuerAPIView):
         principal = peer.service_name
         self.throttle(RenewalRateThrottle(peer.spiffe_id))
         conf = s2s_settings()
-        ca = CertificateAuthority(conf.pki_dir, conf.TRUST_DOMAIN)
+        ca = local_ca()  # renewed certificates name the CRL distribution point too
         if not ca.initialized:
             raise OAuthError(
                 "temporarily_unavailable",

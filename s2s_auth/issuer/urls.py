@@ -8,6 +8,7 @@
 from django.urls import path
 
 from s2s_auth.issuer import renewal, views
+from s2s_auth.issuer.crl import CRLView
 
 app_name = "s2s_issuer"
 
@@ -31,4 +32,6 @@ urlpatterns = [
     ),
     path("api/v1/auth/login", views.LoginView.as_view(), name="login"),
     path("api/v1/pki/renew", renewal.RenewView.as_view(), name="pki-renew"),
+    # The CRL of each CA, public (docs/revocation.md); named in certificates' CRL DP.
+    path("pki/crl/<str:ca_id>.crl", CRLView.as_view(), name="crl"),
 ]

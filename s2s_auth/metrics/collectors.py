@@ -38,8 +38,8 @@ def _read(path: Path | None) -> bytes | None:
 class TrustMaterialCollector(Collector):
     """``s2s_auth_certificate_expiry_timestamp_seconds`` (the leaf of this service's
     certificate file) and ``s2s_auth_crl_next_update_timestamp_seconds`` (the earliest
-    ``nextUpdate`` of the CRL file). A missing or unreadable file yields no sample, so
-    ``absent()`` alerts on it."""
+    ``nextUpdate`` of the CRL file, and of the CRLs fetched from the CA host). A missing
+    or unreadable file yields no sample, so ``absent()`` alerts on it."""
 
     def collect(self):
         expiry = GaugeMetricFamily(
@@ -61,10 +61,27 @@ class TrustMaterialCollector(Collector):
             "s2s_auth_crl_next_update_timestamp_seconds",
             "Earliest nextUpdate of the CRLs this service checks (Unix time).",
         )
-        updates = _next_updates(_read(s2s_settings().crl_path))
+        updates = _next_updates(_read(s2s_settings().crl_path)) + _fetched_next_updates()
         if updates:
             crl.add_metric([], min(updates))
         yield crl
+
+
+def _fetched_next_updates() -> list[float]:
+    """nextUpdate of the CRLs this process fetched from the CA host (CRL_URL set)."""
+    from s2s_auth.core.certs import peer_verifier
+
+    try:
+        fetcher = peer_verifier().crl_fetcher
+    except Exception:  # a scrape never fails on a misconfiguration
+        return []
+    if fetcher is None:
+        return []
+    return [
+        c.crl.next_update_utc.timestamp()
+        for c in fetcher.caches()
+        if c.crl is not None and c.crl.next_update_utc is not None
+    ]
 
 
 def _next_updates(data: bytes | None) -> list[float]:

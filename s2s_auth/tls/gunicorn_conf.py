@@ -134,6 +134,12 @@ def post_worker_init(worker) -> None:
         warm_up()
     except Exception:  # a project without Django settings, or without an issuer
         worker.log.exception("s2s_auth: JWKS warm-up not started")
+    try:  # the same for the CRLs of the CA host (S2S_AUTH["CRL_URL"])
+        from s2s_auth.core.certs import warm_up_crls
+
+        warm_up_crls()
+    except Exception:  # a project without Django settings
+        worker.log.exception("s2s_auth: CRL warm-up not started")
 
 
 def when_ready(server) -> None:

@@ -27,7 +27,7 @@ OURS = [
     "mechanisms/user-context.md",
 ]
 #: Pages other work generates or owns; links to them may precede them.
-NOT_YET = {"benchmarks.md", "threat-matrix.md", "batch-jobs.md", "deployment.md", "revocation.md"}
+NOT_YET = {"benchmarks.md", "threat-matrix.md", "batch-jobs.md", "deployment.md"}
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.M | re.S)
 MARKER = re.compile(r"<!-- snippet: ([\w.-]+\.py) -->\n$")
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")

@@ -119,6 +119,12 @@ def test_crl_elsewhere_is_checked(pki_dir, tmp_path):
     assert ids(**good(pki_dir, CRL_FILE=str(tmp_path / "gone.pem"))) == {"s2s_auth.W005"}
 
 
+def test_no_crl_file_needed_when_the_crls_are_fetched(pki_dir, tmp_path):
+    gone = str(tmp_path / "gone.pem")
+    fetched = good(pki_dir, CRL_FILE=gone, CRL_URL="https://users.internal:8001/pki/crl")
+    assert ids(**fetched) == set()
+
+
 def test_audit_middleware_missing_or_misplaced(pki_dir):
     others = [m for m in test_settings.MIDDLEWARE if m != AUDIT]
     with override_settings(MIDDLEWARE=others):

@@ -13,6 +13,11 @@ master runs in a thread): it renews ``PKI_DIR/NAME.pem``/``.key`` at the identit
 service's renewal endpoint at ``RENEW_AT_FRACTION`` of their lifetime, until stopped;
 ``--now`` renews once, at once, and exits (non-zero if that failed).
 
+With ``S2S_AUTH["CRL_URL"]`` set, certificates issued name their CRL there (CRL
+Distribution Points) and the identity service publishes every new CRL at once: a
+revocation reaches the services that fetch it within CRL_REFRESH_SECONDS
+(docs/revocation.md). CRLs are valid for ``CRL_VALIDITY`` unless ``crl --days`` says.
+
 Prints paths, serials and fingerprints; never key material.
 """
 
@@ -94,12 +99,22 @@ class Command(BaseCommand):
         agent.add_argument("--now", action="store_true", help="Renew once now, then exit.")
 
         crl = sub.add_parser("crl", help="Rewrite the CRL (do it before nextUpdate passes).")
-        crl.add_argument("--days", type=int, default=7, help="CRL validity in days.")
+        crl.add_argument(
+            "--days",
+            type=float,
+            default=None,
+            help="CRL validity in days (default: S2S_AUTH CRL_VALIDITY).",
+        )
         accept_global_options(sub)
 
     def handle(self, *args, action, **options):
         conf = s2s_settings()
-        ca = CertificateAuthority(conf.pki_dir, conf.TRUST_DOMAIN)
+        ca = CertificateAuthority(
+            conf.pki_dir,
+            conf.TRUST_DOMAIN,
+            crl_url=conf.CRL_URL,
+            crl_validity=conf.crl_validity,
+        )
         try:
             getattr(self, f"_{action}")(ca, conf, options)
         except PKIError as exc:
@@ -134,11 +149,20 @@ class Command(BaseCommand):
             serial = ca.revoke_intermediate()
             self.stdout.write(self.style.WARNING(f"Revoked the intermediate CA {serial:#x}"))
             self.stdout.write(f"  CRL           {ca.crl_path}")
+            self._published(ca, conf)
             return
         serials = ca.revoke(options["target"])
         for serial in serials:
             self.stdout.write(self.style.WARNING(f"Revoked serial {serial:#x} ({serial})"))
         self.stdout.write(f"  CRL           {ca.crl_path}")
+        self._published(ca, conf)
+
+    def _published(self, ca: CertificateAuthority, conf) -> None:
+        if conf.CRL_URL:
+            self.stdout.write(
+                f"  published     {conf.CRL_URL.rstrip('/')}/<CA key id>.crl; services "
+                f"fetching it refuse the certificate within {conf.CRL_REFRESH_SECONDS} s"
+            )
 
     def _crl(self, ca: CertificateAuthority, conf, options) -> None:
         path = ca.write_crl(days=options["days"])
