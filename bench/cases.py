@@ -107,6 +107,29 @@ CASES: list[Case] = [
         "audit",
         "access_token",
     ),
+    # The audit write modes (S2S_AUDIT_WRITE): the default group_commit answers after the
+    # record's commit; background writes reads' and refusals' records from a thread.
+    Case(
+        "mtls_bg",
+        "mTLS (mechanism mtls), audit written in the background",
+        "background",
+        "audit write mode",
+        "mtls",
+    ),
+    Case(
+        "service_jwt_mtls_bg",
+        "service JWT per request over mTLS, audit written in the background",
+        "background",
+        "audit write mode",
+        "service_jwt_mtls",
+    ),
+    Case(
+        "access_token_bg",
+        "access token, cache on, audit written in the background",
+        "background",
+        "audit write mode",
+        "access_token",
+    ),
     # The database on its own core (bench.affinity): PostgreSQL's backends of the bench
     # database on the last usable CPU, the server and the clients on the others; the
     # pinned baseline runs on the same CPUs without a database.
@@ -300,7 +323,7 @@ def build(case: Case, fleet: Fleet) -> ClientSpec:
         return client_spec(fleet, server, "none", path=PING)
     if k == "mtls_transport":
         return client_spec(fleet, server, "none", path=PING, present_cert=True)
-    if k == "mtls":
+    if k in ("mtls", "mtls_bg"):
         return client_spec(fleet, server, "none", present_cert=True)
     if k == "api_key":
         return client_spec(fleet, server, "api_key")

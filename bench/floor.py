@@ -51,6 +51,9 @@ FLOORS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "access_token": ("https", ("sha256_token",), ()),  # a cache hit: no signature check
     "access_token_pg": ("https", ("sha256_token",), ()),
     "access_token_nocache": ("https", ("jwt_decode_access",), ()),
+    "mtls_bg": ("mtls_transport", (), ()),
+    "service_jwt_mtls_bg": ("mtls_transport", ("jwt_decode_service",), ("es256_sign",)),
+    "access_token_bg": ("https", ("sha256_token",), ()),
     "bound_token": ("mtls_transport", ("sha256_token",), ()),
     "http_signature": ("mtls_transport", ("es256_verify",), ("es256_sign",)),
     "token_client_secret_basic": ("https", ("hmac_secret", "es256_sign"), ()),

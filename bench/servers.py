@@ -11,6 +11,9 @@ loopback ports, with its own database and one shared dev PKI:
              service JWT over mTLS (the deployment's default); audit log on SQLite
 ``nocache``  users over TLS with ``S2S_CACHE_VERIFIED_TOKENS=0``
 ``pg``       users over TLS with its database (and so the audit log) on PostgreSQL
+``background`` users over TLS with ``S2S_AUDIT_WRITE=background`` (audit records of
+             reads and refusals written by a thread in batches; the default is
+             ``group_commit``: the answer waits for its record's commit)
 
 SQLite databases are prepared once (migrations, demo data, principals, the bench
 principal's client secret and API key) and copied; PostgreSQL gets a fresh database,
@@ -40,7 +43,7 @@ CLIENT = "bench"
 #: serves every case; each case presents one credential only, so that credential's
 #: mechanism is the one used.
 MECHANISMS = "service_jwt,http_signature,access_token,api_key,mtls"
-SERVER_KINDS = ("plain", "tls", "nocache", "pg")
+SERVER_KINDS = ("plain", "tls", "nocache", "pg", "background")
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/postgres"
 #: A profiled server's gunicorn configuration and where it dumps (bench.profiling).
 PROFILE_CONF = "python:bench.profile_conf"
@@ -215,6 +218,8 @@ class Fleet:
                 )
             if kind == "nocache":
                 extra["users"]["S2S_CACHE_VERIFIED_TOKENS"] = "0"
+            if kind == "background":
+                extra["users"]["S2S_AUDIT_WRITE"] = "background"
             deployment.extra_env = extra
             self.servers[kind] = Server(kind, deployment, kind != "plain", "SQLite")
 

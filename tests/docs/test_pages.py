@@ -19,6 +19,7 @@ OURS = [
     "choosing.md",
     "identity-service.md",
     "operations.md",
+    "revocation.md",
     "mechanisms/mtls.md",
     "mechanisms/service-jwt.md",
     "mechanisms/http-signatures.md",
