@@ -190,6 +190,20 @@ DEFAULTS: dict[str, object] = {
     # throttle's history. Every worker process must share it (Redis, the database
     # cache): `manage.py check` refuses a per-process cache with DEBUG off (E020).
     "REPLAY_CACHE": "default",
+    # --- Principal cache (s2s_auth.credentials.cache) --------------------------------
+    # Principals, their registered certificates and keys, and API keys (hashes) are
+    # cached in each worker process. An entry is read from the database again at most
+    # this many seconds after it was read: the bound on how long a change (a disabled
+    # service, a revoked scope or key) takes to reach every process, even a change
+    # that bypasses Django's signals. 0 turns the cache off.
+    "PRINCIPAL_CACHE_SECONDS": 2,
+    # How often a process reads the shared version in REPLAY_CACHE, seconds (at most
+    # PRINCIPAL_CACHE_SECONDS). A change saved through the ORM (admin, management
+    # commands) writes a new version: every process drops its entries within this.
+    # While the store cannot be read, nothing is served from the cache.
+    "PRINCIPAL_CACHE_CHECK_SECONDS": 1,
+    # Most entries per process; the oldest are dropped first.
+    "PRINCIPAL_CACHE_MAX_ENTRIES": 10000,
     # --- API keys ---------------------------------------------------------------------
     "API_KEY_PREFIX": "s2s",
     # --- Audit log --------------------------------------------------------------------
