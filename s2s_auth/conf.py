@@ -9,7 +9,7 @@ fall back to a default.
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from django.conf import settings
@@ -281,14 +281,20 @@ class S2SSettings:
         except ValueError as exc:
             raise ImproperlyConfigured(f"S2S_AUTH['CERT_LIFETIME']: {exc}") from None
 
-    @property
+    # Computed once per settings object (a new one when the settings change): every
+    # request's audience check and challenge reads them.
+    @cached_property
     def own_spiffe_id(self) -> str | None:
         return spiffe_id(self.SERVICE_NAME, self.TRUST_DOMAIN) if self.SERVICE_NAME else None
 
     @property
     def own_spiffe_ids(self) -> list[str]:
         """This service's SPIFFE IDs under every SPIFFE_ID_PATHS template."""
-        return spiffe_ids(self.SERVICE_NAME, self.TRUST_DOMAIN) if self.SERVICE_NAME else []
+        return list(self._own_spiffe_ids)
+
+    @cached_property
+    def _own_spiffe_ids(self) -> tuple[str, ...]:
+        return tuple(spiffe_ids(self.SERVICE_NAME, self.TRUST_DOMAIN)) if self.SERVICE_NAME else ()
 
 
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

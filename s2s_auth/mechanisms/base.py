@@ -24,6 +24,7 @@ from s2s_auth.conf import s2s_settings
 from s2s_auth.credentials.cache import principal_cache
 from s2s_auth.errors import S2SError, http_status
 from s2s_auth.identity import ServiceIdentity, service_name
+from s2s_auth.mechanisms.user_context import end_user_beside
 from s2s_auth.models import ServicePrincipal
 
 __all__ = [
@@ -214,8 +215,6 @@ class ServiceAuthentication(BaseAuthentication):
         """The user context sent beside the credential (``S2S-End-User-Token``): a token
         exchanged for this service (RFC 8693) whose ``act`` names ``caller``; None
         without one. Raises TokenError when one is sent and is not acceptable."""
-        from s2s_auth.mechanisms.user_context import end_user_beside
-
         return end_user_beside(request, caller)
 
     def _elapsed(self) -> float | None:
