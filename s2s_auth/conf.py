@@ -256,18 +256,20 @@ class S2SSettings:
             raise AttributeError(f"Invalid S2S_AUTH setting: {name!r}")
         return self._user.get(name, DEFAULTS[name])
 
-    @property
+    # The paths are built once per settings object (every certificate check reads them);
+    # a change of S2S_AUTH or BASE_DIR makes a new one.
+    @cached_property
     def pki_dir(self) -> Path:
         path = Path(self.PKI_DIR)
         if not path.is_absolute():
             path = Path(getattr(settings, "BASE_DIR", Path.cwd())) / path
         return path
 
-    @property
+    @cached_property
     def trust_anchors_path(self) -> Path:
         return Path(self.TRUST_ANCHORS) if self.TRUST_ANCHORS else self.pki_dir / "ca.pem"
 
-    @property
+    @cached_property
     def crl_path(self) -> Path:
         return Path(self.CRL_FILE) if self.CRL_FILE else self.pki_dir / "crl.pem"
 
