@@ -44,7 +44,8 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from django.core.cache import caches
-from django.db import transaction
+from django.core.cache.backends.db import DatabaseCache
+from django.db import router, transaction
 
 from s2s_auth.conf import s2s_settings
 
@@ -113,7 +114,7 @@ class PrincipalCache:
             if self._checked_at is not None and 0 <= now - self._checked_at < interval:
                 return self._store_ok  # another thread checked meanwhile
             try:
-                version = self._shared_store().get(VERSION_KEY)
+                version = _read(self._shared_store(), VERSION_KEY)
             except Exception as exc:  # any backend failure: Redis, database, no table
                 if self._store_ok or self._checked_at is None:
                     logger.warning(
@@ -167,6 +168,16 @@ class PrincipalCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _read(store, key: str):
+    """``store.get(key)``; on the database cache inside a savepoint, so that a failing
+    read (no table, a lost connection) cannot break the request's transaction."""
+    if isinstance(store, DatabaseCache):
+        db = router.db_for_read(store.cache_model_class)
+        with transaction.atomic(using=db):
+            return store.get(key)
+    return store.get(key)
 
 
 #: The process's cache (one per worker process; threads share it).

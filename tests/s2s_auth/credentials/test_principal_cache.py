@@ -280,3 +280,16 @@ def test_unknown_api_key_ids_are_not_cached(caller):
         with pytest.raises(APIKeyError):
             check_key(f"s2s_{n:016x}_{'A' * 43}")
     assert len(principal_cache) == 0  # anybody can make ids up
+
+
+def test_a_database_store_without_its_table_does_not_break_the_transaction(conf):
+    """The version is read inside a savepoint: on PostgreSQL a failed SELECT would
+    otherwise abort the request's transaction (the audit middleware's)."""
+    from django.core.cache.backends.db import DatabaseCache
+    from django.db import transaction
+
+    cache, load = PrincipalCache(clock=Clock(), store=DatabaseCache("no_such_table", {})), Loader()
+    with transaction.atomic():
+        assert cache.get("k", load) == "row"
+        assert ServicePrincipal.objects.count() == 0  # the transaction still works
+    assert load.calls == 1
