@@ -21,7 +21,7 @@ from rest_framework.authentication import BaseAuthentication
 from s2s_auth import metrics
 from s2s_auth.audit import events
 from s2s_auth.conf import s2s_settings
-from s2s_auth.credentials.cache import principal_cache
+from s2s_auth.credentials.principals import cached_principal
 from s2s_auth.errors import S2SError, http_status
 from s2s_auth.identity import ServiceIdentity, service_name
 from s2s_auth.mechanisms.user_context import end_user_beside
@@ -112,20 +112,10 @@ def identity_for(spiffe_id: str, mechanism: str, *, end_user=None) -> ServiceIde
     name = service_name(spiffe_id, s2s_settings().TRUST_DOMAIN)
     if name is None:
         raise S2SError("bad_spiffe_id", f"{spiffe_id[:100]} names no service of this trust domain.")
-    principal = principal_cache.get(("principal", name), lambda: _load_principal(name))
+    principal = cached_principal(name)
     if principal is None:
         raise S2SError("unknown_principal", f"{spiffe_id} is not a registered service principal.")
     return identity_from_principal(principal, mechanism, end_user=end_user)
-
-
-def _load_principal(name: str) -> ServicePrincipal | None:
-    """The principal from the database (None: unknown), the principal cache's loader:
-    its instances are shared by requests and never changed."""
-    return (
-        ServicePrincipal.objects.only("id", "name", "spiffe_id", "enabled", "scopes")
-        .filter(name=name)
-        .first()
-    )
 
 
 def identity_from_principal(
