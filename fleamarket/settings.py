@@ -331,6 +331,9 @@ def s2s_overrides() -> dict:
             overrides[name] = kind(os.environ[f"S2S_{name}"])
     if os.environ.get("S2S_CACHE_VERIFIED_TOKENS"):
         overrides["CACHE_VERIFIED_TOKENS"] = env_bool("S2S_CACHE_VERIFIED_TOKENS", True)
+    for name in ("PRINCIPAL_CACHE_SECONDS", "PRINCIPAL_CACHE_CHECK_SECONDS"):
+        if os.environ.get(f"S2S_{name}"):
+            overrides[name] = float(os.environ[f"S2S_{name}"])
     return overrides
 
 

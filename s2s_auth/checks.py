@@ -21,6 +21,8 @@ management command), not the first request.
 ``s2s_auth.E030``  ``SPIFFE_ID_PATHS`` is not a list of path templates with one
                    ``{name}`` segment, or a JWT-SVID setting is invalid
                    (``JWT_SVID_ALGORITHMS``, ``SPIFFE_JWT_BUNDLES``)
+``s2s_auth.E031``  a ``PRINCIPAL_CACHE_*`` setting is not a non-negative number, or
+                   the check interval is longer than the max age (the bound)
 =================  ==============================================================
 
 Registered in :meth:`s2s_auth.apps.S2SAuthConfig.ready`. Settings are read when a
@@ -319,6 +321,33 @@ def _spiffe(conf: S2SSettings) -> list:
     ]
 
 
+def _principal_cache(conf: S2SSettings) -> list:
+    """The principal cache's bound (s2s_auth.E031): PRINCIPAL_CACHE_SECONDS is the
+    promise, the check interval must not be longer."""
+    values = {}
+    for name in ("SECONDS", "CHECK_SECONDS", "MAX_ENTRIES"):
+        value = conf.configured(f"PRINCIPAL_CACHE_{name}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+            return [
+                Error(
+                    f"S2S_AUTH['PRINCIPAL_CACHE_{name}'] must be a number >= 0, not {value!r}.",
+                    id="s2s_auth.E031",
+                )
+            ]
+        values[name] = value
+    if values["SECONDS"] > 0 and values["CHECK_SECONDS"] > values["SECONDS"]:
+        return [
+            Error(
+                "S2S_AUTH['PRINCIPAL_CACHE_CHECK_SECONDS'] is longer than "
+                "S2S_AUTH['PRINCIPAL_CACHE_SECONDS']: the max age alone would bound how "
+                "long a change takes, and the shared version would be read for nothing.",
+                hint="Check at least as often as entries expire (default: 1 s and 2 s).",
+                id="s2s_auth.E031",
+            )
+        ]
+    return []
+
+
 @register(Tags.security, "s2s_auth")
 def check_settings(app_configs=None, **kwargs) -> list:
     """Every s2s_auth check, on the current settings."""
@@ -332,6 +361,7 @@ def check_settings(app_configs=None, **kwargs) -> list:
         _audit_write,
         _trust_domain,
         _replay_store,
+        _principal_cache,
     ):
         errors.extend(check(conf))
     errors.extend(_httpsig_origin(conf))

@@ -9,7 +9,7 @@ fall back to a default.
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from django.conf import settings
@@ -226,6 +226,20 @@ DEFAULTS: dict[str, object] = {
     # throttle's history. Every worker process must share it (Redis, the database
     # cache): `manage.py check` refuses a per-process cache with DEBUG off (E020).
     "REPLAY_CACHE": "default",
+    # --- Principal cache (s2s_auth.credentials.cache) --------------------------------
+    # Principals, their registered certificates and keys, and API keys (hashes) are
+    # cached in each worker process. An entry is read from the database again at most
+    # this many seconds after it was read: the bound on how long a change (a disabled
+    # service, a revoked scope or key) takes to reach every process, even a change
+    # that bypasses Django's signals. 0 turns the cache off.
+    "PRINCIPAL_CACHE_SECONDS": 2,
+    # How often a process reads the shared version in REPLAY_CACHE, seconds (at most
+    # PRINCIPAL_CACHE_SECONDS). A change saved through the ORM (admin, management
+    # commands) writes a new version: every process drops its entries within this.
+    # While the store cannot be read, nothing is served from the cache.
+    "PRINCIPAL_CACHE_CHECK_SECONDS": 1,
+    # Most entries per process; the oldest are dropped first.
+    "PRINCIPAL_CACHE_MAX_ENTRIES": 10000,
     # --- API keys ---------------------------------------------------------------------
     "API_KEY_PREFIX": "s2s",
     # --- Audit log --------------------------------------------------------------------
@@ -300,18 +314,20 @@ class S2SSettings:
             raise AttributeError(f"Invalid S2S_AUTH setting: {name!r}")
         return self._user.get(name, DEFAULTS[name])
 
-    @property
+    # The paths are built once per settings object (every certificate check reads them);
+    # a change of S2S_AUTH or BASE_DIR makes a new one.
+    @cached_property
     def pki_dir(self) -> Path:
         path = Path(self.PKI_DIR)
         if not path.is_absolute():
             path = Path(getattr(settings, "BASE_DIR", Path.cwd())) / path
         return path
 
-    @property
+    @cached_property
     def trust_anchors_path(self) -> Path:
         return Path(self.TRUST_ANCHORS) if self.TRUST_ANCHORS else self.pki_dir / "ca.pem"
 
-    @property
+    @cached_property
     def crl_path(self) -> Path:
         return Path(self.CRL_FILE) if self.CRL_FILE else self.pki_dir / "crl.pem"
 
@@ -348,14 +364,20 @@ class S2SSettings:
             raise ImproperlyConfigured("S2S_AUTH['RENEW_AT_FRACTION'] must be between 0 and 1")
         return value
 
-    @property
+    # Computed once per settings object (a new one when the settings change): every
+    # request's audience check and challenge reads them.
+    @cached_property
     def own_spiffe_id(self) -> str | None:
         return spiffe_id(self.SERVICE_NAME, self.TRUST_DOMAIN) if self.SERVICE_NAME else None
 
     @property
     def own_spiffe_ids(self) -> list[str]:
         """This service's SPIFFE IDs under every SPIFFE_ID_PATHS template."""
-        return spiffe_ids(self.SERVICE_NAME, self.TRUST_DOMAIN) if self.SERVICE_NAME else []
+        return list(self._own_spiffe_ids)
+
+    @cached_property
+    def _own_spiffe_ids(self) -> tuple[str, ...]:
+        return tuple(spiffe_ids(self.SERVICE_NAME, self.TRUST_DOMAIN)) if self.SERVICE_NAME else ()
 
 
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -121,19 +121,30 @@ def spiffe_id_paths() -> tuple[str, ...]:
     """The configured templates (``S2S_AUTH["SPIFFE_ID_PATHS"]``), read now; the
     default outside a configured Django project. A bad value is ImproperlyConfigured
     (``manage.py check`` reports it first: s2s_auth.E030)."""
-    from django.conf import settings
-
-    if not settings.configured:
+    django = _django()
+    if not django.settings.configured:
         return DEFAULT_SPIFFE_ID_PATHS
+    value = django.s2s_settings().SPIFFE_ID_PATHS
+    try:
+        return _validated(tuple(value) if isinstance(value, list) else value)
+    except (TypeError, ValueError) as exc:
+        raise django.ImproperlyConfigured(f"S2S_AUTH['SPIFFE_ID_PATHS']: {exc}") from exc
+
+
+@lru_cache(maxsize=1)
+def _django():
+    """Django's settings and ours, imported on first use (not at import time, see the
+    module doc) and then kept: every request's SPIFFE ID is read through them."""
+    from types import SimpleNamespace
+
+    from django.conf import settings
     from django.core.exceptions import ImproperlyConfigured
 
     from s2s_auth.conf import s2s_settings
 
-    value = s2s_settings().SPIFFE_ID_PATHS
-    try:
-        return _validated(tuple(value) if isinstance(value, list) else value)
-    except (TypeError, ValueError) as exc:
-        raise ImproperlyConfigured(f"S2S_AUTH['SPIFFE_ID_PATHS']: {exc}") from exc
+    return SimpleNamespace(
+        settings=settings, ImproperlyConfigured=ImproperlyConfigured, s2s_settings=s2s_settings
+    )
 
 
 @lru_cache(maxsize=8)
@@ -143,9 +154,7 @@ def _validated(value) -> tuple[str, ...]:
 
 def _trust_domain(trust_domain: str | None) -> str:
     if trust_domain is None:
-        from s2s_auth.conf import s2s_settings  # call time: settings may change
-
-        trust_domain = s2s_settings().TRUST_DOMAIN
+        trust_domain = _django().s2s_settings().TRUST_DOMAIN  # call time: settings may change
     if not isinstance(trust_domain, str) or not TRUST_DOMAIN_RE.fullmatch(trust_domain):
         raise SpiffeIDError(
             f"Invalid trust domain {trust_domain!r}: set S2S_AUTH['TRUST_DOMAIN'] to "

@@ -3,6 +3,7 @@ from django.utils import timezone
 
 from s2s_auth.admin import apikeys, audit  # noqa: F401 - they register their admins
 from s2s_auth.audit.changes import audited_log_methods, record_admin_action
+from s2s_auth.credentials.cache import invalidate
 from s2s_auth.models import ServiceCertificate, ServicePrincipal
 
 
@@ -57,14 +58,17 @@ class ServicePrincipalAdmin(admin.ModelAdmin):
     def approve(self, request, queryset):
         waiting = list(queryset.filter(self_registered=True, approved_at__isnull=True))
         queryset.filter(pk__in=[p.pk for p in waiting]).update(approved_at=timezone.now())
+        invalidate()  # an UPDATE sends no signal: the principal cache is told here
         record_admin_action(request, waiting, "principal_approved")
 
     @admin.action(description="Disable the selected services (every mechanism refuses them)")
     def disable(self, request, queryset):
         queryset.update(enabled=False)
+        invalidate()  # refused by every process now, not within PRINCIPAL_CACHE_SECONDS
         record_admin_action(request, queryset, "principal_disabled")
 
     @admin.action(description="Enable the selected services")
     def enable(self, request, queryset):
         queryset.update(enabled=True)
+        invalidate()
         record_admin_action(request, queryset, "principal_enabled")

@@ -14,6 +14,7 @@ from django.utils.html import format_html
 
 from s2s_auth.audit.changes import audited_log_methods, record_admin_action
 from s2s_auth.credentials.apikeys import hash_secret, new_key_material
+from s2s_auth.credentials.cache import invalidate
 from s2s_auth.models import APIKey
 
 
@@ -89,5 +90,6 @@ class APIKeyAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke the selected API keys")
     def revoke(self, request, queryset):
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        invalidate()  # an UPDATE sends no signal: refused everywhere now
         record_admin_action(request, queryset, "apikey_revoked")
         self.message_user(request, f"Revoked {count} API key(s).", messages.SUCCESS)

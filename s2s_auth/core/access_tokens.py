@@ -21,7 +21,7 @@ from typing import Any
 from django.core.signals import setting_changed
 
 from s2s_auth.conf import s2s_settings
-from s2s_auth.core.jose import TokenError, unverified_header, verify
+from s2s_auth.core.jose import TokenError, parse, verify
 from s2s_auth.core.jwks import jwks_cache, jwks_url
 
 __all__ = [
@@ -157,10 +157,10 @@ def validate_access_token(raw: str, *, kind: str, audiences: list[str]) -> Acces
         cached = _token_cache.get((policy, token_hash))
         if cached is not None:
             return cached
-    header = unverified_header(raw)
-    key = jwks_cache().key_for(header.get("kid"))
+    parsed = parse(raw)  # once: the key's kid and the verification read it
+    key = jwks_cache().key_for(parsed.header.get("kid"))
     verified = verify(
-        raw,
+        parsed,
         key,
         algorithms=algorithms,
         audience=audiences,

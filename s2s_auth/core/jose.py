@@ -30,7 +30,7 @@ import math
 import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -50,9 +50,11 @@ __all__ = [
     "CLIENT_AUTH_JWT_TYP",
     "FORBIDDEN_HEADERS",
     "MAX_TOKEN_LENGTH",
+    "ParsedJWS",
     "TokenError",
     "VerifiedToken",
     "new_jti",
+    "parse",
     "sign",
     "unverified_claims",
     "unverified_header",
@@ -79,24 +81,43 @@ def _with_rfc9864(jws: jwt.PyJWS) -> jwt.PyJWS:
     return jws
 
 
-def unverified_header(token: str | bytes, *, max_length: int = MAX_TOKEN_LENGTH) -> dict:
-    """The JOSE header of a compact JWS, after structural checks only.
+@dataclass(frozen=True, eq=False)
+class ParsedJWS:
+    """A compact JWS split and decoded once, strictly (see :func:`parse`); nothing
+    verified. Mechanisms parse a credential once and pass this along: to pick a key
+    (``header``), to find whose keys to try (:meth:`unverified_claims`), to
+    :func:`verify`."""
 
-    Not authenticated: use it to pick a key (``kid``, ``x5c``), never to trust.
+    token: str = field(repr=False)  # a credential: kept out of logs and tracebacks
+    header: dict[str, Any]
+    payload: bytes = field(repr=False)
+
+    def unverified_claims(self) -> dict[str, Any]:
+        """The claims, parsed strictly but *not verified* (parsed once, then kept)."""
+        claims = self.__dict__.get("_claims")
+        if claims is None:
+            claims = strict_json_object(self.payload, "claims")
+            object.__setattr__(self, "_claims", claims)
+        return claims
+
+
+#: Recently parsed tokens by their text: the same credential is looked at by the
+#: mechanism, the verifier and the audit record of one request. Small and cleared when
+#: full; a token that fails to parse is never kept.
+_RECENT: dict[str, ParsedJWS] = {}
+_RECENT_MAX = 64
+
+
+def parse(token: str | bytes | ParsedJWS, *, max_length: int = MAX_TOKEN_LENGTH) -> ParsedJWS:
+    """``token`` split and decoded with the structural checks (the module doc's list):
+    the one parse every other function here starts from.
+
     Raises TokenError (``token_too_large``, ``malformed_token``, ``forbidden_header``).
     """
-    header, _ = _split(token, max_length)
-    return header
-
-
-def unverified_claims(token: str | bytes, *, max_length: int = MAX_TOKEN_LENGTH) -> dict:
-    """The claims of a compact JWS, parsed strictly but *not verified*: to find which
-    client's keys to try (RFC 7523's ``sub``), never to trust."""
-    _, parts = _split(token, max_length)
-    return strict_json_object(b64url_decode_strict(parts[1], "payload"), "claims")
-
-
-def _split(token: Any, max_length: int) -> tuple[dict[str, Any], list[str]]:
+    if isinstance(token, ParsedJWS):
+        if len(token.token) > max_length:
+            raise TokenError("token_too_large", f"token longer than {max_length} characters")
+        return token
     if isinstance(token, bytes | bytearray | memoryview):
         if len(token) > max_length:
             raise TokenError("token_too_large", f"token longer than {max_length} bytes")
@@ -108,6 +129,16 @@ def _split(token: Any, max_length: int) -> tuple[dict[str, Any], list[str]]:
         raise TokenError("malformed_token", f"token must be str or bytes, not {type(token)!r}")
     if len(token) > max_length:
         raise TokenError("token_too_large", f"token longer than {max_length} characters")
+    parsed = _RECENT.get(token)
+    if parsed is None:
+        parsed = _parse(token)
+        if len(_RECENT) >= _RECENT_MAX:
+            _RECENT.clear()
+        _RECENT[token] = parsed
+    return parsed
+
+
+def _parse(token: str) -> ParsedJWS:
     parts = token.split(".")
     if len(parts) == 5:
         raise TokenError("malformed_token", "JWE tokens are not accepted")
@@ -118,7 +149,7 @@ def _split(token: Any, max_length: int) -> tuple[dict[str, Any], list[str]]:
     if not parts[2]:
         raise TokenError("malformed_token", "empty signature")
     header_bytes = b64url_decode_strict(parts[0], "header")
-    b64url_decode_strict(parts[1], "payload")
+    payload = b64url_decode_strict(parts[1], "payload")
     b64url_decode_strict(parts[2], "signature")
     header = strict_json_object(header_bytes, "header")
     forbidden = FORBIDDEN_HEADERS & set(header)
@@ -126,20 +157,32 @@ def _split(token: Any, max_length: int) -> tuple[dict[str, Any], list[str]]:
         raise TokenError(
             "forbidden_header", f"header parameter(s) {', '.join(sorted(forbidden))} refused"
         )
-    try:
-        # PyJWT's own view of the header must agree (and its kid checks apply).
-        library_header = jwt.get_unverified_header(token)
-    except Exception as exc:  # library boundary: anything it raises is a refusal
-        raise TokenError("malformed_token", f"header refused: {exc}") from exc
-    if library_header != header:  # pragma: no cover - both parse the same bytes
-        raise TokenError("malformed_token", "header parsed inconsistently")
     alg = header.get("alg")
     if not isinstance(alg, str) or not alg:
         raise TokenError("malformed_token", "header alg must be a non-empty string")
     for name in ("kid", "typ", "cty"):
         if name in header and not isinstance(header[name], str):
             raise TokenError("malformed_token", f"header {name} must be a string")
-    return header, parts
+    return ParsedJWS(token=token, header=header, payload=payload)
+
+
+def unverified_header(
+    token: str | bytes | ParsedJWS, *, max_length: int = MAX_TOKEN_LENGTH
+) -> dict:
+    """The JOSE header of a compact JWS, after structural checks only (a copy).
+
+    Not authenticated: use it to pick a key (``kid``, ``x5c``), never to trust.
+    Raises TokenError (``token_too_large``, ``malformed_token``, ``forbidden_header``).
+    """
+    return dict(parse(token, max_length=max_length).header)
+
+
+def unverified_claims(
+    token: str | bytes | ParsedJWS, *, max_length: int = MAX_TOKEN_LENGTH
+) -> dict:
+    """The claims of a compact JWS, parsed strictly but *not verified*: to find which
+    client's keys to try (RFC 7523's ``sub``), never to trust."""
+    return dict(parse(token, max_length=max_length).unverified_claims())
 
 
 def _resolve_key(key: Any) -> tuple[Any, frozenset[str], str | None]:
@@ -152,10 +195,11 @@ def _resolve_key(key: Any) -> tuple[Any, frozenset[str], str | None]:
 
 def _prepare(
     token: Any, key: Any, algorithms: Iterable[str], max_length: int
-) -> tuple[dict[str, Any], str, Any, str | None]:
+) -> tuple[ParsedJWS, str, Any, str | None]:
     allowed = check_algorithms(algorithms)
     public_key, key_algs, key_kid = _resolve_key(key)
-    header, _ = _split(token, max_length)
+    parsed = parse(token, max_length=max_length)
+    header = parsed.header
     alg = header["alg"]
     if alg not in allowed:
         raise TokenError("algorithm_not_allowed", f"algorithm {alg!r} is not allowed")
@@ -166,7 +210,7 @@ def _prepare(
         )
     if key_kid is not None and "kid" in header and header["kid"] != key_kid:
         raise TokenError("unknown_key", f"token kid {header['kid']!r} is not the key's kid")
-    return header, alg, public_key, header.get("kid", key_kid)
+    return parsed, alg, public_key, header.get("kid", key_kid)
 
 
 def _raise_from_library(exc: Exception) -> None:
@@ -188,7 +232,7 @@ def _raise_from_library(exc: Exception) -> None:
 
 
 def verify_jws(
-    token: str | bytes,
+    token: str | bytes | ParsedJWS,
     key: Any,
     *,
     algorithms: Iterable[str] = DEFAULT_ALGORITHMS,
@@ -199,17 +243,27 @@ def verify_jws(
     ``key`` is a cryptography public key or a :class:`JWK`. The header's ``alg``
     must be in ``algorithms`` and fit the key's type.
     """
-    header, alg, public_key, _ = _prepare(token, key, algorithms, max_length)
+    parsed, alg, public_key, _ = _prepare(token, key, algorithms, max_length)
     try:
-        decoded = _with_rfc9864(jwt.PyJWS(algorithms=[alg])).decode_complete(
-            token, key=public_key, algorithms=[alg], options=_SIG_OPTIONS
+        decoded = _JWS.decode_complete(
+            parsed.token, key=public_key, algorithms=[alg], options=_SIG_OPTIONS
         )
     except Exception as exc:  # library boundary: anything it raises is a refusal
         _raise_from_library(exc)
-    return header, decoded["payload"]
+    _same_header(parsed, decoded)
+    return dict(parsed.header), decoded["payload"]
+
+
+def _same_header(parsed: ParsedJWS, decoded: Mapping[str, Any]) -> None:
+    """PyJWT's own view of the header (its kid checks apply) must agree with ours."""
+    if decoded.get("header") != parsed.header:  # pragma: no cover - the same bytes
+        raise TokenError("malformed_token", "header parsed inconsistently")
 
 
 _SIG_OPTIONS = {"verify_signature": True, "enforce_minimum_key_length": True}
+#: Built once per process (a PyJWS instantiates every algorithm it knows); each call
+#: names the one algorithm it allows.
+_JWS = _with_rfc9864(jwt.PyJWS())
 
 
 class _StrictPyJWT(jwt.PyJWT):
@@ -225,6 +279,10 @@ class _StrictPyJWT(jwt.PyJWT):
             return strict_json_object(decoded["payload"], "claims")
         except TokenError as exc:
             raise jwt.DecodeError(exc.detail) from exc
+
+
+#: Built once per process; the options of each call are passed to decode_complete.
+_JWT = _StrictPyJWT()
 
 
 @dataclass(frozen=True)
@@ -282,7 +340,7 @@ def _check_typ(token_typ: str | None, expected: str | Iterable[str | None]) -> N
 
 
 def verify(
-    token: str | bytes,
+    token: str | bytes | ParsedJWS,
     key: Any,
     *,
     algorithms: Iterable[str] = DEFAULT_ALGORITHMS,
@@ -316,7 +374,8 @@ def verify(
     if isinstance(require, str):
         raise ValueError("require must be a sequence of claim names")
     required = list(require)
-    header, alg, public_key, key_id = _prepare(token, key, algorithms, max_length)
+    parsed, alg, public_key, key_id = _prepare(token, key, algorithms, max_length)
+    header = dict(parsed.header)
     options = {
         **_SIG_OPTIONS,
         "verify_exp": False,  # checked below against `now`
@@ -329,8 +388,8 @@ def verify(
         "require": required,
     }
     try:
-        decoded = _StrictPyJWT(options=options).decode_complete(
-            token,
+        decoded = _JWT.decode_complete(
+            parsed.token,
             key=public_key,
             algorithms=[alg],
             options=options,
@@ -339,6 +398,7 @@ def verify(
         )
     except Exception as exc:  # library boundary: anything it raises is a refusal
         _raise_from_library(exc)
+    _same_header(parsed, decoded)
     claims: dict[str, Any] = decoded["payload"]
 
     for name in ("iss", "sub", "jti"):
@@ -370,8 +430,9 @@ def verify(
             raise TokenError("wrong_subject", "token subject does not match")
     if typ is not None:
         _check_typ(header.get("typ"), typ)
-    raw = token if isinstance(token, str) else bytes(token).decode("ascii")
-    return VerifiedToken(header=header, claims=claims, token=raw, key_id=key_id, algorithm=alg)
+    return VerifiedToken(
+        header=header, claims=claims, token=parsed.token, key_id=key_id, algorithm=alg
+    )
 
 
 # -------------------------------------------------------------------------- minting
@@ -409,7 +470,7 @@ def sign(
             raise TypeError("kid must be a string")
         extra["kid"] = kid
     extra["typ"] = typ  # None removes PyJWT's default "JWT"
-    return _StrictPyJWT().encode(dict(claims), private_key, algorithm=algorithm, headers=extra)
+    return _JWT.encode(dict(claims), private_key, algorithm=algorithm, headers=extra)
 
 
 def new_jti() -> str:

@@ -24,8 +24,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import jwt
-
 from s2s_auth.core import jose
 from s2s_auth.core.jose_encoding import TokenError
 from s2s_auth.core.jwk import JWK, JWKSet, public_jwk
@@ -49,17 +47,17 @@ JWT_SVID_TYPES = (None, "JWT", "JOSE")
 JWT_BUNDLE_USE = "jwt-svid"
 
 
-def unverified_subject(token: str) -> str | None:
-    """The ``sub`` before verification: only to choose a mechanism and a key."""
+def unverified_subject(token: str | jose.ParsedJWS) -> str | None:
+    """The ``sub`` before verification: only to choose a mechanism and a key (from the
+    token as :func:`s2s_auth.core.jose.parse` parsed it, once)."""
     try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
+        sub = jose.parse(token).unverified_claims().get("sub")
+    except TokenError:
         return None
-    sub = claims.get("sub") if isinstance(claims, dict) else None
     return sub if isinstance(sub, str) else None
 
 
-def is_jwt_svid(header: Mapping[str, Any], token: str) -> bool:
+def is_jwt_svid(header: Mapping[str, Any], token: str | jose.ParsedJWS) -> bool:
     """Whether a structurally valid JWT claims to be a JWT-SVID: ``typ`` JWT/JOSE/absent
     and ``sub`` a SPIFFE ID. Says nothing of validity."""
     typ = header.get("typ")
@@ -69,7 +67,7 @@ def is_jwt_svid(header: Mapping[str, Any], token: str) -> bool:
 
 
 def verify_jwt_svid(
-    token: str,
+    token: str | jose.ParsedJWS,
     key: Any,
     *,
     algorithms: Iterable[str],

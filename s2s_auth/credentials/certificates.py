@@ -27,6 +27,7 @@ from s2s_auth.core.jose import TokenError
 from s2s_auth.core.jwk import JWK, JWKSet, public_jwk
 from s2s_auth.core.jwks import JWKSCache
 from s2s_auth.core.x509 import parse_pem_chain
+from s2s_auth.credentials.cache import principal_cache
 from s2s_auth.identity import service_name
 from s2s_auth.models import ClientKey, ServiceCertificate, ServicePrincipal
 
@@ -64,10 +65,15 @@ def certificate_by_fingerprint(value: str) -> VerifiedPeer | None:
 
     Raises ``CertificateRejected`` when it is known but no longer acceptable.
     """
-    pem = (
-        ServiceCertificate.objects.filter(fingerprint=value.lower())
-        .values_list("pem", flat=True)
-        .first()
+    fingerprint = value.lower()
+    pem = principal_cache.get(
+        ("certificate", fingerprint),
+        lambda: (
+            ServiceCertificate.objects.filter(fingerprint=fingerprint)
+            .values_list("pem", flat=True)
+            .first()
+        ),
+        cache_none=False,  # the fingerprint is the caller's to choose
     )
     return peer_verifier().verify_pem(pem) if pem else None
 
@@ -78,11 +84,19 @@ def certificates_of(spiffe_id: str) -> list[str]:
     name = service_name(spiffe_id, s2s_settings().TRUST_DOMAIN)
     if name is None:
         return []
-    return list(
-        ServiceCertificate.objects.filter(principal__name=name)
-        .order_by("-not_after")
-        .values_list("pem", flat=True)
+    pems = principal_cache.get(
+        ("certificates_of", name),
+        lambda: (
+            tuple(
+                ServiceCertificate.objects.filter(principal__name=name)
+                .order_by("-not_after")
+                .values_list("pem", flat=True)
+            )
+            or None
+        ),
+        cache_none=False,  # the name comes from an unverified token
     )
+    return list(pems or ())
 
 
 # ------------------------------------------------------------------- client keys
@@ -162,8 +176,10 @@ def client_keys_of(name: str, kid: str | None) -> list[JWK]:
     ``kid``: the key with that kid, or every registered key when the JWT names none.
     Keys behind a jwks_uri are fetched (cached; JWKSUnavailable when it is down)."""
     keys: list[JWK] = []
-    rows = ClientKey.objects.filter(principal__name=name).values_list("kid", "jwk", "jwks_uri")
-    for row_kid, document, uri in rows:
+    rows = principal_cache.get(
+        ("client_keys", name), lambda: _registered_keys(name), cache_none=False
+    )
+    for row_kid, key, uri in rows or ():
         if uri:
             cache = _uri_cache(uri)
             if kid is not None:
@@ -174,8 +190,19 @@ def client_keys_of(name: str, kid: str | None) -> list[JWK]:
             else:
                 keys.extend(cache.keys())
         elif kid is None or kid == row_kid:
-            keys.append(JWK(json.loads(document)))
+            keys.append(key)
     return keys
+
+
+def _registered_keys(name: str) -> tuple[tuple[str, JWK | None, str], ...] | None:
+    """``(kid, key, jwks_uri)`` of every key registered for ``name``, the JWKs built
+    once (the principal cache keeps them); None when there is none (not cached: the
+    name comes from an unverified assertion)."""
+    rows = ClientKey.objects.filter(principal__name=name).values_list("kid", "jwk", "jwks_uri")
+    return (
+        tuple((kid, None if uri else JWK(json.loads(document)), uri) for kid, document, uri in rows)
+        or None
+    )
 
 
 __all__ = [

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from s2s_auth.audit.changes import record_change
 from s2s_auth.conf import s2s_settings
+from s2s_auth.credentials.cache import principal_cache
 from s2s_auth.identity import spiffe_id
 from s2s_auth.models import ServicePrincipal, validate_scopes, validate_service_name
 
@@ -33,6 +34,21 @@ def get_principal(name: str) -> ServicePrincipal:
         return ServicePrincipal.objects.get(name=name)
     except ServicePrincipal.DoesNotExist:
         raise PrincipalError(f"No service principal named {name!r}.") from None
+
+
+def cached_principal(name: str) -> ServicePrincipal | None:
+    """The principal named ``name`` (None: unknown) through the principal cache
+    (:mod:`s2s_auth.credentials.cache`): what authentication reads on every request.
+    The instance is shared by requests: read it, never change or save it."""
+    return principal_cache.get(("principal", name), lambda: _load_principal(name))
+
+
+def _load_principal(name: str) -> ServicePrincipal | None:
+    return (
+        ServicePrincipal.objects.only("id", "name", "spiffe_id", "enabled", "scopes")
+        .filter(name=name)
+        .first()
+    )
 
 
 class NotApproved(PrincipalError):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 
 from django.core.cache import caches
 from django.core.cache.backends.db import DatabaseCache
@@ -26,6 +27,7 @@ from s2s_auth.errors import S2SError
 __all__ = [
     "ReplayStoreUnavailable",
     "create_cache_table",
+    "remember_jti",
     "remember_once",
     "replay_cache",
     "store_key",
@@ -60,6 +62,13 @@ def remember_once(namespace: str, *parts: str, ttl: float) -> bool:
         return bool(replay_cache().add(key, 1, timeout=max(1, int(ttl) + 1)))
     except Exception as exc:  # any backend failure: Redis, database, a missing table
         raise unavailable(exc) from exc
+
+
+def remember_jti(issuer: str, jti: str, expires_at: float) -> bool:
+    """True the first time (issuer, jti) is seen before ``expires_at`` (plus the clock
+    skew); False on replay. Raises ReplayStoreUnavailable (503)."""
+    ttl = max(1, int(expires_at - time.time()) + int(s2s_settings().CLOCK_SKEW) + 1)
+    return remember_once("jti", issuer, jti, ttl=ttl)
 
 
 def unavailable(exc: BaseException) -> ReplayStoreUnavailable:

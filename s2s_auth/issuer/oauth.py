@@ -41,6 +41,7 @@ from s2s_auth.core.jose import (
 )
 from s2s_auth.core.x509 import CertificateRejected, x5c_decode, x5t_s256
 from s2s_auth.credentials.certificates import client_keys_of
+from s2s_auth.credentials.principals import cached_principal
 from s2s_auth.credentials.replay import remember_once
 from s2s_auth.identity import SERVICE_NAME_RE, is_spiffe_id, service_name, spiffe_id
 from s2s_auth.issuer.clients import active_secrets_of, match_secret
@@ -211,13 +212,9 @@ class FailureGate:
 
 
 def _principal(name: str, *, basic: bool) -> ServicePrincipal:
-    principal = (
-        ServicePrincipal.objects.only("id", "name", "spiffe_id", "enabled", "scopes")
-        .filter(name=name)
-        .first()
-        if SERVICE_NAME_RE.fullmatch(name or "")
-        else None
-    )
+    # Called once the client authenticated (assertion or certificate): the cache's
+    # entries are keyed by verified names only.
+    principal = cached_principal(name) if SERVICE_NAME_RE.fullmatch(name or "") else None
     if principal is None:
         raise invalid_client("Client authentication failed.", basic=basic, principal=name)
     return principal

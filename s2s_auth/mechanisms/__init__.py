@@ -8,6 +8,8 @@ until a name is resolved, so ``import s2s_auth.mechanisms`` is cheap.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
@@ -54,7 +56,20 @@ def mechanism_class(name: str, *, setting: str = "S2S_AUTH['MECHANISMS']") -> ty
 
 
 def mechanism_classes(names, *, setting: str = "S2S_AUTH['MECHANISMS']") -> list[type]:
-    """The authentication classes for ``names``, in order."""
+    """The authentication classes for ``names``, in order.
+
+    Resolved once per list of names (views read the setting on every request); a
+    name that does not resolve raises every time, it is never remembered."""
     if isinstance(names, str):
         raise ImproperlyConfigured(f"{setting} must be a list of names, not a string.")
-    return [mechanism_class(name, setting=setting) for name in names]
+    try:
+        key = tuple(names)
+        hash(key)
+    except TypeError:  # not hashable: resolved, not remembered
+        return [mechanism_class(name, setting=setting) for name in names]
+    return list(_resolved(key, setting))
+
+
+@lru_cache(maxsize=64)
+def _resolved(names: tuple, setting: str) -> tuple[type, ...]:
+    return tuple(mechanism_class(name, setting=setting) for name in names)

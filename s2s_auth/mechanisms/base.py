@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import time
 
-from django.core.exceptions import ObjectDoesNotExist
 from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication
 
 from s2s_auth import metrics
 from s2s_auth.audit import events
 from s2s_auth.conf import s2s_settings
+from s2s_auth.credentials.principals import cached_principal
 from s2s_auth.errors import S2SError, http_status
 from s2s_auth.identity import ServiceIdentity, service_name
+from s2s_auth.mechanisms.user_context import end_user_beside
 from s2s_auth.models import ServicePrincipal
 
 __all__ = [
@@ -104,18 +105,16 @@ def authorization_header(request) -> tuple[str, str] | None:
 
 def identity_for(spiffe_id: str, mechanism: str, *, end_user=None) -> ServiceIdentity:
     """The enabled principal this SPIFFE ID names (in any SPIFFE_ID_PATHS layout); else
-    S2SError ``bad_spiffe_id``, ``unknown_principal`` or ``principal_disabled``."""
+    S2SError ``bad_spiffe_id``, ``unknown_principal`` or ``principal_disabled``.
+
+    Read through the principal cache (:mod:`s2s_auth.credentials.cache`): a change is
+    seen within ``PRINCIPAL_CACHE_SECONDS``."""
     name = service_name(spiffe_id, s2s_settings().TRUST_DOMAIN)
     if name is None:
         raise S2SError("bad_spiffe_id", f"{spiffe_id[:100]} names no service of this trust domain.")
-    try:
-        principal = ServicePrincipal.objects.only(
-            "id", "name", "spiffe_id", "enabled", "scopes"
-        ).get(name=name)
-    except ObjectDoesNotExist:
-        raise S2SError(
-            "unknown_principal", f"{spiffe_id} is not a registered service principal."
-        ) from None
+    principal = cached_principal(name)
+    if principal is None:
+        raise S2SError("unknown_principal", f"{spiffe_id} is not a registered service principal.")
     return identity_from_principal(principal, mechanism, end_user=end_user)
 
 
@@ -206,8 +205,6 @@ class ServiceAuthentication(BaseAuthentication):
         """The user context sent beside the credential (``S2S-End-User-Token``): a token
         exchanged for this service (RFC 8693) whose ``act`` names ``caller``; None
         without one. Raises TokenError when one is sent and is not acceptable."""
-        from s2s_auth.mechanisms.user_context import end_user_beside
-
         return end_user_beside(request, caller)
 
     def _elapsed(self) -> float | None:

@@ -32,9 +32,11 @@ from s2s_auth.core.jwks import JWKSUnavailable
 from s2s_auth.core.svid import JWTBundles, is_jwt_svid, unverified_subject, verify_jwt_svid
 from s2s_auth.core.x509 import CertificateRejected, x5c_decode
 from s2s_auth.credentials.certificates import certificates_of
+from s2s_auth.credentials.replay import remember_jti
 from s2s_auth.errors import S2SError
 from s2s_auth.identity import parse_spiffe_id, service_name
 from s2s_auth.mechanisms.base import ServiceAuthentication, identity_for
+from s2s_auth.mechanisms.user_context import end_user_from
 from s2s_auth.tls.peer import verify_peer
 from s2s_auth.tls.proxy_headers import ProxyHeaderError
 
@@ -78,21 +80,23 @@ class JWTSVIDAuthentication(ServiceAuthentication):
         if not raw or len(raw.split()) != 1 or not raw.isascii():
             return None  # access_token gives its reasons for these
         try:
-            header = jose.unverified_header(raw)
+            parsed = jose.parse(raw)  # once: the steps below read this
         except jose.TokenError:
             return None
-        if not is_jwt_svid(header, raw):
+        if not is_jwt_svid(parsed.header, parsed):
             return None
-        return self.authenticate_svid(request, raw, header)
+        return self.authenticate_svid(request, parsed, parsed.header)
 
     def authenticate_header(self, request) -> str:
         realm = s2s_settings().own_spiffe_id or "s2s"
         return f'{self.keyword} realm="{realm}"'
 
-    def authenticate_svid(self, request, token: str, header: dict):
+    def authenticate_svid(self, request, token: str | jose.ParsedJWS, header: dict):
+        """``token`` as parsed by the caller (a ``ParsedJWS``), or its text."""
         conf = s2s_settings()
+        token = jose.parse(token)
         sub = unverified_subject(token) or ""
-        evidence = {"credential": token, "principal": sub}
+        evidence = {"credential": token.token, "principal": sub}
         try:
             peer = verify_peer(request)
         except CertificateRejected as exc:
@@ -180,7 +184,12 @@ class JWTSVIDAuthentication(ServiceAuthentication):
         return name
 
     def verification_key(
-        self, token: str, header: dict, sub: str, name: str, peer: VerifiedPeer | None
+        self,
+        token: str | jose.ParsedJWS,
+        header: dict,
+        sub: str,
+        name: str,
+        peer: VerifiedPeer | None,
     ):
         """``(public key or JWK, certificate or None)``; ``(None, None)`` when there is
         no key at all."""
@@ -208,8 +217,6 @@ class JWTSVIDAuthentication(ServiceAuthentication):
         return None, None
 
     def check_replay(self, verified: jose.VerifiedToken, peer: VerifiedPeer | None, name: str):
-        from s2s_auth.mechanisms.service_jwt import remember_jti
-
         jti = verified.claims.get("jti")
         if jti is None:
             if peer is None or peer.service_name != name:
@@ -222,6 +229,4 @@ class JWTSVIDAuthentication(ServiceAuthentication):
             raise S2SError("replayed_jti", "This token was already used.")
 
     def end_user(self, verified: jose.VerifiedToken, request=None):
-        from s2s_auth.mechanisms.user_context import end_user_from
-
         return end_user_from(verified.claims, request)

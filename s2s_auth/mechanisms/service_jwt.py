@@ -23,9 +23,6 @@ token into every copy of the JWT.
 
 from __future__ import annotations
 
-import time
-
-import jwt
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from s2s_auth.conf import s2s_settings
@@ -35,23 +32,17 @@ from s2s_auth.core.svid import is_jwt_svid
 from s2s_auth.core.wire import SERVICE_JWT_KEYWORD, SERVICE_JWT_TYPE
 from s2s_auth.core.x509 import CertificateRejected, x5c_decode
 from s2s_auth.credentials.certificates import certificates_of
-from s2s_auth.credentials.replay import remember_once
+from s2s_auth.credentials.replay import remember_jti
 from s2s_auth.errors import S2SError
 from s2s_auth.mechanisms.base import ServiceAuthentication, identity_for
 from s2s_auth.mechanisms.jwt_svid import JWTSVIDAuthentication
+from s2s_auth.mechanisms.user_context import end_user_from
 from s2s_auth.tls.peer import verify_peer
 from s2s_auth.tls.proxy_headers import ProxyHeaderError
 
 KEYWORD = SERVICE_JWT_KEYWORD
 TOKEN_TYPE = SERVICE_JWT_TYPE
 REQUIRED_CLAIMS = ("iss", "sub", "aud", "iat", "exp", "jti")
-
-
-def remember_jti(issuer: str, jti: str, expires_at: float) -> bool:
-    """True the first time (issuer, jti) is seen before ``expires_at``; False on replay.
-    Raises ReplayStoreUnavailable (503) when the shared store does not answer."""
-    ttl = max(1, int(expires_at - time.time()) + int(s2s_settings().CLOCK_SKEW) + 1)
-    return remember_once("jti", issuer, jti, ttl=ttl)
 
 
 class ServiceJWTAuthentication(ServiceAuthentication):
@@ -63,10 +54,12 @@ class ServiceJWTAuthentication(ServiceAuthentication):
         if token is None:
             return None
         try:
-            header = tokens.unverified_header(token)
-            if header.get("typ") != TOKEN_TYPE and is_jwt_svid(header, token):
-                return JWTSVIDAuthentication(self.keyword).authenticate_svid(request, token, header)
-            peer = self.caller_certificate(request, token, header)
+            parsed = tokens.parse(token)  # once: every step below reads this
+            header = parsed.header
+            if header.get("typ") != TOKEN_TYPE and is_jwt_svid(header, parsed):
+                svid = JWTSVIDAuthentication(self.keyword)  # not the hot path: JWT-SVIDs
+                return svid.authenticate_svid(request, parsed, header)
+            peer = self.caller_certificate(request, parsed, header)
         except tokens.TokenError as exc:
             self.reject(request, exc, credential=token)
         except CertificateRejected as exc:
@@ -89,7 +82,7 @@ class ServiceJWTAuthentication(ServiceAuthentication):
             "principal": peer.spiffe_id,
         }
         try:
-            verified = self.verify_token(token, peer)
+            verified = self.verify_token(parsed, peer)
             end_user = self.end_user(verified, request)
             identity = identity_for(peer.spiffe_id, self.mechanism, end_user=end_user)
         except (tokens.TokenError, S2SError) as exc:
@@ -118,7 +111,9 @@ class ServiceJWTAuthentication(ServiceAuthentication):
         """The token of ``Authorization: ServiceJWT <jwt>``; None for another scheme."""
         return self.get_authorization(request)
 
-    def caller_certificate(self, request, token: str, header: dict) -> VerifiedPeer | None:
+    def caller_certificate(
+        self, request, token: str | tokens.ParsedJWS, header: dict
+    ) -> VerifiedPeer | None:
         """The certificate whose key must have signed the token (see module doc)."""
         peer = verify_peer(request)
         if peer is not None:
@@ -133,7 +128,9 @@ class ServiceJWTAuthentication(ServiceAuthentication):
                 continue  # an expired or revoked registration; try the next
         return None
 
-    def verify_token(self, token: str, peer: VerifiedPeer) -> tokens.VerifiedToken:
+    def verify_token(
+        self, token: str | tokens.ParsedJWS, peer: VerifiedPeer
+    ) -> tokens.VerifiedToken:
         conf = s2s_settings()
         return tokens.verify(
             token,
@@ -151,16 +148,13 @@ class ServiceJWTAuthentication(ServiceAuthentication):
     def end_user(self, verified: tokens.VerifiedToken, request=None):
         """The forwarded end user: the token beside the JWT, matching its ``ath``,
         verified against the identity service's keys."""
-        from s2s_auth.mechanisms.user_context import end_user_from
-
         return end_user_from(verified.claims, request, caller=verified.claims["sub"])
 
 
-def _unverified_issuer(token: str) -> str | None:
+def _unverified_issuer(token: str | tokens.ParsedJWS) -> str | None:
     """The ``iss`` of a token before verification: only to look up its key."""
     try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
+        iss = tokens.parse(token).unverified_claims().get("iss")
+    except tokens.TokenError:
         return None
-    iss = claims.get("iss")
     return iss if isinstance(iss, str) else None

@@ -191,3 +191,25 @@ def test_the_test_project_store_is_shared():
         "django.core.cache.backends.db.DatabaseCache",
         "django.core.cache.backends.redis.RedisCache",
     )
+
+
+@pytest.mark.parametrize(
+    "cache",
+    [
+        {"PRINCIPAL_CACHE_SECONDS": -1},
+        {"PRINCIPAL_CACHE_SECONDS": "2"},
+        {"PRINCIPAL_CACHE_CHECK_SECONDS": None},
+        {"PRINCIPAL_CACHE_MAX_ENTRIES": True},
+        # Checking less often than entries expire: the bound would be the max age alone.
+        {"PRINCIPAL_CACHE_SECONDS": 2, "PRINCIPAL_CACHE_CHECK_SECONDS": 5},
+    ],
+)
+def test_principal_cache_settings(pki_dir, cache):
+    assert ids(**good(pki_dir, **cache)) == {"s2s_auth.E031"}
+
+
+def test_principal_cache_off_or_tighter_is_fine(pki_dir):
+    assert ids(**good(pki_dir, PRINCIPAL_CACHE_SECONDS=0, PRINCIPAL_CACHE_CHECK_SECONDS=5)) == set()
+    assert ids(**good(pki_dir, PRINCIPAL_CACHE_SECONDS=0.5, PRINCIPAL_CACHE_CHECK_SECONDS=0.2)) == (
+        set()
+    )

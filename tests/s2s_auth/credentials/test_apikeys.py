@@ -12,6 +12,7 @@ from django.utils import timezone
 # Registers APIKeyAdmin before the URLconf is first loaded (until s2s_auth.admin imports it).
 from s2s_auth.admin import apikeys as admin_apikeys  # noqa: F401
 from s2s_auth.credentials.apikeys import APIKeyError, check_key, create_key, parse_key, revoke_key
+from s2s_auth.credentials.cache import invalidate
 from s2s_auth.credentials.principals import ensure_principal
 from s2s_auth.models import APIKey, ServicePrincipal
 
@@ -76,6 +77,7 @@ def test_last_used_is_written_at_most_once_a_minute(key):
     check_key(plaintext)
     assert APIKey.objects.get(pk=row.pk).last_used_at == first
     APIKey.objects.filter(pk=row.pk).update(last_used_at=first - timedelta(minutes=2))
+    invalidate()  # an UPDATE sends no signal (principal cache)
     check_key(plaintext)
     assert APIKey.objects.get(pk=row.pk).last_used_at > first
 
@@ -97,6 +99,7 @@ def test_expiry(principal):
     assert row.expires_at > timezone.now() + timedelta(days=29)
     assert check_key(plaintext)
     APIKey.objects.filter(pk=row.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    invalidate()  # an UPDATE sends no signal (principal cache)
     with pytest.raises(APIKeyError) as info:
         check_key(plaintext)
     assert info.value.code == "api_key_expired"

@@ -24,6 +24,7 @@ from s2s_auth.core.access_tokens import verified_token_cache
 from s2s_auth.core.jose import TokenError, new_jti, sign
 from s2s_auth.core.jwk import public_jwk
 from s2s_auth.core.jwks import JWKSCache, JWKSUnavailable, clear_jwks_caches
+from s2s_auth.credentials.cache import invalidate
 from s2s_auth.credentials.principals import ensure_principal
 from s2s_auth.models import ServicePrincipal
 
@@ -195,6 +196,7 @@ def test_principal_losing_a_scope_loses_it_for_existing_tokens(client, caller, k
     token = mint(keys)
     assert call(client, token).status_code == 200
     ServicePrincipal.objects.filter(pk=caller.pk).update(scopes="test:write")
+    invalidate()  # an UPDATE sends no signal (principal cache)
     assert call(client, token).json()["error"] == "insufficient_scope"
 
 
@@ -295,6 +297,7 @@ def test_missing_or_unreadable_token_is_401(client, caller, header, status, code
 
 def test_disabled_principal_is_403(client, caller, keys):
     ServicePrincipal.objects.filter(pk=caller.pk).update(enabled=False)
+    invalidate()  # an UPDATE sends no signal (principal cache)
     response = call(client, mint(keys))
     assert (response.status_code, response.json()["error"]) == (403, "principal_disabled")
 
@@ -402,6 +405,7 @@ def test_cache_hit_still_checks_the_principal(client, caller, keys, jwks_server)
     assert call(client, token).status_code == 200
     assert verified_token_cache().hits == hits + 1
     ServicePrincipal.objects.filter(pk=caller.pk).update(enabled=False)
+    invalidate()  # an UPDATE sends no signal (principal cache)
     response = call(client, token)
     assert (response.status_code, response.json()["error"]) == (403, "principal_disabled")
     assert verified_token_cache().hits == hits + 2

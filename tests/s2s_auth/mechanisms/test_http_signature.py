@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from s2s_auth.client.auth import ServiceCredentials, signature_auth
+from s2s_auth.credentials.cache import invalidate
 from s2s_auth.credentials.certificates import register_certificate
 from s2s_auth.credentials.principals import ensure_principal
 from s2s_auth.models import ServicePrincipal
@@ -156,6 +157,7 @@ def test_revoked_signer_is_refused(client, creds, pki):
 
 def test_unscoped_signer_is_403(client, creds):
     ServicePrincipal.objects.filter(name="signer").update(scopes="")
+    invalidate()  # an UPDATE sends no signal (principal cache)
     response = send(client, signed(creds))
     assert response.status_code == 403
     assert response.json()["error"] == "insufficient_scope"

@@ -14,6 +14,7 @@ import pytest
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from django.test import override_settings
 
+from s2s_auth.credentials.cache import invalidate
 from s2s_auth.credentials.principals import ensure_principal
 from s2s_auth.models import ServicePrincipal
 
@@ -82,6 +83,7 @@ def test_view_without_declared_scopes_refuses_everyone(client, caller):
 def test_required_scopes_attribute_needs_all(client, caller):
     assert get(client, "/mtls/required", caller).status_code == 403
     ServicePrincipal.objects.filter(name="caller").update(scopes="test:read test:write")
+    invalidate()  # an UPDATE sends no signal (principal cache)
     assert get(client, "/mtls/required", caller).status_code == 200
 
 
@@ -136,6 +138,7 @@ def test_refusals_are_403_with_reason_and_logged(
     }
     if case == "disabled":
         ServicePrincipal.objects.filter(name="victim").update(enabled=False)
+        invalidate()  # an UPDATE sends no signal (principal cache)
     with caplog.at_level(logging.WARNING, logger="s2s_auth"):
         response = get(client, "/mtls/scoped", pems[case]())
     assert response.status_code == 403

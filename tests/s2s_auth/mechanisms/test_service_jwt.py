@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from s2s_auth.client.auth import ServiceCredentials, ServiceJWTAuth
 from s2s_auth.core import jose as tokens
 from s2s_auth.core.wire import token_hash
+from s2s_auth.credentials.cache import invalidate
 from s2s_auth.credentials.certificates import register_certificate
 from s2s_auth.credentials.principals import ensure_principal
 from s2s_auth.models import ServicePrincipal
@@ -220,6 +221,7 @@ def test_garbage_x5c_is_a_clean_403(client, creds):
 
 def test_disabled_principal_is_refused(client, creds):
     ServicePrincipal.objects.filter(name="jwtcaller").update(enabled=False)
+    invalidate()  # an UPDATE sends no signal (principal cache)
     response = call(client, mint(creds))
     assert response.status_code == 403
     assert response.json()["error"] == "principal_disabled"

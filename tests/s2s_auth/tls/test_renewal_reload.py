@@ -191,4 +191,8 @@ def test_concurrent_calls_through_renewals_all_succeed_coherently(pki, server):
             assert value == f"bound-to-{fp}"
         else:  # signed with the key of the certificate on the connection
             assert unverified_header(value)["kid"] == fp
-    assert manager.fetch_count >= 4  # a new bound token for each renewed certificate
+    # A new bound token for each certificate a bearer call travelled with (under load a
+    # bearer thread may not call at all between two renewals, so not necessarily 5).
+    bearer_certificates = {fp for fp, authorization in seen if authorization.startswith("Bearer ")}
+    assert len(bearer_certificates) >= 2
+    assert manager.fetch_count >= len(bearer_certificates)
