@@ -43,6 +43,7 @@ from django.core.signals import setting_changed
 
 from s2s_auth import metrics
 from s2s_auth.conf import s2s_settings
+from s2s_auth.core.fetch import describe_failure, fetch_bounded
 from s2s_auth.core.jose_encoding import TokenError
 from s2s_auth.core.jwk import JWK, JWKSet
 from s2s_auth.errors import S2SError
@@ -237,26 +238,15 @@ class JWKSCache:
         logger.debug("JWKS fetched from %s: kids=%s", self.url, keys.kids)
 
     def _fetch(self) -> JWKSet:
-        session = self._session_factory()
-        session.trust_env = False
-        try:
-            with session.get(
-                self.url,
-                timeout=self.timeout,
-                verify=self.verify,
-                allow_redirects=False,
-                stream=True,
-                headers={"Accept": "application/jwk-set+json, application/json"},
-            ) as response:
-                if response.status_code != 200:
-                    raise ValueError(f"HTTP {response.status_code}")
-                body = b""
-                for chunk in response.iter_content(8192):
-                    body += chunk
-                    if len(body) > MAX_JWKS_BYTES:
-                        raise ValueError(f"JWK Set larger than {MAX_JWKS_BYTES} bytes")
-        finally:
-            session.close()
+        body = fetch_bounded(
+            self._session_factory,
+            self.url,
+            timeout=self.timeout,
+            verify=self.verify,
+            accept="application/jwk-set+json, application/json",
+            max_bytes=MAX_JWKS_BYTES,
+            what="JWK Set",
+        )
         keys = self.parse_keys(body)
         if not len(keys):
             raise ValueError("the JWK Set holds no usable signature key")
@@ -278,11 +268,7 @@ def _has(keys: JWKSet | None, kid: str | None) -> bool:
 def _describe(exc: Exception) -> str:
     if isinstance(exc, TokenError):
         return f"invalid JWK Set: {exc.code}"
-    if isinstance(exc, requests.Timeout):
-        return "timeout"
-    if isinstance(exc, requests.ConnectionError):
-        return "connection failed"
-    return str(exc) or type(exc).__name__
+    return describe_failure(exc)
 
 
 class LocalJWKS:

@@ -49,6 +49,7 @@ from cryptography.hazmat.primitives import hashes
 
 from s2s_auth import metrics
 from s2s_auth.core.ca import CertificateAuthority, PKIError
+from s2s_auth.core.fetch import describe_failure, fetch_bounded
 from s2s_auth.core.issuance import crl_url_for
 from s2s_auth.core.x509 import fingerprint
 from s2s_auth.errors import S2SError
@@ -223,7 +224,7 @@ class CRLCache:
         try:
             crl = self.check(self._fetch(), now)
         except (requests.RequestException, ValueError) as exc:
-            self.last_error = _describe(exc)
+            self.last_error = describe_failure(exc)
             metrics.fetched("crl", ok=False)
             logger.warning(
                 "CRL fetch from %s failed (%s); %s",
@@ -271,39 +272,18 @@ class CRLCache:
         return crl
 
     def _fetch(self) -> x509.CertificateRevocationList:
-        session = self._session_factory()
-        session.trust_env = False
-        try:
-            with session.get(
-                self.url,
-                timeout=self.timeout,
-                verify=self.verify,
-                allow_redirects=False,
-                stream=True,
-                headers={"Accept": "application/pkix-crl"},
-            ) as response:
-                if response.status_code != 200:
-                    raise ValueError(f"HTTP {response.status_code}")
-                body = b""
-                for chunk in response.iter_content(65536):
-                    body += chunk
-                    if len(body) > MAX_CRL_BYTES:
-                        raise ValueError(f"CRL larger than {MAX_CRL_BYTES} bytes")
-        finally:
-            session.close()
+        body = fetch_bounded(
+            self._session_factory,
+            self.url,
+            timeout=self.timeout,
+            verify=self.verify,
+            accept="application/pkix-crl",
+            max_bytes=MAX_CRL_BYTES,
+            what="CRL",
+        )
         if body.lstrip().startswith(b"-----BEGIN"):
             return x509.load_pem_x509_crl(body)
         return x509.load_der_x509_crl(body)
-
-
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, requests.Timeout):
-        return "timeout"
-    if isinstance(exc, requests.exceptions.SSLError):
-        return "TLS failed"
-    if isinstance(exc, requests.ConnectionError):
-        return "connection failed"
-    return str(exc) or type(exc).__name__
 
 
 class CRLFetcher:
