@@ -90,6 +90,7 @@ def cmd_up(args) -> int:
     with deployment:
         if not args.no_jobs:
             deployment.start_jobs()
+        deployment.start_agents()  # the scraper's and the edge proxy's certificates
         print_where(deployment)
         print("\nCtrl-C stops everything.", flush=True)
         wait_for_stop()

@@ -35,6 +35,10 @@ PRINCIPALS: dict[str, tuple[str, ...]] = {
 }
 #: Principals every service knows (the others are the identity service's, users').
 EVERY_SERVICE = ("prometheus",)
+#: Certificates no service process renews (the servers' masters and the Celery worker
+#: renew their own): ``up`` runs an ``s2s_pki agent`` for each, so that they too outlive
+#: ``S2S_CERT_LIFETIME``.
+KEPT_BY_AGENT = ("prometheus", "proxy")
 DEFAULT_PORTS = {
     "users": int(os.environ.get("FLEAMARKET_USERS_PORT", "8001")),
     "ads": int(os.environ.get("FLEAMARKET_ADS_PORT", "8002")),
@@ -290,6 +294,31 @@ class Deployment:
         """The worker, then beat."""
         self.start_worker()
         self.start_beat()
+
+    def start_agents(self, names=KEPT_BY_AGENT, *, timeout: float = 60.0) -> None:
+        """A renewal agent (``s2s_pki agent --name NAME``, in users' environment) for each
+        certificate that no running process renews; return once each has started."""
+        for name in names:
+            role = f"agent-{name}"
+            if role in self.children and self.children[role].poll() is None:
+                raise RuntimeError(f"the {role} is already running")
+            log = self.log_path(role)
+            offset = log.stat().st_size if log.exists() else 0
+            env = {**self.env("users"), "DJANGO_SETTINGS_MODULE": "users.settings"}
+            with processes.signals_deferred(), processes.open_log(log) as out:
+                self.children[role] = subprocess.Popen(
+                    [sys.executable, "-u", "manage.py", "s2s_pki", "agent", "--name", name],
+                    cwd=processes.ROOT,
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            try:
+                _wait_for_log(log, offset, "Renewing ", self.children[role], timeout)
+            except BaseException:
+                self.stop_service(role)
+                raise
 
     def _start_celery(
         self, role: str, args: list[str], *, ready: str, timeout: float

@@ -108,6 +108,13 @@ def test_up_serves_and_sigterm_stops_every_child(tmp_path):
             time.sleep(0.2)
         assert children, "up started no processes?"
         assert len(gunicorns) == 2 * (1 + 2), [_cmdline(pid) for pid in children]
+        # The certificates no service renews have an agent each (and SIGTERM stops it).
+        agents = sorted(
+            _cmdline(pid).split("--name")[-1].strip()
+            for pid in children
+            if "s2s_pki agent" in _cmdline(pid)
+        )
+        assert agents == ["prometheus", "proxy"], [_cmdline(pid) for pid in children]
         _assert_private(tmp_path)
         process.send_signal(signal.SIGTERM)
         assert process.wait(60) == 0 or process.returncode == 130
