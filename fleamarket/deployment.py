@@ -233,7 +233,8 @@ class Deployment:
         # first: counters start at zero with the server, as Prometheus expects.
         env = self.env(service)
         # The master's certificate renewal agent reads S2S_AUTH from these settings.
-        env["DJANGO_SETTINGS_MODULE"] = f"{service}.settings"
+        # (Unless extra_env names another, as the bench's plain users does.)
+        env.setdefault("DJANGO_SETTINGS_MODULE", f"{service}.settings")
         metrics_dir = self.var / "metrics" / service
         shutil.rmtree(metrics_dir, ignore_errors=True)
         env["PROMETHEUS_MULTIPROC_DIR"] = str(private_dir(metrics_dir))
