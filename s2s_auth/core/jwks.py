@@ -38,12 +38,10 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-import requests
 from django.core.signals import setting_changed
 
-from s2s_auth import metrics
 from s2s_auth.conf import s2s_settings
-from s2s_auth.core.fetch import describe_failure, fetch_bounded
+from s2s_auth.core.fetch import CachedDocument, describe_failure
 from s2s_auth.core.jose_encoding import TokenError
 from s2s_auth.core.jwk import JWK, JWKSet
 from s2s_auth.errors import S2SError
@@ -84,37 +82,22 @@ class JWKSUnavailable(S2SError):
         self.retry_after = retry_after
 
 
-class JWKSCache:
+class JWKSCache(CachedDocument):
     """Thread-safe cache of one JWKS URL. ``fetch_count`` counts HTTP attempts."""
 
+    what = "JWK Set"
+    source = "jwks"
+    accept = "application/jwk-set+json, application/json"
+    max_bytes = MAX_JWKS_BYTES
+
     def __init__(
-        self,
-        url: str,
-        *,
-        cache_seconds: float = 300,
-        min_refetch_seconds: float = 30,
-        verify: str | bool = True,
-        timeout: float | tuple[float, float] = (2.0, 5.0),
-        clock: Callable[[], float] = time.monotonic,
-        session_factory: Callable[[], requests.Session] | None = None,
+        self, url: str, *, cache_seconds: float = 300, min_refetch_seconds: float = 30, **options
     ):
-        if urlsplit(url).scheme not in ("http", "https"):
-            raise ValueError(f"JWKS URL must be http(s): {url!r}")
-        self.url = url
+        super().__init__(url, min_refetch_seconds=min_refetch_seconds, **options)
         self.cache_seconds = float(cache_seconds)
-        self.min_refetch_seconds = float(min_refetch_seconds)
-        self.verify = verify
-        self.timeout = timeout
-        self._clock = clock
-        self._session_factory = session_factory or requests.Session
-        self._lock = threading.Lock()
         self._keys: JWKSet | None = None
-        self._fetched_at = -math.inf  # last successful fetch
-        self._attempted_at = -math.inf  # last attempt, successful or not
         self._failures = 0  # consecutive failed attempts while no keys are held
         self._retry_at = -math.inf  # with no keys held: earliest next attempt
-        self.fetch_count = 0
-        self.last_error: str | None = None
 
     # -- public ----------------------------------------------------------------------
     def key_for(self, kid: str | None) -> JWK:
@@ -169,19 +152,27 @@ class JWKSCache:
         it must not depend on the issuer still being up when its first token arrives.
         """
         with self._lock:
-            if self._keys is not None:
-                return True
-            self._attempted_at = self._clock()
-            self.fetch_count += 1
-            try:
-                keys = self._fetch()
-            except (requests.RequestException, TokenError, ValueError) as exc:
-                self.last_error = _describe(exc)
-                self._failed_without_keys()
-                return False
-            self._keys, self._fetched_at, self.last_error = keys, self._clock(), None
-            self._failures, self._retry_at = 0, -math.inf
-            return True
+            if self._keys is None:
+                self._fetch_locked()
+            return self._keys is not None
+
+    def parse(self, body: bytes) -> JWKSet:
+        keys = self.parse_keys(body)
+        if not len(keys):
+            raise ValueError("the JWK Set holds no usable signature key")
+        return keys
+
+    def parse_keys(self, body: bytes) -> JWKSet:
+        """The key set of a fetched document (a hook: SPIFFE bundles filter by ``use``)."""
+        return JWKSet.from_json(body, max_length=MAX_JWKS_BYTES, skip_unusable=True)
+
+    def held(self) -> bool:
+        return self._keys is not None
+
+    def describe(self, exc: Exception) -> str:
+        if isinstance(exc, TokenError):
+            return f"invalid JWK Set: {exc.code}"
+        return describe_failure(exc)
 
     # -- internals -------------------------------------------------------------------
     def _unavailable(self, *, in_flight: bool = False) -> JWKSUnavailable:
@@ -201,60 +192,22 @@ class JWKSCache:
             return self._retry_at
         return self._attempted_at + self.min_refetch_seconds
 
-    def _failed_without_keys(self) -> None:
-        """Schedule the next attempt of a cache that holds no keys (short backoff)."""
-        if self._keys is not None:
-            return
-        self._failures += 1
-        delay = min(FIRST_RETRY_SECONDS * 2 ** (self._failures - 1), self.min_refetch_seconds)
-        self._retry_at = self._clock() + delay
-
     def _refresh_locked(self) -> None:
         """Fetch now unless the next attempt is not due yet (minimum interval, or the
         backoff of a cache without keys)."""
-        now = self._clock()
-        if now < self._next_attempt_at():
-            return
-        self._attempted_at = now
-        self.fetch_count += 1
-        try:
-            keys = self._fetch()
-        except (requests.RequestException, TokenError, ValueError) as exc:
-            self.last_error = _describe(exc)
-            self._failed_without_keys()
-            metrics.fetched("jwks", ok=False)
-            logger.warning(
-                "JWKS fetch from %s failed (%s); %s",
-                self.url,
-                self.last_error,
-                "keeping the previous keys" if self._keys is not None else "no keys cached",
-            )
-            return
-        self._keys = keys
-        self._fetched_at = self._clock()
-        self.last_error = None
-        self._failures, self._retry_at = 0, -math.inf
-        metrics.fetched("jwks", ok=True)
-        logger.debug("JWKS fetched from %s: kids=%s", self.url, keys.kids)
+        if self._clock() >= self._next_attempt_at():
+            self._fetch_locked()
 
-    def _fetch(self) -> JWKSet:
-        body = fetch_bounded(
-            self._session_factory,
-            self.url,
-            timeout=self.timeout,
-            verify=self.verify,
-            accept="application/jwk-set+json, application/json",
-            max_bytes=MAX_JWKS_BYTES,
-            what="JWK Set",
-        )
-        keys = self.parse_keys(body)
-        if not len(keys):
-            raise ValueError("the JWK Set holds no usable signature key")
-        return keys
-
-    def parse_keys(self, body: bytes) -> JWKSet:
-        """The key set of a fetched document (a hook: SPIFFE bundles filter by ``use``)."""
-        return JWKSet.from_json(body, max_length=MAX_JWKS_BYTES, skip_unusable=True)
+    def _fetch_locked(self) -> None:
+        keys = self._attempt(self.parse)
+        if keys is not None:
+            self._keys, self._failures, self._retry_at = keys, 0, -math.inf
+            logger.debug("JWKS fetched from %s: kids=%s", self.url, keys.kids)
+        elif self._keys is None:
+            # No keys held: the next attempt after a short backoff, doubling.
+            self._failures += 1
+            delay = min(FIRST_RETRY_SECONDS * 2 ** (self._failures - 1), self.min_refetch_seconds)
+            self._retry_at = self._clock() + delay
 
 
 def _has(keys: JWKSet | None, kid: str | None) -> bool:
@@ -263,12 +216,6 @@ def _has(keys: JWKSet | None, kid: str | None) -> bool:
     if kid is None:
         return len(keys) == 1
     return kid in keys
-
-
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, TokenError):
-        return f"invalid JWK Set: {exc.code}"
-    return describe_failure(exc)
 
 
 class LocalJWKS:

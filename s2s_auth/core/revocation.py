@@ -43,13 +43,11 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from s2s_auth import metrics
 from s2s_auth.core.ca import CertificateAuthority, PKIError
-from s2s_auth.core.fetch import describe_failure, fetch_bounded
+from s2s_auth.core.fetch import CachedDocument
 from s2s_auth.core.issuance import crl_url_for
 from s2s_auth.core.x509 import fingerprint
 from s2s_auth.errors import S2SError
@@ -129,11 +127,22 @@ def _key_id(issuer: x509.Certificate) -> bytes:
     return x509.SubjectKeyIdentifier.from_public_key(issuer.public_key()).digest
 
 
-class CRLCache:
+def _load_crl(body: bytes) -> x509.CertificateRevocationList:
+    if body.lstrip().startswith(b"-----BEGIN"):
+        return x509.load_pem_x509_crl(body)
+    return x509.load_der_x509_crl(body)
+
+
+class CRLCache(CachedDocument):
     """The CRL of one CA (``issuer``) fetched from ``url``, thread-safe.
 
     ``fetch_count`` counts HTTP attempts; ``generation`` grows with every new CRL taken.
     """
+
+    what = "CRL"
+    source = "crl"
+    accept = "application/pkix-crl"
+    max_bytes = MAX_CRL_BYTES
 
     def __init__(
         self,
@@ -142,33 +151,21 @@ class CRLCache:
         *,
         refresh_seconds: float = 30,
         min_refetch_seconds: float = 5,
-        verify: str | bool = True,
-        timeout: float | tuple[float, float] = (2.0, 5.0),
-        clock: Callable[[], float] = time.monotonic,
-        session_factory: Callable[[], requests.Session] | None = None,
+        **options,
     ):
-        if urlsplit(url).scheme not in ("http", "https"):
-            raise ValueError(f"CRL URL must be http(s): {url!r}")
-        self.url = url
+        super().__init__(url, min_refetch_seconds=min_refetch_seconds, **options)
         self.issuer = issuer
         self.refresh_seconds = float(refresh_seconds)
-        self.min_refetch_seconds = float(min_refetch_seconds)
-        self.verify = verify
-        self.timeout = timeout
-        self._clock = clock
-        self._session_factory = session_factory or requests.Session
-        self._lock = threading.Lock()
         self._crl: x509.CertificateRevocationList | None = None
-        self._fetched_at = -math.inf
-        self._attempted_at = -math.inf
-        self.fetch_count = 0
         self.generation = 0
-        self.last_error: str | None = None
 
     @property
     def crl(self) -> x509.CertificateRevocationList | None:
         """The CRL held (possibly past its nextUpdate), None before the first fetch."""
         return self._crl
+
+    def held(self) -> bool:
+        return self._crl is not None
 
     def due(self) -> bool:
         return self._clock() - self._fetched_at >= self.refresh_seconds
@@ -216,29 +213,15 @@ class CRLCache:
         )
 
     def _refresh_locked(self, now: dt.datetime) -> None:
-        clock = self._clock()
-        if clock - self._attempted_at < self.min_refetch_seconds:
+        if self._clock() - self._attempted_at < self.min_refetch_seconds:
             return
-        self._attempted_at = clock
-        self.fetch_count += 1
-        try:
-            crl = self.check(self._fetch(), now)
-        except (requests.RequestException, ValueError) as exc:
-            self.last_error = describe_failure(exc)
-            metrics.fetched("crl", ok=False)
-            logger.warning(
-                "CRL fetch from %s failed (%s); %s",
-                self.url,
-                self.last_error,
-                "keeping the previous CRL" if self._crl is not None else "no CRL held",
-            )
+        crl = self._attempt(lambda body: self.check(_load_crl(body), now))
+        if crl is None:
             return
-        if self._crl is None or crl.fingerprint(hashes.SHA256()) != self._crl.fingerprint(
-            hashes.SHA256()
-        ):
+        held = self._crl
+        if held is None or crl.fingerprint(hashes.SHA256()) != held.fingerprint(hashes.SHA256()):
             self.generation += 1
-        self._crl, self._fetched_at, self.last_error = crl, self._clock(), None
-        metrics.fetched("crl", ok=True)
+        self._crl = crl
 
     def check(self, crl: x509.CertificateRevocationList, now: dt.datetime):
         """``crl`` if it is a current CRL of our CA, not older than the one held;
@@ -270,20 +253,6 @@ class CRLCache:
                 f"CRL number {_number(crl)} is older than the one held ({_number(held)})"
             )
         return crl
-
-    def _fetch(self) -> x509.CertificateRevocationList:
-        body = fetch_bounded(
-            self._session_factory,
-            self.url,
-            timeout=self.timeout,
-            verify=self.verify,
-            accept="application/pkix-crl",
-            max_bytes=MAX_CRL_BYTES,
-            what="CRL",
-        )
-        if body.lstrip().startswith(b"-----BEGIN"):
-            return x509.load_pem_x509_crl(body)
-        return x509.load_der_x509_crl(body)
 
 
 class CRLFetcher:
