@@ -14,7 +14,8 @@ Layout of ``directory``::
         intermediate.key
         intermediate.pem
         index.json      registry of issued certificates (serial, name, validity,
-                        fingerprint, revoked_at, SANs), revoked intermediates
+                        fingerprint, revoked_at, SANs; an entry expired for more
+                        than EXPIRED_ENTRY_RETENTION is dropped), revoked intermediates
                         (``revoked_cas``) and the CRL number
 
 Each service certificate carries the SPIFFE ID ``spiffe://<trust-domain>/service/<name>``
@@ -121,6 +122,21 @@ def _parse_iso(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value)
 
 
+#: How long an expired certificate's index entry is kept (then dropped at the next
+#: issuance): short-lived certificates renewed every few minutes would otherwise grow
+#: the index, read on every renewal, without bound. Revoked entries leave the CRL with
+#: it, well after the certificate expired and a CRL past its expiry was published
+#: (RFC 5280, 5.1.2.6); every issuance is in the audit log regardless.
+EXPIRED_ENTRY_RETENTION = dt.timedelta(days=1)
+
+
+def prune_expired(entries: list[dict], now: dt.datetime, retention: dt.timedelta) -> list[dict]:
+    """The index entries of certificates that did not expire more than ``retention``
+    before ``now``."""
+    horizon = now - retention
+    return [e for e in entries if _parse_iso(e["not_after"]) >= horizon]
+
+
 class CertificateAuthority:
     """A root + intermediate CA kept in ``directory`` for ``trust_domain``."""
 
@@ -142,6 +158,12 @@ class CertificateAuthority:
         self.crl_url = crl_url or None
         self.crl_validity = crl_validity
         self._lock = threading.RLock()
+
+    @property
+    def expired_entry_retention(self) -> dt.timedelta:
+        """How long past its expiry a certificate stays in the index (and, revoked, in
+        the CRLs): :data:`EXPIRED_ENTRY_RETENTION`, at least two CRL validities."""
+        return max(EXPIRED_ENTRY_RETENTION, 2 * self.crl_validity)
 
     # -- paths ---------------------------------------------------------------------
     @property
@@ -443,6 +465,9 @@ class CertificateAuthority:
             crl_url=self.crl_url,
         )
         index = self._read_index()
+        index["certificates"] = prune_expired(
+            index["certificates"], _now(), self.expired_entry_retention
+        )
         index["certificates"].append(
             {
                 "serial": cert.serial_number,

@@ -15,6 +15,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
+from s2s_auth.core import ca as ca_module
 from s2s_auth.core.ca import CertificateAuthority, InvalidName, PKIError
 from s2s_auth.core.certs import PeerVerifier
 from s2s_auth.core.x509 import CertificateRejected, fingerprint
@@ -262,14 +263,36 @@ def test_revoke_by_serial_decimal_and_hex(ca):
 
 
 def test_revoke_skips_expired_certificates(ca):
+    now = dt.datetime.now(dt.UTC)
     expired = ca.issue(
-        "svc-old",
-        not_before=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
-        not_after=dt.datetime(2020, 1, 2, tzinfo=dt.UTC),
+        "svc-old", not_before=now - dt.timedelta(hours=3), not_after=now - dt.timedelta(hours=1)
     )
     current = ca.renew("svc-old")
     assert ca.revoke("svc-old") == [current.serial]
     assert {e["serial"]: e for e in ca.certificates()}[expired.serial]["revoked_at"] is None
+
+
+def test_index_drops_entries_expired_past_the_retention(ca):
+    """Renewing every few minutes must not grow the index without bound: an entry
+    expired for longer than the retention goes at the next issuance, one expired more
+    recently (and its revocation in the CRL) stays."""
+    now = dt.datetime.now(dt.UTC)
+    retention = ca.expired_entry_retention
+    assert retention >= max(ca_module.EXPIRED_ENTRY_RETENTION, 2 * ca.crl_validity)
+    long_gone = ca.issue(
+        "svc-churn",
+        not_before=now - retention - dt.timedelta(hours=2),
+        not_after=now - retention - dt.timedelta(hours=1),
+    )
+    assert ca.issued(long_gone.serial) is not None
+    recent = ca.issue(
+        "svc-churn", not_before=now - dt.timedelta(hours=2), not_after=now - dt.timedelta(hours=1)
+    )
+    current = ca.renew("svc-churn")
+    serials = {e["serial"] for e in ca.certificates()}
+    assert long_gone.serial not in serials
+    assert {recent.serial, current.serial} <= serials
+    assert ca.issued(long_gone.serial) is None and ca.issued(recent.serial) is not None
 
 
 @pytest.mark.parametrize("target", ["nobody", "12345", "0xdeadbeef", "0xzz", "!!"])
