@@ -85,9 +85,9 @@ def live_issuer(tmp_path):
         deadline = time.monotonic() + 30
         while True:
             try:
-                session.get(f"{base}/.well-known/jwks.json", timeout=1)
+                session.get(f"{base}/.well-known/jwks.json", timeout=5)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # booting, or slow at first
                 if proc.poll() is not None or time.monotonic() > deadline:
                     log.flush()
                     pytest.fail((tmp_path / "gunicorn.log").read_text())
