@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -30,7 +31,7 @@ SUITES = [
     # The wheel in a fresh virtualenv, running docs/quickstart.md (needs the package index).
     ("package", ["tests/package"], "tests.s2s_auth.settings"),
     ("e2e", ["tests/e2e"], "ads.settings"),
-    # Certificates renewing themselves under traffic for three 90 s lifetimes (~5 min):
+    # Certificates renewing themselves under traffic for three 60 s lifetimes (~4 min):
     # the SQLite pass of .ci/run only.
     ("lifecycle", ["tests/lifecycle"], "ads.settings"),
     # The audit admin in headless Chromium (Debian's chromium + chromium-driver).
@@ -67,6 +68,7 @@ def main(argv: list[str]) -> int:
     RESULTS.mkdir(exist_ok=True)
     failed_suites = []
     passed = failed = skipped = 0
+    timings: list[str] = []
     for name, paths, settings in SUITES:
         if (options.suite and name not in options.suite) or name in options.skip:
             continue
@@ -75,6 +77,7 @@ def main(argv: list[str]) -> int:
         junit = RESULTS / f"{name}.xml"
         junit.unlink(missing_ok=True)
         print(f"\n=== {name} (settings: {settings}) ===", flush=True)
+        started = time.monotonic()
         code = subprocess.call(
             [
                 sys.executable,
@@ -87,6 +90,7 @@ def main(argv: list[str]) -> int:
             ],
             cwd=ROOT,
         )
+        timings.append(f"{name} {time.monotonic() - started:.0f} s")
         c = counts(junit)
         passed += c["tests"] - c["failures"] - c["errors"] - c["skipped"]
         failed += c["failures"] + c["errors"]
@@ -94,6 +98,7 @@ def main(argv: list[str]) -> int:
         if code != 0:
             failed_suites.append(f"{name} (exit {code})")
     print()
+    print(f"wall time per suite: {', '.join(timings)}")
     if failed_suites:
         print(f"failing suites: {', '.join(failed_suites)}")
         failed = max(failed, 1)

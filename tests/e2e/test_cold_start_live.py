@@ -19,7 +19,8 @@ import requests
 from tests.e2e.app import give_password, log_in
 from tests.live import live_deployment
 
-pytestmark = pytest.mark.live
+# SQLite pass only (.ci/run): the JWKS warm-up and backoff: no database or shared-cache behaviour.
+pytestmark = [pytest.mark.live, pytest.mark.single_pass]
 
 DEALS = "/api/v1/deals/"
 CLIENTS = 4

@@ -10,7 +10,9 @@ import pytest
 from tests.e2e.app import give_password, log_in
 from tests.live import live_deployment
 
-pytestmark = pytest.mark.live
+# SQLite pass only (.ci/run): the circuit breaker is per process, and the stored
+# previews are the same code on both databases.
+pytestmark = [pytest.mark.live, pytest.mark.single_pass]
 
 BERLIN = {"lat": "52.52", "lon": "13.405", "radius_km": "10"}
 

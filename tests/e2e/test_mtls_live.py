@@ -17,6 +17,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from s2s_auth.core.ca import CertificateAuthority
 from tests.live import live_deployment
 
+# SQLite pass only (.ci/run): the TLS handshake and the peer certificate checks, no
+# database or shared cache.
+pytestmark = [pytest.mark.live, pytest.mark.single_pass]
+
 PREVIEWS = "/api/v1/users/previews?ids=1,2"
 
 

@@ -23,6 +23,9 @@ from fleamarket import processes
 from fleamarket.deployment import Deployment
 from tests.live import free_port, fresh_database, live_deployment
 
+# SQLite pass only (.ci/run): CRLs fetched over HTTPS: files and HTTP, no database or shared cache.
+pytestmark = [pytest.mark.live, pytest.mark.single_pass]
+
 REFRESH_SECONDS = 1
 #: The documented bound (docs/revocation.md): CRL_REFRESH_SECONDS plus one fetch, with
 #: room for a loaded CI machine. Behaviour, not speed, is checked: a bound, polled.

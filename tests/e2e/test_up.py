@@ -8,7 +8,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from fleamarket.processes import free_port
+
+# SQLite pass only (.ci/run): `up` runs on its own SQLite state whatever DATABASE_URL says.
+pytestmark = [pytest.mark.live, pytest.mark.single_pass]
 
 ROOT = Path(__file__).resolve().parents[2]
 

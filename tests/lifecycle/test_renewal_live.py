@@ -1,6 +1,6 @@
 """The deployment renews its own certificates under steady traffic (issue 15).
 
-``S2S_CERT_LIFETIME=90s``: users, ads (two gunicorn workers each) and a Celery worker
+``S2S_CERT_LIFETIME=60s``: users, ads (two gunicorn workers each) and a Celery worker
 run as ``python -m fleamarket up`` runs them, each with its renewal agent (gunicorn
 master; the Celery worker's main process). For more than three lifetimes an end user
 asks ads for ads nearby (ads calls users over mTLS with a service JWT per call, and
@@ -10,7 +10,7 @@ the stale fallback — and users' server certificate (read from TLS handshakes) 
 ads' and the worker's client certificates (as users saw them, in its audit log) must
 each have changed serial at least twice. No process is restarted.
 
-Takes about five minutes: its own suite (``lifecycle``), run in the SQLite pass of
+Takes about four minutes: its own suite (``lifecycle``), run in the SQLite pass of
 ``.ci/run`` only.
 """
 
@@ -33,7 +33,7 @@ from tests.live import fresh_database
 
 pytestmark = pytest.mark.live
 
-LIFETIME = 90
+LIFETIME = 60
 #: Three lifetimes of traffic, plus the first renewal point.
 DURATION = 3 * LIFETIME + 40
 BERLIN = {"lat": "52.52", "lon": "13.405", "radius_km": "10"}
@@ -60,7 +60,7 @@ def deployment(tmp_path_factory):
                 jobs_queue=f"lifecycle-{free_port()}",
             )
             deployment.prepare()
-            # Preparing takes a while: start from fresh 90 s certificates, as `up` would.
+            # Preparing takes a while: start from fresh short-lived certificates, as `up` would.
             ca = CertificateAuthority(deployment.pki_dir, TD)
             for name in ("users", "ads", "worker"):
                 ca.renew(name, hours=LIFETIME / 3600)
