@@ -14,7 +14,6 @@ import pytest
 
 from tests.e2e.app import LAMP, anonymous, give_password, log_in
 from tests.jobs.support import shell_json
-from tests.live import live_deployment
 
 pytestmark = pytest.mark.live
 
@@ -22,9 +21,8 @@ ADS_SPIFFE = "spiffe://fleamarket.local/service/ads"
 
 
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory):
-    with live_deployment(tmp_path_factory.mktemp("deals")) as deployment:
-        yield deployment
+def deployment(shared_deployment):
+    return shared_deployment
 
 
 @pytest.fixture(scope="module")

@@ -10,15 +10,12 @@ import requests
 from cryptography import x509
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.live import live_deployment
-
 PREVIEWS = "/api/v1/users/previews?ids=1,2"
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory):
-    with live_deployment(tmp_path_factory.mktemp("metrics-live")) as deployment:
-        yield deployment
+def live(shared_deployment):
+    return shared_deployment
 
 
 def session(live, name: str | None) -> requests.Session:

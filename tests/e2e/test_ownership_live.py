@@ -10,15 +10,13 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.app import LAMP, anonymous, give_password, log_in
-from tests.live import live_deployment
 
 pytestmark = pytest.mark.live
 
 
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory):
-    with live_deployment(tmp_path_factory.mktemp("ownership")) as deployment:
-        yield deployment
+def deployment(shared_deployment):
+    return shared_deployment
 
 
 @pytest.fixture(scope="module")

@@ -8,15 +8,13 @@ import pytest
 import requests
 
 from tests.e2e.app import LAMP, give_password, log_in
-from tests.live import live_deployment
 
 pytestmark = pytest.mark.live
 
 
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory):
-    with live_deployment(tmp_path_factory.mktemp("signin")) as deployment:
-        yield deployment
+def deployment(shared_deployment):
+    return shared_deployment
 
 
 def test_a_browser_signs_in_and_sells_in_the_browsable_api(deployment):

@@ -17,7 +17,6 @@ from s2s_auth.client.auth import ServiceCredentials, ServiceJWTAuth, end_user_co
 from s2s_auth.client.exchange import TokenExchanger, UserContextUnavailable
 from tests.e2e.app import LAMP, give_password, log_in
 from tests.e2e.test_deals_live import audit, notifications
-from tests.live import live_deployment
 
 pytestmark = pytest.mark.live
 
@@ -26,9 +25,8 @@ USERS = "spiffe://fleamarket.local/service/users"
 
 
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory):
-    with live_deployment(tmp_path_factory.mktemp("exchange")) as deployment:
-        yield deployment
+def deployment(shared_deployment):
+    return shared_deployment
 
 
 @pytest.fixture(scope="module")
