@@ -8,6 +8,7 @@ on PostgreSQL (a throwaway database; skipped when none answers)::
 
     python -m bench.replay_store
     python -m bench.replay_store -n 5000 --postgres postgres://postgres@127.0.0.1:5432/postgres
+    python -m bench.replay_store --rows 20000   # a busy table: Django's COUNT(*) scans it
 
 Each database runs in a process of its own (Django is configured per process); both
 backends share the table layout, each has a table of its own.
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -72,7 +74,23 @@ def _time(calls, n: int, rounds: int = 3) -> dict:
     return {"wall_us": round(best[0] / n * 1e6, 1), "cpu_us": round(best[1] / n * 1e6, 1)}
 
 
-def measure(url: str, n: int) -> dict:
+def _fill(store, rows: int) -> None:
+    """``rows`` live entries, as a busy service's table holds (Django's COUNT scans them)."""
+    from django.db import connections, router
+
+    connection = connections[router.db_for_write(store.cache_model_class)]
+    table = connection.ops.quote_name(store._table)
+    expires = connection.ops.adapt_datetimefield_value(
+        datetime.fromtimestamp(time.time() + 3600, tz=UTC).replace(microsecond=0)
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {table} (cache_key, value, expires) VALUES (%s, %s, %s)",  # noqa: S608
+            [(f":1:fill:{n}", "gAJLAS4=", expires) for n in range(rows)],
+        )
+
+
+def measure(url: str, n: int, rows: int = 0) -> dict:
     """µs per call of each backend on the database at ``url`` (in this process)."""
     _configure(url)
     from django.core.cache import caches
@@ -82,6 +100,7 @@ def measure(url: str, n: int) -> dict:
     results = {}
     for name in BACKENDS:
         store = caches[name]
+        _fill(store, rows)
         run = uuid.uuid4().hex[:8]
         store.add(f"warm:{run}", 1, 60)
         store.add(f"live:{run}", 1, 600)
@@ -117,9 +136,13 @@ def _postgres(base: str):
     return urlunsplit(parts._replace(path=f"/{name}")), drop
 
 
-def _child(url: str, n: int) -> dict:
+def _args(n: int, rows: int) -> list[str]:
+    return ["-n", str(n), "--rows", str(rows)]
+
+
+def _child(url: str, n: int, rows: int) -> dict:
     out = subprocess.run(
-        [sys.executable, "-m", "bench.replay_store", "--measure", url, "-n", str(n)],
+        [sys.executable, "-m", "bench.replay_store", "--measure", url, *_args(n, rows)],
         check=True,
         capture_output=True,
         text=True,
@@ -131,25 +154,28 @@ def _child(url: str, n: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=2000, help="calls per case and round")
+    parser.add_argument("--rows", type=int, default=0, help="live entries in the table first")
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="one JSON line")
     options = parser.parse_args(argv)
     if options.measure:
-        print(json.dumps(measure(options.measure, options.n)))
+        print(json.dumps(measure(options.measure, options.n, options.rows)))
         return 0
     results = {}
     with tempfile.TemporaryDirectory(prefix="bench_replay_") as tmp:
-        results[f"sqlite ({tmp})"] = _child(f"sqlite:///{tmp}/bench.sqlite3", options.n)
+        results[f"sqlite ({tmp})"] = _child(
+            f"sqlite:///{tmp}/bench.sqlite3", options.n, options.rows
+        )
     made = _postgres(options.postgres) if options.postgres else None
     if made is not None:
         url, drop = made
         try:
-            results["postgresql"] = _child(url, options.n)
+            results["postgresql"] = _child(url, options.n, options.rows)
         finally:
             drop()
     if options.json:
-        print(json.dumps({"us_per_call": results, "n": options.n}))
+        print(json.dumps({"us_per_call": results, "n": options.n, "rows": options.rows}))
         return 0
     print(f"{'database':34} {'backend':8} {'case':11} {'wall µs':>9} {'CPU µs':>9}")
     for database, backends in results.items():
