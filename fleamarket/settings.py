@@ -7,7 +7,7 @@ selects production parts:
 
     DATABASE_URL / <SERVICE>_DATABASE_URL   postgres://... (psycopg 3) or sqlite:///...
     CACHE_URL                               redis://... (replay store and throttles);
-                                            unset: Django's database cache, which every
+                                            unset: s2s_auth's database cache, which every
                                             worker process shares too
     CELERY_BROKER_URL                       redis://... or amqp://...
     S2S_MECHANISMS                          e.g. "service_jwt,mtls" (see S2S_AUTH MECHANISMS)
@@ -142,8 +142,9 @@ CACHE_TABLE = "s2s_cache"
 
 def cache() -> dict:
     """The replay store and throttles' cache: Redis with ``CACHE_URL``, else the
-    database cache (``migrate`` creates its table). Both are shared by every worker
-    process, which a single-use jti or nonce needs; LocMem would not be."""
+    database cache of s2s_auth (``migrate`` creates its table; ``add()`` is one
+    statement). Both are shared by every worker process, which a single-use jti or
+    nonce needs; LocMem would not be."""
     url = os.environ.get("CACHE_URL")
     if url:
         return {
@@ -152,9 +153,10 @@ def cache() -> dict:
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", ""),
         }
     return {
-        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "BACKEND": "s2s_auth.credentials.dbcache.ReplayDatabaseCache",
         "LOCATION": CACHE_TABLE,
-        # Culling past MAX_ENTRIES drops live entries too: keep it far away.
+        # Live entries are never culled (expired ones are, every 1000 writes or 60 s):
+        # past this many a sweep logs a warning, time for Redis.
         "OPTIONS": {"MAX_ENTRIES": 100_000},
     }
 

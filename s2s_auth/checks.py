@@ -18,6 +18,9 @@ management command), not the first request.
                    is not a configured cache
 ``s2s_auth.W021``  the replay store's ``add`` is not atomic across processes
                    (FileBasedCache): a replay racing the original may pass
+``s2s_auth.W022``  the replay store is Django's own ``DatabaseCache``, whose cull
+                   deletes live entries past ``MAX_ENTRIES`` (a forgotten jti can be
+                   replayed); s2s_auth's ``ReplayDatabaseCache`` (same table) never does
 ``s2s_auth.E030``  ``SPIFFE_ID_PATHS`` is not a list of path templates with one
                    ``{name}`` segment, or a JWT-SVID setting is invalid
                    (``JWT_SVID_ALGORITHMS``, ``SPIFFE_JWT_BUNDLES``)
@@ -196,6 +199,10 @@ def _audit_write(conf: S2SSettings) -> list:
 PER_PROCESS_CACHES = frozenset({"django.core.cache.backends.locmem.LocMemCache"})
 NO_CACHES = frozenset({"django.core.cache.backends.dummy.DummyCache"})
 RACY_CACHES = frozenset({"django.core.cache.backends.filebased.FileBasedCache"})
+#: Shared and atomic, but culling live entries (Django's own database cache).
+CULLING_CACHES = frozenset({"django.core.cache.backends.db.DatabaseCache"})
+#: The embedded store to use instead: the same table, one statement per add().
+REPLAY_DATABASE_CACHE = "s2s_auth.credentials.dbcache.ReplayDatabaseCache"
 
 
 def _replay_store(conf: S2SSettings) -> list:
@@ -206,8 +213,8 @@ def _replay_store(conf: S2SSettings) -> list:
     where = f"CACHES[{alias!r}]"
     hint = (
         "Point S2S_AUTH['REPLAY_CACHE'] at a cache every worker process shares: "
-        "django.core.cache.backends.redis.RedisCache, or "
-        "django.core.cache.backends.db.DatabaseCache (`manage.py createcachetable`)."
+        "django.core.cache.backends.redis.RedisCache, or a table in the database, "
+        f"{REPLAY_DATABASE_CACHE} (`migrate` creates it)."
     )
     if alias not in caches:
         return [
@@ -237,6 +244,19 @@ def _replay_store(conf: S2SSettings) -> list:
                 "atomic: a replay sent at the same moment as the original may pass.",
                 hint=hint,
                 id="s2s_auth.W021",
+            )
+        ]
+    if backend in CULLING_CACHES:
+        options = caches[alias].get("OPTIONS") or {}
+        limit = options.get("MAX_ENTRIES", 300)
+        return [
+            Warning(
+                f"{where} (S2S_AUTH['REPLAY_CACHE']) is Django's DatabaseCache, which "
+                f"deletes live entries once its table holds more than MAX_ENTRIES ({limit}): "
+                "a used jti or nonce can be forgotten and its replay accepted.",
+                hint=f"Use {REPLAY_DATABASE_CACHE}: the same table, live entries are never "
+                "culled, and add() is one statement.",
+                id="s2s_auth.W022",
             )
         ]
     return []

@@ -17,3 +17,12 @@ S2S_AUTH = {
 
 # The audit log writes a row per request: keep database connections open.
 DATABASES["default"]["CONN_MAX_AGE"] = 60
+
+# The replay store (used jti and nonces) and the throttles: a cache every worker
+# process shares. A table in this database (`migrate` creates it), or Redis.
+CACHES = {
+    "default": {
+        "BACKEND": "s2s_auth.credentials.dbcache.ReplayDatabaseCache",
+        "LOCATION": "s2s_cache",
+    }
+}

@@ -3,11 +3,14 @@
 Service JWT ``jti``, RFC 9421 ``nonce`` and client-assertion ``jti`` values, and the
 history of every throttle, live in the Django cache named by
 ``S2S_AUTH["REPLAY_CACHE"]``. A credential is single-use only if every worker process
-asks the same store, so that cache must be shared: Redis, or Django's database cache
-(``manage.py check`` refuses a per-process one with DEBUG off, s2s_auth.E020).
+asks the same store, so that cache must be shared: Redis, or a table in the service's
+database, :class:`s2s_auth.credentials.dbcache.ReplayDatabaseCache` (``manage.py
+check`` refuses a per-process one with DEBUG off, s2s_auth.E020, and warns about
+Django's own ``DatabaseCache``, whose cull forgets live keys, s2s_auth.W022).
 
-Cache ``add`` is the primitive: it stores the key only when it is absent, atomically
-on Redis (``SET NX``) and on the database cache (the key is the table's primary key).
+Cache ``add`` is the primitive: it stores the key only when it is absent (or expired),
+atomically across processes and hosts: ``SET NX`` on Redis, one ``INSERT ... ON
+CONFLICT`` statement on the database cache (the key is the table's primary key).
 A store that cannot answer raises :class:`ReplayStoreUnavailable` (503): a credential
 that cannot be checked for a replay is neither accepted nor blamed on the caller.
 """
@@ -79,7 +82,8 @@ def unavailable(exc: BaseException) -> ReplayStoreUnavailable:
 
 def create_cache_table(using: str = "default", verbosity: int = 0, **kwargs) -> None:
     """A ``post_migrate`` receiver: ``createcachetable`` when the replay store is a
-    database cache, so ``migrate`` leaves it ready."""
+    database cache (Django's or its subclass ReplayDatabaseCache), so ``migrate``
+    leaves it ready."""
     from django.core.management import call_command
 
     try:

@@ -48,6 +48,9 @@ def test_quickstart_settings_snippet_is_a_valid_configuration():
     assert namespace["DATABASES"]["default"]["CONN_MAX_AGE"] == 60
     for dotted in [*namespace["MIDDLEWARE"], namespace["REST_FRAMEWORK"]["EXCEPTION_HANDLER"]]:
         import_string(dotted)
+    # The replay store: shared by every worker process (not Django's LocMem default).
+    store = import_string(namespace["CACHES"]["default"]["BACKEND"])
+    assert store.__name__ == "ReplayDatabaseCache"
     from s2s_auth.views import MECHANISM_CLASSES
 
     assert set(conf.MECHANISMS) <= set(MECHANISM_CLASSES)

@@ -55,7 +55,7 @@ CACHES = {
     if os.environ.get("CACHE_URL")
     # Shared by every process of the test project (live servers too); the test
     # database gets its table from Django's test runner (createcachetable).
-    else {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "s2s_cache"}
+    else {"BACKEND": "s2s_auth.credentials.dbcache.ReplayDatabaseCache", "LOCATION": "s2s_cache"}
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 S2S_AUTH = {

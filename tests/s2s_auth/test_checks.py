@@ -155,6 +155,12 @@ LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 DUMMY = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
 FILES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache"}}
 REDIS = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "x"}}
+TABLE = {
+    "default": {"BACKEND": "s2s_auth.credentials.dbcache.ReplayDatabaseCache", "LOCATION": "t"}
+}
+DJANGO_TABLE = {
+    "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "t"}
+}
 
 
 def store_ids(pki_dir, caches, *, debug=False, **extra) -> set[str]:
@@ -168,6 +174,8 @@ def test_a_per_process_replay_store_with_debug_off_is_an_error(pki_dir):
     assert store_ids(pki_dir, DUMMY, debug=True) == {"s2s_auth.E020"}  # remembers nothing
     assert store_ids(pki_dir, FILES) == {"s2s_auth.W021"}  # shared, add() not atomic
     assert store_ids(pki_dir, REDIS) == set()
+    assert store_ids(pki_dir, TABLE) == set()  # s2s_auth's database cache
+    assert store_ids(pki_dir, DJANGO_TABLE) == {"s2s_auth.W022"}  # culls live entries
     assert store_ids(pki_dir, {**REDIS, "local": LOCMEM["default"]}) == set()
     two = {**REDIS, "local": LOCMEM["default"]}
     assert store_ids(pki_dir, two, REPLAY_CACHE="local") == {"s2s_auth.E020"}
@@ -188,7 +196,7 @@ def test_the_error_names_the_setting(pki_dir):
 
 def test_the_test_project_store_is_shared():
     assert test_settings.CACHES["default"]["BACKEND"] in (
-        "django.core.cache.backends.db.DatabaseCache",
+        "s2s_auth.credentials.dbcache.ReplayDatabaseCache",
         "django.core.cache.backends.redis.RedisCache",
     )
 

@@ -78,7 +78,7 @@ def test_the_replay_store_is_shared_by_default(settings, monkeypatch):
     from fleamarket.settings import cache
 
     monkeypatch.delenv("CACHE_URL", raising=False)
-    assert cache()["BACKEND"] == "django.core.cache.backends.db.DatabaseCache"
+    assert cache()["BACKEND"] == "s2s_auth.credentials.dbcache.ReplayDatabaseCache"
     assert settings.S2S_AUTH.get("REPLAY_CACHE", "default") == "default"
     monkeypatch.setenv("CACHE_URL", "redis://127.0.0.1:1/0")
     assert cache()["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
