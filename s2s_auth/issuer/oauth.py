@@ -43,6 +43,7 @@ from s2s_auth.core.x509 import CertificateRejected, x5c_decode, x5t_s256
 from s2s_auth.credentials.certificates import client_keys_of
 from s2s_auth.credentials.principals import cached_principal
 from s2s_auth.credentials.replay import remember_once
+from s2s_auth.credentials.throttles import read_histories, record_failures
 from s2s_auth.identity import SERVICE_NAME_RE, is_spiffe_id, service_name, spiffe_id
 from s2s_auth.issuer.clients import active_secrets_of, match_secret
 from s2s_auth.issuer.keys import key_store
@@ -171,9 +172,11 @@ def connection_peer(request) -> VerifiedPeer | None:
         raise invalid_client("Unreadable client certificate header.", basic=False) from exc
 
 
-def check_rate(client_id: str) -> None:
-    """Count a token request of ``client_id`` once it has authenticated."""
-    throttle = TokenRateThrottle(client_id)
+def check_rate(client_id: str, gate: FailureGate | None = None) -> None:
+    """Count a token request of ``client_id`` once it has authenticated (the window
+    ``gate`` read ahead with its counters when it is this client's)."""
+    throttle = gate.rate_throttle(client_id) if gate is not None else None
+    throttle = throttle or TokenRateThrottle(client_id)
     if not throttle.allow_request(None, None):
         raise rate_limited(retry_after(throttle), client_id)
 
@@ -182,23 +185,49 @@ class FailureGate:
     """Failed client authentications of one source: looked at before the credential is
     checked, counted when it fails. Per (claimed client id, address) and per address;
     a connection with a verified TLS client certificate (``exempt``) is never held
-    back, so nobody's failures lock a certificate client out."""
+    back, so nobody's failures lock a certificate client out.
+
+    One round trip to the shared store reads both counters and the claimed client's
+    rate window (:func:`check_rate`); a failure is counted with one read and one
+    write. Nothing is written for a request that authenticates, but its rate window.
+    """
+
+    #: The window read ahead is used only this soon after: a longer gap (a slow
+    #: password hash) would widen the read-modify-write race with other processes.
+    RATE_READ_AHEAD_SECONDS = 0.05
 
     def __init__(self, client_id: str, address: str, *, exempt: bool = False):
         self.exempt = exempt
         self.counters = (TokenFailures.of(client_id, address), AddressTokenFailures(address))
         self.client_id = client_id
+        self._rate: TokenRateThrottle | None = TokenRateThrottle(client_id) if client_id else None
+        self._read_at: float | None = None
+        self._passed = False
 
     def check(self) -> None:
         if self.exempt:
             return
+        if self._passed:
+            return  # looked already, and nothing was counted since (a failure raises)
+        self._read_at = time.monotonic()
+        read_histories([*self.counters, *filter(None, [self._rate])])
         for counter in self.counters:
             if not counter.allow_request(None, None):
                 raise rate_limited(retry_after(counter), self.client_id)
+        self._passed = True
 
     def failed(self) -> None:
-        for counter in self.counters:
-            counter.record()
+        self._passed = False
+        record_failures(self.counters)
+
+    def rate_throttle(self, client_id: str) -> TokenRateThrottle | None:
+        """The claimed client's rate window read ahead by :meth:`check`, while fresh."""
+        rate, self._rate = self._rate, None
+        if rate is None or client_id != self.client_id or self._read_at is None:
+            return None
+        if time.monotonic() - self._read_at > self.RATE_READ_AHEAD_SECONDS:
+            return None
+        return rate
 
     def run(self, authenticate):
         """``authenticate()`` behind the gate; a failed client authentication counted."""

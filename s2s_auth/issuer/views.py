@@ -159,7 +159,7 @@ class TokenView(IssuerAPIView):
             )
         else:
             principal = gate.run(lambda: oauth.authenticate_tls(client_id, conn_peer))
-        oauth.check_rate(principal.name)
+        oauth.check_rate(principal.name, gate)
         return method, principal, conn_peer
 
 
@@ -180,7 +180,7 @@ class ServiceTokenView(IssuerAPIView):
         principal = gate.run(
             lambda: oauth.authenticate_secret(data["serviceName"], data["password"], basic=False)
         )
-        oauth.check_rate(principal.name)
+        oauth.check_rate(principal.name, gate)
         oauth.ensure_enabled(principal)
         peer = oauth.bind_peer(principal, conn_peer)
         body = oauth.mint_service_token(
