@@ -8,6 +8,7 @@ refused. :func:`first_error` turns DRF's error dict into one RFC 6749
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.http import QueryDict
@@ -21,6 +22,7 @@ __all__ = [
     "StrictCharField",
     "TokenRequestSerializer",
     "first_error",
+    "token_form",
 ]
 
 
@@ -107,6 +109,45 @@ class TokenRequestSerializer(serializers.Serializer):
                 )
             flat[name] = values[0]
         return flat
+
+
+#: What a strict field refuses in a non-blank string: NUL and surrogate characters.
+_REFUSED_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
+
+
+def token_form(data) -> dict[str, Any]:
+    """:class:`TokenRequestSerializer`'s ``validated_data`` of the token endpoint's body.
+
+    Building a serializer deep-copies its thirteen fields: per request, that cost more
+    than the token's signature. A form (QueryDict) that passes every check of the
+    serializer is taken as it is; anything else (a missing or blank ``grant_type``, a
+    blank ``resource``, a NUL or surrogate character, a body that is not a form) goes
+    through the serializer itself, so every refusal keeps its exact error. Raises
+    DRF's ValidationError like ``is_valid(raise_exception=True)``.
+    """
+    if isinstance(data, QueryDict):
+        flat = TokenRequestSerializer._single_values(data)  # a repeated parameter: refused
+        if _plainly_valid(flat):
+            return {name: value for name, value in flat.items() if name in _TOKEN_FIELDS}
+    serializer = TokenRequestSerializer(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+_TOKEN_FIELDS = frozenset(TOKEN_PARAMS) | {"resource"}
+
+
+def _plainly_valid(flat: dict[str, Any]) -> bool:
+    """Whether the serializer would take ``flat`` as it is (see :func:`token_form`)."""
+    if not flat.get("grant_type"):
+        return False
+    for name, value in flat.items():
+        if name == "resource":
+            if not all(item and not _REFUSED_CHARACTERS.search(item) for item in value):
+                return False
+        elif name in _TOKEN_FIELDS and _REFUSED_CHARACTERS.search(value):
+            return False
+    return True
 
 
 class ServiceTokenSerializer(serializers.Serializer):

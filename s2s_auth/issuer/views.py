@@ -38,7 +38,7 @@ from s2s_auth.issuer.serializers import (
     LoginSerializer,
     RegisterServiceSerializer,
     ServiceTokenSerializer,
-    TokenRequestSerializer,
+    token_form,
 )
 from s2s_auth.issuer.throttling import RegistrationRateThrottle, login_gate, retry_after
 from s2s_auth.mechanisms.base import authorization_header
@@ -81,7 +81,7 @@ class TokenView(IssuerAPIView):
     def post(self, request):
         if any(name in request.query_params for name in (*TOKEN_PARAMS, "resource")):
             raise OAuthError("invalid_request", "Parameters belong in the body, not the URL.")
-        params = self.validated(TokenRequestSerializer)
+        params = token_form(request.data)
         self.mechanism, principal, conn_peer = self.authenticate_client(request, params)
         if params["grant_type"] not in oauth.GRANT_TYPES:
             raise OAuthError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.http import QueryDict
+from rest_framework.exceptions import ValidationError
 
 from s2s_auth.issuer.serializers import (
     LoginSerializer,
@@ -12,6 +13,7 @@ from s2s_auth.issuer.serializers import (
     ServiceTokenSerializer,
     TokenRequestSerializer,
     first_error,
+    token_form,
 )
 
 
@@ -72,3 +74,59 @@ def test_registration_needs_name_and_password_without_a_certificate():
 
 def test_a_body_that_is_not_an_object():
     assert "Expected a dictionary" in errors_of(LoginSerializer(data=["alice"]))
+
+
+TOKEN_FORMS = [
+    "grant_type=client_credentials",
+    "grant_type=client_credentials&scope=users:read&resource=a&resource=b",
+    "grant_type=client_credentials&client_secret=&client_id=",
+    "grant_type=client_credentials&client_id=ads&client_secret=s%20p&audience=x+y&foo=bar",
+    "grant_type=client_credentials&client_assertion=a.b.c&client_assertion_type=t",
+    "grant_type=urn:x&subject_token=t&subject_token_type=s&actor_token=a&actor_token_type=b"
+    "&requested_token_type=r",
+    "",
+    "grant_type=",
+    "scope=users:read",
+    "grant_type=client_credentials&resource=",
+    "grant_type=client_credentials&resource=a&resource=",
+    "grant_type=client_credentials&resource=a%00",
+    "grant_type=client%00credentials",
+    "grant_type=client_credentials&client_secret=%00",
+    "grant_type=client_credentials&scope=a&scope=b",
+    "grant_type=client_credentials&x-unknown=1&x-unknown=2",
+    "grant_type=client_credentials&x-unknown=%00",
+    "grant_type=%ED%A0%80",  # an encoded surrogate: decoded as U+FFFD
+]
+
+
+@pytest.mark.parametrize("body", TOKEN_FORMS)
+def test_token_form_answers_as_the_serializer(body):
+    """The token endpoint's fast path: the same data, or the same first error."""
+    form = QueryDict(body)
+    serializer = TokenRequestSerializer(data=form)
+    try:
+        expected = ("ok", dict(serializer.validated_data)) if serializer.is_valid() else None
+    except ValidationError as exc:  # a repeated parameter
+        expected = ("error", first_error(exc.detail))
+    if expected is None:
+        expected = ("error", first_error(serializer.errors))
+    try:
+        got = ("ok", dict(token_form(form)))
+    except ValidationError as exc:
+        got = ("error", first_error(exc.detail))
+    assert got == expected
+
+
+@pytest.mark.parametrize("character", ["\x00", "\ud800", "\udfff"])
+def test_token_form_refuses_nul_and_surrogates_like_the_serializer(character):
+    form = QueryDict(mutable=True)
+    form.update({"grant_type": "client_credentials", "client_secret": f"a{character}"})
+    with pytest.raises(ValidationError) as refused:
+        token_form(form)
+    assert first_error(refused.value.detail).startswith("client_secret: ")
+
+
+def test_token_form_of_a_body_that_is_not_a_form():
+    with pytest.raises(ValidationError) as refused:
+        token_form({})
+    assert first_error(refused.value.detail) == "Missing grant_type."
