@@ -6,6 +6,12 @@ compared with ``constant_time_compare``. Secrets hashed under a key listed in
 ``SECRET_KEY_FALLBACKS`` still verify, so ``SECRET_KEY`` can be rotated the Django
 way. A password a service chose itself at registration is not random enough for a
 fast hash: it gets Django's password hasher instead.
+
+The token endpoint reads a client's secrets through the per-process principal cache
+(:func:`cached_secrets_of`, bounded staleness like every credential there): saving,
+deleting or expiring a secret (rotation, the admin) invalidates it in every process,
+an expiry date is checked on every use, and anything that bypasses signals is seen
+within ``PRINCIPAL_CACHE_SECONDS``.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 
 from s2s_auth.conf import s2s_settings
 from s2s_auth.core.certs import VerifiedPeer
+from s2s_auth.credentials.cache import invalidate, principal_cache
 from s2s_auth.identity import spiffe_id
 from s2s_auth.issuer.models import ClientSecret
 from s2s_auth.models import ServiceCertificate, ServicePrincipal, validate_service_name
@@ -33,6 +40,7 @@ __all__ = [
     "AlreadyRegistered",
     "ClientSecretBackend",
     "active_secrets_of",
+    "cached_secrets_of",
     "check_secret",
     "create_secret",
     "generate_secret",
@@ -93,6 +101,7 @@ def rotate_secret(
     active = ClientSecret.objects.select_for_update().active(now).filter(principal=principal)
     active.filter(expires_at__isnull=True).update(expires_at=until)
     active.filter(expires_at__gt=until).update(expires_at=until)
+    invalidate()  # an UPDATE sends no signal: cached secrets expire everywhere now
     return create_secret(principal)
 
 
@@ -150,6 +159,22 @@ def active_secrets_of(name: str):
         )
         .order_by()
     )
+
+
+def cached_secrets_of(name: str) -> list[ClientSecret]:
+    """:func:`active_secrets_of` through the principal cache, still active now.
+
+    Only a client that has secrets is cached (``name`` is what the caller claims: made-up
+    names must not fill the cache). The rows and their principal are shared by requests:
+    read them, never change or save them.
+    """
+    rows = principal_cache.get(
+        ("client_secrets", name), lambda: list(active_secrets_of(name)) or None, cache_none=False
+    )
+    if not rows:
+        return []
+    now = timezone.now()
+    return [row for row in rows if row.is_active(now)]
 
 
 def validate_registration_password(name: str, password: str) -> None:

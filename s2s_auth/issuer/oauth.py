@@ -45,7 +45,7 @@ from s2s_auth.credentials.principals import cached_principal
 from s2s_auth.credentials.replay import remember_once
 from s2s_auth.credentials.throttles import read_histories, record_failures
 from s2s_auth.identity import SERVICE_NAME_RE, is_spiffe_id, service_name, spiffe_id
-from s2s_auth.issuer.clients import active_secrets_of, match_secret
+from s2s_auth.issuer.clients import cached_secrets_of, match_secret
 from s2s_auth.issuer.keys import key_store
 from s2s_auth.issuer.throttling import (
     AddressTokenFailures,
@@ -252,10 +252,11 @@ def _principal(name: str, *, basic: bool) -> ServicePrincipal:
 def authenticate_secret(client_id: str, secret: str, *, basic: bool) -> ServicePrincipal:
     """client_secret_basic / client_secret_post / the JSON service-token endpoint.
 
-    One query: the client's active secrets with the principal joined. An unknown
-    client and a client without secrets fail alike.
+    The client's active secrets with the principal joined, through the principal cache
+    (one query when not cached). An unknown client and a client without secrets fail
+    alike.
     """
-    rows = list(active_secrets_of(client_id)) if SERVICE_NAME_RE.fullmatch(client_id or "") else []
+    rows = cached_secrets_of(client_id) if SERVICE_NAME_RE.fullmatch(client_id or "") else []
     if not rows or not match_secret(rows, secret):
         raise invalid_client("Client authentication failed.", basic=basic, principal=client_id)
     return rows[0].principal
