@@ -20,13 +20,16 @@ Token layout (JWT, header ``typ: at+jwt``, ``alg: ES256``, ``kid``):
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from django.urls import reverse
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.urls import get_script_prefix, get_urlconf, reverse
 
 from s2s_auth.audit.issuance import record_issued
 from s2s_auth.conf import s2s_settings
@@ -144,7 +147,25 @@ def issuer_url(request) -> str:
 
 
 def endpoint_url(request, name: str) -> str:
-    return issuer_url(request).rstrip("/") + reverse(f"s2s_issuer:{name}")
+    return issuer_url(request).rstrip("/") + endpoint_path(name)
+
+
+def endpoint_path(name: str) -> str:
+    """``reverse("s2s_issuer:<name>")``, resolved once per URLconf and script prefix
+    (reversing walks the URL patterns: a tenth of an assertion check)."""
+    return _reversed(name, get_urlconf(settings.ROOT_URLCONF), get_script_prefix())
+
+
+@functools.lru_cache(maxsize=64)
+def _reversed(name: str, urlconf, script_prefix: str) -> str:
+    return reverse(f"s2s_issuer:{name}", urlconf=urlconf)
+
+
+def _forget_reversed(**kwargs) -> None:
+    _reversed.cache_clear()  # a test's override_settings may swap a URLconf's patterns
+
+
+setting_changed.connect(_forget_reversed, dispatch_uid="s2s_issuer_reversed")
 
 
 def token_endpoint_url(request) -> str:
