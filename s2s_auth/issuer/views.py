@@ -37,7 +37,7 @@ from s2s_auth.issuer.serializers import (
     TOKEN_PARAMS,
     LoginSerializer,
     RegisterServiceSerializer,
-    ServiceTokenSerializer,
+    service_token_body,
     token_form,
 )
 from s2s_auth.issuer.throttling import RegistrationRateThrottle, login_gate, retry_after
@@ -173,7 +173,7 @@ class ServiceTokenView(IssuerAPIView):
     mechanism = "service_token_json"
 
     def post(self, request):
-        data = self.validated(ServiceTokenSerializer)
+        data = service_token_body(request.data)
         gate = oauth.FailureGate(data["serviceName"], client_ip(request))
         conn_peer = gate.run(lambda: oauth.connection_peer(request))
         gate.exempt = conn_peer is not None

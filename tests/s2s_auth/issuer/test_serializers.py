@@ -13,6 +13,7 @@ from s2s_auth.issuer.serializers import (
     ServiceTokenSerializer,
     TokenRequestSerializer,
     first_error,
+    service_token_body,
     token_form,
 )
 
@@ -130,3 +131,45 @@ def test_token_form_of_a_body_that_is_not_a_form():
     with pytest.raises(ValidationError) as refused:
         token_form({})
     assert first_error(refused.value.detail) == "Missing grant_type."
+
+
+SERVICE_TOKEN_BODIES = [
+    {"serviceName": "ads", "password": "pw"},
+    {"serviceName": " ads ", "password": "  pw \t", "x": 1},
+    {"serviceName": "ads", "password": "pw", "scope": "a b", "audience": "users"},
+    {"serviceName": "ads", "password": "pw", "scope": "", "audience": None},
+    {"serviceName": "ads", "password": "pw", "resource": "users"},
+    {"serviceName": "ads", "password": "pw", "resource": ["users", "ads"]},
+    {"serviceName": "ads", "password": "pw", "resource": []},
+    {"serviceName": "ads", "password": "pw", "resource": None},
+    {"serviceName": "ads", "password": "pw", "resource": ""},
+    {"serviceName": "ads", "password": "pw", "resource": ["users", ""]},
+    {"serviceName": "ads", "password": "pw", "resource": ["users", 7]},
+    {"serviceName": "ads", "password": "pw", "resource": {"a": "b"}},
+    {"serviceName": "ads", "password": "pw", "scope": 5},
+    {"serviceName": "ads", "password": "pw", "audience": "a\x00"},
+    {"serviceName": "ads", "password": "p\x00w"},
+    {"serviceName": "ads", "password": ""},
+    {"serviceName": "ads", "password": None},
+    {"serviceName": "ads"},
+    {"serviceName": 5, "password": "pw"},
+    {"serviceName": True, "password": "pw"},
+    {"serviceName": ["ads"], "password": "pw"},
+    {},
+    ["ads", "pw"],
+    "ads",
+]
+
+
+@pytest.mark.parametrize("body", SERVICE_TOKEN_BODIES)
+def test_service_token_body_answers_as_the_serializer(body):
+    serializer = ServiceTokenSerializer(data=body)
+    if serializer.is_valid():
+        expected = ("ok", dict(serializer.validated_data))
+    else:
+        expected = ("error", first_error(serializer.errors))
+    try:
+        got = ("ok", dict(service_token_body(body)))
+    except ValidationError as exc:
+        got = ("error", first_error(exc.detail))
+    assert got == expected
