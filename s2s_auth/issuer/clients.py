@@ -12,11 +12,19 @@ The token endpoint reads a client's secrets through the per-process principal ca
 deleting or expiring a secret (rotation, the admin) invalidates it in every process,
 an expiry date is checked on every use, and anything that bypasses signals is seen
 within ``PRINCIPAL_CACHE_SECONDS``.
+
+A registration password costs Django's hasher (a quarter of a second of CPU) per
+check: a *successful* check is remembered in the same cache, for the same bound, under
+an HMAC of (client, presented password, stored hash) keyed by a random per-process
+key, never the password. A wrong password is never remembered: it pays the hasher
+every time, behind the lock-out.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import secrets
 
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -124,8 +132,10 @@ def check_secret(principal: ServicePrincipal, presented: str) -> bool:
     return match_secret(rows.order_by().only("algorithm", "digest"), presented)
 
 
-def match_secret(rows, presented: str) -> bool:
-    """Does ``presented`` match one of ``rows`` (ClientSecret)? Constant-time compares."""
+def match_secret(rows, presented: str, *, client_id: str = "") -> bool:
+    """Does ``presented`` match one of ``rows`` (ClientSecret)? Constant-time compares.
+    With ``client_id``, a password's successful hasher check is remembered
+    (:func:`checked_password`)."""
     if not presented or len(presented) > MAX_SECRET_LENGTH:
         return False
     rows = list(rows)
@@ -139,7 +149,31 @@ def match_secret(rows, presented: str) -> bool:
                 matched |= constant_time_compare(row.digest, digest)
             if matched:
                 return True
-    return any(check_password(presented, row.digest) for row in rows if row.algorithm == row.DJANGO)
+    return any(
+        checked_password(client_id, presented, row.digest)
+        for row in rows
+        if row.algorithm == row.DJANGO
+    )
+
+
+#: Keys this process's remembered password checks: random, never stored or shared.
+_CHECK_KEY = secrets.token_bytes(32)
+
+
+def checked_password(client_id: str, presented: str, encoded: str) -> bool:
+    """``check_password(presented, encoded)``; with ``client_id``, a success is
+    remembered in the principal cache (its bound, its invalidation) under an HMAC of
+    (client id, password, stored hash), so a rotation or a new hash is a new key."""
+    if not client_id:
+        return check_password(presented, encoded)
+    message = "\0".join((client_id, presented, encoded)).encode("utf-8", "surrogatepass")
+    tag = hmac.new(_CHECK_KEY, message, hashlib.sha256).hexdigest()
+    remembered = principal_cache.get(
+        ("password_ok", tag),
+        lambda: True if check_password(presented, encoded) else None,
+        cache_none=False,  # a wrong password is never remembered
+    )
+    return remembered is True
 
 
 def active_secrets_of(name: str):

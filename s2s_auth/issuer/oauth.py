@@ -278,7 +278,7 @@ def authenticate_secret(client_id: str, secret: str, *, basic: bool) -> ServiceP
     alike.
     """
     rows = cached_secrets_of(client_id) if SERVICE_NAME_RE.fullmatch(client_id or "") else []
-    if not rows or not match_secret(rows, secret):
+    if not rows or not match_secret(rows, secret, client_id=client_id):
         raise invalid_client("Client authentication failed.", basic=basic, principal=client_id)
     return rows[0].principal
 

@@ -9,6 +9,7 @@ import datetime as dt
 import time
 
 import pytest
+from django.contrib.auth.hashers import PBKDF2PasswordHasher, make_password
 from django.core.cache import caches
 from django.utils import timezone
 
@@ -18,7 +19,7 @@ from s2s_auth.issuer.clients import cached_secrets_of, rotate_secret
 from s2s_auth.issuer.models import ClientSecret
 from s2s_auth.models import ServicePrincipal
 
-from .support import assert_error, post_token
+from .support import STRONG, assert_error, post_token, service_token
 
 GRANT = {"grant_type": "client_credentials"}
 
@@ -105,3 +106,64 @@ def test_unknown_clients_are_not_cached(client, ads, clock):
         response = post_token(client, GRANT, auth=(f"nobody{n}", "x"), REMOTE_ADDR=f"10.0.0.{n}")
         assert_error(response, 401, "invalid_client")
     assert len(principal_cache) == 0
+
+
+# ------------------------------------------------ registration passwords (Django's hasher)
+
+
+class CountingHasher(PBKDF2PasswordHasher):
+    """Django's PBKDF2 hasher (fewer rounds), counting the passwords it checks."""
+
+    iterations = 1000
+    checks = 0
+
+    def verify(self, password, encoded):
+        CountingHasher.checks += 1
+        return super().verify(password, encoded)
+
+
+@pytest.fixture
+def self_registered(settings, clock, db):
+    settings.PASSWORD_HASHERS = [f"{__name__}.CountingHasher"]
+    CountingHasher.checks = 0
+    principal, _ = services.ensure_principal("selfreg", ["users:read"])
+    ClientSecret.objects.create(
+        principal=principal, algorithm=ClientSecret.DJANGO, digest=make_password(STRONG)
+    )
+    return principal
+
+
+def remembered_checks() -> list:
+    return [key for key in principal_cache._entries if key[0] == "password_ok"]
+
+
+def test_a_successful_password_check_is_remembered_within_the_bound(client, self_registered, clock):
+    for _ in range(3):
+        assert post_token(client, GRANT, auth=("selfreg", STRONG)).status_code == 200
+    assert CountingHasher.checks == 1
+    assert all(STRONG not in repr(key) for key in remembered_checks())  # an HMAC, never it
+    clock.now += 2.0  # the max age: checked again
+    assert post_token(client, GRANT, auth=("selfreg", STRONG)).status_code == 200
+    assert CountingHasher.checks == 2
+
+
+def test_a_wrong_password_is_never_remembered(client, self_registered):
+    for _ in range(3):
+        response = post_token(client, GRANT, auth=("selfreg", STRONG + "x"))
+        assert_error(response, 401, "invalid_client")
+    assert CountingHasher.checks == 3
+    assert remembered_checks() == []
+
+
+def test_a_remembered_password_is_refused_at_once_after_a_rotation(client, self_registered):
+    assert post_token(client, GRANT, auth=("selfreg", STRONG)).status_code == 200
+    _, new = rotate_secret(self_registered, grace=dt.timedelta(0))
+    assert_error(post_token(client, GRANT, auth=("selfreg", STRONG)), 401, "invalid_client")
+    assert post_token(client, GRANT, auth=("selfreg", new)).status_code == 200
+
+
+def test_the_json_endpoint_remembers_the_check_too(client, self_registered):
+    body = {"serviceName": "selfreg", "password": STRONG}
+    for _ in range(2):
+        assert service_token(client, body).status_code == 200
+    assert CountingHasher.checks == 1
