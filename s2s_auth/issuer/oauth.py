@@ -217,11 +217,16 @@ class FailureGate:
     #: password hash) would widen the read-modify-write race with other processes.
     RATE_READ_AHEAD_SECONDS = 0.05
 
-    def __init__(self, client_id: str, address: str, *, exempt: bool = False):
+    def __init__(
+        self, client_id: str, address: str, *, exempt: bool = False, claimed: str | None = None
+    ):
         self.exempt = exempt
         self.counters = (TokenFailures.of(client_id, address), AddressTokenFailures(address))
         self.client_id = client_id
-        self._rate: TokenRateThrottle | None = TokenRateThrottle(client_id) if client_id else None
+        #: Whose rate window to read ahead: the client id, else who the credential
+        #: claims to be (an assertion's ``sub``); used only if that client authenticates.
+        self.claimed = client_id or claimed or ""
+        self._rate = TokenRateThrottle(self.claimed) if self.claimed else None
         self._read_at: float | None = None
         self._passed = False
 
@@ -244,7 +249,7 @@ class FailureGate:
     def rate_throttle(self, client_id: str) -> TokenRateThrottle | None:
         """The claimed client's rate window read ahead by :meth:`check`, while fresh."""
         rate, self._rate = self._rate, None
-        if rate is None or client_id != self.client_id or self._read_at is None:
+        if rate is None or client_id != self.claimed or self._read_at is None:
             return None
         if time.monotonic() - self._read_at > self.RATE_READ_AHEAD_SECONDS:
             return None
@@ -259,6 +264,16 @@ class FailureGate:
             if exc.status == 401:
                 self.failed()
             raise
+
+
+def assertion_subject(assertion: str) -> str | None:
+    """The service name a client assertion claims (``sub``, not verified), None when it
+    names none: only to read that client's rate window ahead (:class:`FailureGate`)."""
+    try:
+        claimed = unverified_claims(assertion).get("sub")
+    except (TokenError, ValueError, TypeError, AttributeError):
+        return None
+    return claimed if isinstance(claimed, str) and SERVICE_NAME_RE.fullmatch(claimed) else None
 
 
 def _principal(name: str, *, basic: bool) -> ServicePrincipal:

@@ -143,7 +143,12 @@ class TokenView(IssuerAPIView):
                 )
             if not params.get("client_assertion"):
                 raise OAuthError("invalid_request", "Missing client_assertion.")
-        gate = oauth.FailureGate(basic[0] if basic else client_id or "", client_ip(request))
+        claimed = None
+        if method == "private_key_jwt" and not client_id:
+            claimed = oauth.assertion_subject(params["client_assertion"])
+        gate = oauth.FailureGate(
+            basic[0] if basic else client_id or "", client_ip(request), claimed=claimed
+        )
         conn_peer = gate.run(lambda: oauth.connection_peer(request))
         # A verified certificate proved its key in the handshake: never held back.
         gate.exempt = conn_peer is not None

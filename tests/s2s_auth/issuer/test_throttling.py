@@ -3,6 +3,7 @@ client, per (username, IP) and per IP, on a clock the tests drive."""
 
 from __future__ import annotations
 
+import pytest
 from django.core.cache import cache
 
 from s2s_auth.credentials import principals as services
@@ -14,7 +15,17 @@ from s2s_auth.issuer.throttling import (
 )
 from s2s_auth.models import ServicePrincipal
 
-from .support import STRONG, assert_error, login, pem, post_token, register, service_token
+from .support import (
+    ASSERTION_TYPE,
+    STRONG,
+    assert_error,
+    assertion,
+    login,
+    pem,
+    post_token,
+    register,
+    service_token,
+)
 
 GRANT = {"grant_type": "client_credentials"}
 
@@ -176,6 +187,32 @@ def test_keys_are_hashed_so_any_client_id_fits(issuer_conf, settings, throttle_c
         assert throttle.allow_request(None, None)
         assert len(throttle.key) < 100
         assert not TokenRateThrottle(ident).allow_request(None, None)
+
+
+@pytest.mark.parametrize("client_id", [None, "pkjwt"])
+def test_assertion_clients_are_limited_by_their_verified_name(
+    client, pk_client, settings, throttle_clock, client_id
+):
+    """Read ahead by the assertion's (unverified) ``sub`` or counted after, the window
+    is the authenticated client's, with or without client_id in the form."""
+    limit(settings, TOKEN_RATE_LIMIT_PER_MINUTE=2)
+    extra = {"client_id": client_id} if client_id else {}
+
+    def request(**claims):
+        form = {
+            **GRANT,
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": assertion(pk_client, "pkjwt", **claims),
+            **extra,
+        }
+        return post_token(client, form)
+
+    for _ in range(2):
+        assert request().status_code == 200
+    assert_error(request(), 429, "slow_down")
+    assert TokenRateThrottle("pkjwt").allow_request(None, None) is False
+    garbled = {**GRANT, "client_assertion_type": ASSERTION_TYPE, "client_assertion": "x.y"}
+    assert_error(post_token(client, garbled), 401, "invalid_client")
 
 
 # ------------------------------------------------------------------ registration
