@@ -9,6 +9,13 @@ not answer raises :class:`~s2s_auth.credentials.replay.ReplayStoreUnavailable` (
 
 Limits are ``S2S_AUTH`` settings read when a throttle is built; ``0`` turns one off.
 
+Round trips: :func:`read_histories` reads the histories of several throttles in one
+``get_many`` (the token endpoint's lock-out counters and rate window), and
+:func:`record_failures` counts a failure in several counters with one ``get_many`` and
+one ``set_many``. :class:`WindowRateThrottle` keeps the same sliding window in at most
+60 buckets, so a high limit does not make the stored history (and every request's
+read and write of it) grow with the number of requests.
+
 Logins: :class:`LoginThrottleBackend`, first in ``AUTHENTICATION_BACKENDS``, refuses
 a login before the password hasher runs when the username has failed too often (from
 any address) or the address has tried too often (any usernames): the admin's
@@ -34,14 +41,18 @@ __all__ = [
     "LoginFailures",
     "LoginThrottleBackend",
     "SharedRateThrottle",
+    "WindowRateThrottle",
     "client_address",
     "login_gate",
+    "read_histories",
+    "record_failures",
 ]
 
 logger = logging.getLogger("s2s_auth.throttles")
 
 #: Set on a request whose login attempt was counted already (by the login view).
 GATED_ATTR = "_s2s_login_gated"
+_UNREAD = object()  # no history read ahead (read_histories): allow_request reads it
 
 
 def client_address(request) -> str:
@@ -64,6 +75,7 @@ class SharedRateThrottle(SimpleRateThrottle):
 
     def __init__(self, ident: str | None = None):
         self.ident = ident
+        self.preloaded: object = _UNREAD
         super().__init__()
 
     @property
@@ -84,12 +96,107 @@ class SharedRateThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": digest}
 
     def allow_request(self, request, view) -> bool:
+        """DRF's rule: refused when the window holds ``num_requests`` already; counted
+        (written back) when allowed. The history read ahead by :func:`read_histories`
+        is used once instead of a read of its own."""
+        if self.rate is None:
+            return True
         try:
-            return super().allow_request(request, view)
+            self.key = self.get_cache_key(request, view)
+            self.history = self.take_history()
+            self.now = self.timer()
+            while self.history and self.history[-1] <= self.now - self.duration:
+                self.history.pop()
+            if len(self.history) >= self.num_requests:
+                return self.throttle_failure()
+            return self.throttle_success()
         except ReplayStoreUnavailable:
             raise
         except Exception as exc:  # the cache backend failed
             raise unavailable(exc) from exc
+
+    def take_history(self) -> list:
+        """The stored history: the one read ahead (once), else read now."""
+        history, self.preloaded = self.preloaded, _UNREAD
+        if history is _UNREAD:
+            history = self.cache.get(self.key)
+        return list(history) if isinstance(history, list) else []
+
+
+class WindowRateThrottle(SharedRateThrottle):
+    """:class:`SharedRateThrottle`'s sliding window kept in at most :attr:`buckets`
+    buckets ``[first, last, count]`` (newest first) instead of one timestamp per request.
+
+    A bucket takes the requests of ``duration / buckets`` seconds (one second of a
+    minute) and leaves the window when its *last* request does: the count can only
+    err on the strict side, by at most one bucket's width. ``Retry-After`` is when
+    enough requests have left for one more.
+    """
+
+    buckets = 60
+    # Another layout than SharedRateThrottle's: never read by a throttle of the other kind.
+    cache_format = "s2s:window:%(scope)s:%(ident)s"
+
+    def allow_request(self, request, view) -> bool:
+        if self.rate is None:
+            return True
+        try:
+            self.key = self.get_cache_key(request, view)
+            self.now = self.timer()
+            horizon = self.now - self.duration
+            self.history = [
+                list(b) for b in self.take_history() if _is_bucket(b) and b[1] > horizon
+            ]
+            if sum(bucket[2] for bucket in self.history) >= self.num_requests:
+                return self.throttle_failure()
+            newest = self.history[0] if self.history else None
+            if newest is not None and 0 <= self.now - newest[0] < self.duration / self.buckets:
+                newest[1], newest[2] = max(newest[1], self.now), newest[2] + 1
+            else:
+                self.history.insert(0, [self.now, self.now, 1])
+            self.cache.set(self.key, self.history, self.duration)
+            return True
+        except ReplayStoreUnavailable:
+            raise
+        except Exception as exc:  # the cache backend failed
+            raise unavailable(exc) from exc
+
+    def wait(self) -> float | None:
+        """Seconds until the window has room for one more request (after a refusal)."""
+        history = getattr(self, "history", [])
+        excess = sum(bucket[2] for bucket in history) - self.num_requests + 1
+        left = 0
+        for _first, last, count in reversed(history):  # the oldest first
+            left += count
+            if left >= excess:
+                return max(0.0, self.duration - (self.now - last))
+        return None
+
+
+def _is_bucket(value) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 3
+        and all(isinstance(part, (int, float)) for part in value)
+    )
+
+
+def read_histories(throttles) -> None:
+    """Read the stored histories of ``throttles`` (keyed by ``ident``) in one round trip;
+    each one's next ``allow_request`` uses what was read instead of a read of its own.
+    Throttles that are off (no rate) are left out. Raises ReplayStoreUnavailable."""
+    keyed = {}
+    for throttle in throttles:
+        if throttle.rate is not None:
+            keyed[throttle.get_cache_key(None, None)] = throttle
+    if not keyed:
+        return
+    try:
+        stored = replay_cache().get_many(list(keyed))
+    except Exception as exc:
+        raise unavailable(exc) from exc
+    for key, throttle in keyed.items():
+        throttle.preloaded = stored.get(key)
 
 
 class FailureCounter(SharedRateThrottle):
@@ -100,15 +207,32 @@ class FailureCounter(SharedRateThrottle):
 
     def record(self) -> None:
         """Count one failure now."""
-        if self.rate is None:
-            return
-        try:
-            key = self.get_cache_key(None, None)
-            now = self.timer()
-            history = [t for t in self.cache.get(key, []) if t > now - self.duration]
-            self.cache.set(key, [now, *history][: self.num_requests], self.duration)
-        except Exception as exc:
-            raise unavailable(exc) from exc
+        record_failures([self])
+
+    def counted(self, history, now: float) -> list:
+        """``history`` with a failure at ``now``: the window's, at most ``num_requests``."""
+        kept = [t for t in history if t > now - self.duration] if isinstance(history, list) else []
+        return [now, *kept][: self.num_requests]
+
+
+def record_failures(counters) -> None:
+    """Count one failure now in each of ``counters`` (FailureCounter): one read of all
+    their histories, one write. Raises ReplayStoreUnavailable."""
+    keyed = {c.get_cache_key(None, None): c for c in counters if c.rate is not None}
+    if not keyed:
+        return
+    try:
+        cache = replay_cache()
+        stored = cache.get_many(list(keyed))
+        updated = {key: c.counted(stored.get(key), c.timer()) for key, c in keyed.items()}
+        durations = {c.duration for c in keyed.values()}
+        if len(durations) == 1:
+            cache.set_many(updated, durations.pop())
+        else:
+            for key, history in updated.items():
+                cache.set(key, history, keyed[key].duration)
+    except Exception as exc:
+        raise unavailable(exc) from exc
 
 
 class LoginFailures(FailureCounter):

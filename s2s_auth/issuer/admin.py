@@ -40,7 +40,10 @@ class ClientSecretAdmin(admin.ModelAdmin):
     def expire_now(self, request, queryset):
         from django.utils import timezone
 
+        from s2s_auth.credentials.cache import invalidate
+
         queryset.update(expires_at=timezone.now())
+        invalidate()  # an UPDATE sends no signal: refused by every process now
         record_admin_action(request, queryset, "secret_expired")
 
 

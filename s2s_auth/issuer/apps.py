@@ -14,6 +14,16 @@ class IssuerConfig(AppConfig):
 
         register_secret_backend(ClientSecretBackend())
 
+        # The token endpoint reads client secrets through the principal cache: a new,
+        # changed or deleted secret invalidates it everywhere, like a principal's change.
+        from django.db.models.signals import post_delete, post_save
+
+        from s2s_auth.credentials.cache import invalidate
+        from s2s_auth.issuer.models import ClientSecret
+
+        for signal in (post_save, post_delete):
+            signal.connect(invalidate, sender=ClientSecret, dispatch_uid="s2s_cache_ClientSecret")
+
         # Our own tokens are verified from our key store, never over HTTP to ourselves.
         from s2s_auth.conf import s2s_settings
         from s2s_auth.core.jwks import register_local_issuer

@@ -6,11 +6,25 @@ compared with ``constant_time_compare``. Secrets hashed under a key listed in
 ``SECRET_KEY_FALLBACKS`` still verify, so ``SECRET_KEY`` can be rotated the Django
 way. A password a service chose itself at registration is not random enough for a
 fast hash: it gets Django's password hasher instead.
+
+The token endpoint reads a client's secrets through the per-process principal cache
+(:func:`cached_secrets_of`, bounded staleness like every credential there): saving,
+deleting or expiring a secret (rotation, the admin) invalidates it in every process,
+an expiry date is checked on every use, and anything that bypasses signals is seen
+within ``PRINCIPAL_CACHE_SECONDS``.
+
+A registration password costs Django's hasher (a quarter of a second of CPU) per
+check: a *successful* check is remembered in the same cache, for the same bound, under
+an HMAC of (client, presented password, stored hash) keyed by a random per-process
+key, never the password. A wrong password is never remembered: it pays the hasher
+every time, behind the lock-out.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import secrets
 
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -24,6 +38,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 
 from s2s_auth.conf import s2s_settings
 from s2s_auth.core.certs import VerifiedPeer
+from s2s_auth.credentials.cache import invalidate, principal_cache
 from s2s_auth.identity import spiffe_id
 from s2s_auth.issuer.models import ClientSecret
 from s2s_auth.models import ServiceCertificate, ServicePrincipal, validate_service_name
@@ -33,6 +48,7 @@ __all__ = [
     "AlreadyRegistered",
     "ClientSecretBackend",
     "active_secrets_of",
+    "cached_secrets_of",
     "check_secret",
     "create_secret",
     "generate_secret",
@@ -93,6 +109,7 @@ def rotate_secret(
     active = ClientSecret.objects.select_for_update().active(now).filter(principal=principal)
     active.filter(expires_at__isnull=True).update(expires_at=until)
     active.filter(expires_at__gt=until).update(expires_at=until)
+    invalidate()  # an UPDATE sends no signal: cached secrets expire everywhere now
     return create_secret(principal)
 
 
@@ -115,8 +132,10 @@ def check_secret(principal: ServicePrincipal, presented: str) -> bool:
     return match_secret(rows.order_by().only("algorithm", "digest"), presented)
 
 
-def match_secret(rows, presented: str) -> bool:
-    """Does ``presented`` match one of ``rows`` (ClientSecret)? Constant-time compares."""
+def match_secret(rows, presented: str, *, client_id: str = "") -> bool:
+    """Does ``presented`` match one of ``rows`` (ClientSecret)? Constant-time compares.
+    With ``client_id``, a password's successful hasher check is remembered
+    (:func:`checked_password`)."""
     if not presented or len(presented) > MAX_SECRET_LENGTH:
         return False
     rows = list(rows)
@@ -130,7 +149,31 @@ def match_secret(rows, presented: str) -> bool:
                 matched |= constant_time_compare(row.digest, digest)
             if matched:
                 return True
-    return any(check_password(presented, row.digest) for row in rows if row.algorithm == row.DJANGO)
+    return any(
+        checked_password(client_id, presented, row.digest)
+        for row in rows
+        if row.algorithm == row.DJANGO
+    )
+
+
+#: Keys this process's remembered password checks: random, never stored or shared.
+_CHECK_KEY = secrets.token_bytes(32)
+
+
+def checked_password(client_id: str, presented: str, encoded: str) -> bool:
+    """``check_password(presented, encoded)``; with ``client_id``, a success is
+    remembered in the principal cache (its bound, its invalidation) under an HMAC of
+    (client id, password, stored hash), so a rotation or a new hash is a new key."""
+    if not client_id:
+        return check_password(presented, encoded)
+    message = "\0".join((client_id, presented, encoded)).encode("utf-8", "surrogatepass")
+    tag = hmac.new(_CHECK_KEY, message, hashlib.sha256).hexdigest()
+    remembered = principal_cache.get(
+        ("password_ok", tag),
+        lambda: True if check_password(presented, encoded) else None,
+        cache_none=False,  # a wrong password is never remembered
+    )
+    return remembered is True
 
 
 def active_secrets_of(name: str):
@@ -150,6 +193,22 @@ def active_secrets_of(name: str):
         )
         .order_by()
     )
+
+
+def cached_secrets_of(name: str) -> list[ClientSecret]:
+    """:func:`active_secrets_of` through the principal cache, still active now.
+
+    Only a client that has secrets is cached (``name`` is what the caller claims: made-up
+    names must not fill the cache). The rows and their principal are shared by requests:
+    read them, never change or save them.
+    """
+    rows = principal_cache.get(
+        ("client_secrets", name), lambda: list(active_secrets_of(name)) or None, cache_none=False
+    )
+    if not rows:
+        return []
+    now = timezone.now()
+    return [row for row in rows if row.is_active(now)]
 
 
 def validate_registration_password(name: str, password: str) -> None:

@@ -20,13 +20,16 @@ Token layout (JWT, header ``typ: at+jwt``, ``alg: ES256``, ``kid``):
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from django.urls import reverse
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.urls import get_script_prefix, get_urlconf, reverse
 
 from s2s_auth.audit.issuance import record_issued
 from s2s_auth.conf import s2s_settings
@@ -43,8 +46,9 @@ from s2s_auth.core.x509 import CertificateRejected, x5c_decode, x5t_s256
 from s2s_auth.credentials.certificates import client_keys_of
 from s2s_auth.credentials.principals import cached_principal
 from s2s_auth.credentials.replay import remember_once
+from s2s_auth.credentials.throttles import read_histories, record_failures
 from s2s_auth.identity import SERVICE_NAME_RE, is_spiffe_id, service_name, spiffe_id
-from s2s_auth.issuer.clients import active_secrets_of, match_secret
+from s2s_auth.issuer.clients import cached_secrets_of, match_secret
 from s2s_auth.issuer.keys import key_store
 from s2s_auth.issuer.throttling import (
     AddressTokenFailures,
@@ -143,7 +147,25 @@ def issuer_url(request) -> str:
 
 
 def endpoint_url(request, name: str) -> str:
-    return issuer_url(request).rstrip("/") + reverse(f"s2s_issuer:{name}")
+    return issuer_url(request).rstrip("/") + endpoint_path(name)
+
+
+def endpoint_path(name: str) -> str:
+    """``reverse("s2s_issuer:<name>")``, resolved once per URLconf and script prefix
+    (reversing walks the URL patterns: a tenth of an assertion check)."""
+    return _reversed(name, get_urlconf(settings.ROOT_URLCONF), get_script_prefix())
+
+
+@functools.lru_cache(maxsize=64)
+def _reversed(name: str, urlconf, script_prefix: str) -> str:
+    return reverse(f"s2s_issuer:{name}", urlconf=urlconf)
+
+
+def _forget_reversed(**kwargs) -> None:
+    _reversed.cache_clear()  # a test's override_settings may swap a URLconf's patterns
+
+
+setting_changed.connect(_forget_reversed, dispatch_uid="s2s_issuer_reversed")
 
 
 def token_endpoint_url(request) -> str:
@@ -171,9 +193,11 @@ def connection_peer(request) -> VerifiedPeer | None:
         raise invalid_client("Unreadable client certificate header.", basic=False) from exc
 
 
-def check_rate(client_id: str) -> None:
-    """Count a token request of ``client_id`` once it has authenticated."""
-    throttle = TokenRateThrottle(client_id)
+def check_rate(client_id: str, gate: FailureGate | None = None) -> None:
+    """Count a token request of ``client_id`` once it has authenticated (the window
+    ``gate`` read ahead with its counters when it is this client's)."""
+    throttle = gate.rate_throttle(client_id) if gate is not None else None
+    throttle = throttle or TokenRateThrottle(client_id)
     if not throttle.allow_request(None, None):
         raise rate_limited(retry_after(throttle), client_id)
 
@@ -182,23 +206,54 @@ class FailureGate:
     """Failed client authentications of one source: looked at before the credential is
     checked, counted when it fails. Per (claimed client id, address) and per address;
     a connection with a verified TLS client certificate (``exempt``) is never held
-    back, so nobody's failures lock a certificate client out."""
+    back, so nobody's failures lock a certificate client out.
 
-    def __init__(self, client_id: str, address: str, *, exempt: bool = False):
+    One round trip to the shared store reads both counters and the claimed client's
+    rate window (:func:`check_rate`); a failure is counted with one read and one
+    write. Nothing is written for a request that authenticates, but its rate window.
+    """
+
+    #: The window read ahead is used only this soon after: a longer gap (a slow
+    #: password hash) would widen the read-modify-write race with other processes.
+    RATE_READ_AHEAD_SECONDS = 0.05
+
+    def __init__(
+        self, client_id: str, address: str, *, exempt: bool = False, claimed: str | None = None
+    ):
         self.exempt = exempt
         self.counters = (TokenFailures.of(client_id, address), AddressTokenFailures(address))
         self.client_id = client_id
+        #: Whose rate window to read ahead: the client id, else who the credential
+        #: claims to be (an assertion's ``sub``); used only if that client authenticates.
+        self.claimed = client_id or claimed or ""
+        self._rate = TokenRateThrottle(self.claimed) if self.claimed else None
+        self._read_at: float | None = None
+        self._passed = False
 
     def check(self) -> None:
         if self.exempt:
             return
+        if self._passed:
+            return  # looked already, and nothing was counted since (a failure raises)
+        self._read_at = time.monotonic()
+        read_histories([*self.counters, *filter(None, [self._rate])])
         for counter in self.counters:
             if not counter.allow_request(None, None):
                 raise rate_limited(retry_after(counter), self.client_id)
+        self._passed = True
 
     def failed(self) -> None:
-        for counter in self.counters:
-            counter.record()
+        self._passed = False
+        record_failures(self.counters)
+
+    def rate_throttle(self, client_id: str) -> TokenRateThrottle | None:
+        """The claimed client's rate window read ahead by :meth:`check`, while fresh."""
+        rate, self._rate = self._rate, None
+        if rate is None or client_id != self.claimed or self._read_at is None:
+            return None
+        if time.monotonic() - self._read_at > self.RATE_READ_AHEAD_SECONDS:
+            return None
+        return rate
 
     def run(self, authenticate):
         """``authenticate()`` behind the gate; a failed client authentication counted."""
@@ -209,6 +264,16 @@ class FailureGate:
             if exc.status == 401:
                 self.failed()
             raise
+
+
+def assertion_subject(assertion: str) -> str | None:
+    """The service name a client assertion claims (``sub``, not verified), None when it
+    names none: only to read that client's rate window ahead (:class:`FailureGate`)."""
+    try:
+        claimed = unverified_claims(assertion).get("sub")
+    except (TokenError, ValueError, TypeError, AttributeError):
+        return None
+    return claimed if isinstance(claimed, str) and SERVICE_NAME_RE.fullmatch(claimed) else None
 
 
 def _principal(name: str, *, basic: bool) -> ServicePrincipal:
@@ -223,11 +288,12 @@ def _principal(name: str, *, basic: bool) -> ServicePrincipal:
 def authenticate_secret(client_id: str, secret: str, *, basic: bool) -> ServicePrincipal:
     """client_secret_basic / client_secret_post / the JSON service-token endpoint.
 
-    One query: the client's active secrets with the principal joined. An unknown
-    client and a client without secrets fail alike.
+    The client's active secrets with the principal joined, through the principal cache
+    (one query when not cached). An unknown client and a client without secrets fail
+    alike.
     """
-    rows = list(active_secrets_of(client_id)) if SERVICE_NAME_RE.fullmatch(client_id or "") else []
-    if not rows or not match_secret(rows, secret):
+    rows = cached_secrets_of(client_id) if SERVICE_NAME_RE.fullmatch(client_id or "") else []
+    if not rows or not match_secret(rows, secret, client_id=client_id):
         raise invalid_client("Client authentication failed.", basic=basic, principal=client_id)
     return rows[0].principal
 

@@ -8,6 +8,7 @@ refused. :func:`first_error` turns DRF's error dict into one RFC 6749
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.http import QueryDict
@@ -21,6 +22,8 @@ __all__ = [
     "StrictCharField",
     "TokenRequestSerializer",
     "first_error",
+    "service_token_body",
+    "token_form",
 ]
 
 
@@ -109,6 +112,45 @@ class TokenRequestSerializer(serializers.Serializer):
         return flat
 
 
+#: What a strict field refuses in a non-blank string: NUL and surrogate characters.
+_REFUSED_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
+
+
+def token_form(data) -> dict[str, Any]:
+    """:class:`TokenRequestSerializer`'s ``validated_data`` of the token endpoint's body.
+
+    Building a serializer deep-copies its thirteen fields: per request, that cost more
+    than the token's signature. A form (QueryDict) that passes every check of the
+    serializer is taken as it is; anything else (a missing or blank ``grant_type``, a
+    blank ``resource``, a NUL or surrogate character, a body that is not a form) goes
+    through the serializer itself, so every refusal keeps its exact error. Raises
+    DRF's ValidationError like ``is_valid(raise_exception=True)``.
+    """
+    if isinstance(data, QueryDict):
+        flat = TokenRequestSerializer._single_values(data)  # a repeated parameter: refused
+        if _plainly_valid(flat):
+            return {name: value for name, value in flat.items() if name in _TOKEN_FIELDS}
+    serializer = TokenRequestSerializer(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+_TOKEN_FIELDS = frozenset(TOKEN_PARAMS) | {"resource"}
+
+
+def _plainly_valid(flat: dict[str, Any]) -> bool:
+    """Whether the serializer would take ``flat`` as it is (see :func:`token_form`)."""
+    if not flat.get("grant_type"):
+        return False
+    for name, value in flat.items():
+        if name == "resource":
+            if not all(item and not _REFUSED_CHARACTERS.search(item) for item in value):
+                return False
+        elif name in _TOKEN_FIELDS and _REFUSED_CHARACTERS.search(value):
+            return False
+    return True
+
+
 class ServiceTokenSerializer(serializers.Serializer):
     """``POST /api/v1/account/service-token``: the token endpoint's grant as JSON."""
 
@@ -117,6 +159,43 @@ class ServiceTokenSerializer(serializers.Serializer):
     scope = _optional(allow_blank=True)
     audience = _optional(allow_blank=True)
     resource = StringListField(required=False, default=list)
+
+
+def service_token_body(data) -> dict[str, Any]:
+    """:class:`ServiceTokenSerializer`'s ``validated_data``, the way :func:`token_form`
+    does it: a JSON object that passes every check is taken as it is, anything else goes
+    through the serializer (same errors)."""
+    if isinstance(data, dict):
+        plain = _plain_service_token(data)
+        if plain is not None:
+            return plain
+    serializer = ServiceTokenSerializer(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _clean(value) -> bool:
+    """A string a strict field takes as it is: not blank, no NUL, no surrogate."""
+    return isinstance(value, str) and value != "" and not _REFUSED_CHARACTERS.search(value)
+
+
+def _plain_service_token(data: dict) -> dict[str, Any] | None:
+    """The validated body when the serializer would take ``data`` as it is, else None."""
+    if not (_clean(data.get("serviceName")) and _clean(data.get("password"))):
+        return None
+    body = {"serviceName": data["serviceName"], "password": data["password"]}
+    for name in ("scope", "audience"):  # optional, null and blank allowed
+        if name in data:
+            value = data[name]
+            if value is not None and value != "" and not _clean(value):
+                return None
+            body[name] = value
+    resource = data.get("resource", [])
+    resource = [resource] if isinstance(resource, str) else resource
+    if not isinstance(resource, list) or not all(_clean(item) for item in resource):
+        return None
+    body["resource"] = list(resource)
+    return body
 
 
 class RegisterServiceSerializer(serializers.Serializer):

@@ -4,7 +4,9 @@ The throttles themselves are :mod:`s2s_auth.credentials.throttles` (DRF's slidin
 window on ``S2S_AUTH["REPLAY_CACHE"]``, shared by every worker process). Here:
 
 * :class:`TokenRateThrottle` — token requests of an *authenticated* client: counted
-  after its credential was checked, so nobody else's requests use up its budget.
+  after its credential was checked, so nobody else's requests use up its budget. A
+  :class:`~s2s_auth.credentials.throttles.WindowRateThrottle`: its history stays small
+  however high the limit.
 * :class:`TokenFailures` / :class:`AddressTokenFailures` — failed client
   authentications per (client id, source address) and per source address. Beyond
   them, that source's secret and assertion attempts get 429 before any check; a
@@ -25,6 +27,7 @@ from s2s_auth.credentials.throttles import (
     FailureCounter,
     LoginFailures,
     SharedRateThrottle,
+    WindowRateThrottle,
     login_gate,
 )
 
@@ -44,7 +47,7 @@ __all__ = [
 ]
 
 
-class TokenRateThrottle(SharedRateThrottle):
+class TokenRateThrottle(WindowRateThrottle):
     """Token requests per authenticated client id."""
 
     scope = "token"

@@ -37,8 +37,8 @@ from s2s_auth.issuer.serializers import (
     TOKEN_PARAMS,
     LoginSerializer,
     RegisterServiceSerializer,
-    ServiceTokenSerializer,
-    TokenRequestSerializer,
+    service_token_body,
+    token_form,
 )
 from s2s_auth.issuer.throttling import RegistrationRateThrottle, login_gate, retry_after
 from s2s_auth.mechanisms.base import authorization_header
@@ -81,7 +81,7 @@ class TokenView(IssuerAPIView):
     def post(self, request):
         if any(name in request.query_params for name in (*TOKEN_PARAMS, "resource")):
             raise OAuthError("invalid_request", "Parameters belong in the body, not the URL.")
-        params = self.validated(TokenRequestSerializer)
+        params = token_form(request.data)
         self.mechanism, principal, conn_peer = self.authenticate_client(request, params)
         if params["grant_type"] not in oauth.GRANT_TYPES:
             raise OAuthError(
@@ -143,7 +143,12 @@ class TokenView(IssuerAPIView):
                 )
             if not params.get("client_assertion"):
                 raise OAuthError("invalid_request", "Missing client_assertion.")
-        gate = oauth.FailureGate(basic[0] if basic else client_id or "", client_ip(request))
+        claimed = None
+        if method == "private_key_jwt" and not client_id:
+            claimed = oauth.assertion_subject(params["client_assertion"])
+        gate = oauth.FailureGate(
+            basic[0] if basic else client_id or "", client_ip(request), claimed=claimed
+        )
         conn_peer = gate.run(lambda: oauth.connection_peer(request))
         # A verified certificate proved its key in the handshake: never held back.
         gate.exempt = conn_peer is not None
@@ -159,7 +164,7 @@ class TokenView(IssuerAPIView):
             )
         else:
             principal = gate.run(lambda: oauth.authenticate_tls(client_id, conn_peer))
-        oauth.check_rate(principal.name)
+        oauth.check_rate(principal.name, gate)
         return method, principal, conn_peer
 
 
@@ -173,14 +178,14 @@ class ServiceTokenView(IssuerAPIView):
     mechanism = "service_token_json"
 
     def post(self, request):
-        data = self.validated(ServiceTokenSerializer)
+        data = service_token_body(request.data)
         gate = oauth.FailureGate(data["serviceName"], client_ip(request))
         conn_peer = gate.run(lambda: oauth.connection_peer(request))
         gate.exempt = conn_peer is not None
         principal = gate.run(
             lambda: oauth.authenticate_secret(data["serviceName"], data["password"], basic=False)
         )
-        oauth.check_rate(principal.name)
+        oauth.check_rate(principal.name, gate)
         oauth.ensure_enabled(principal)
         peer = oauth.bind_peer(principal, conn_peer)
         body = oauth.mint_service_token(

@@ -12,6 +12,7 @@ from django.db import connection
 from django.utils import timezone
 
 from s2s_auth.credentials import principals
+from s2s_auth.credentials.cache import invalidate
 from s2s_auth.issuer.models import ClientSecret
 from s2s_auth.models import ServicePrincipal
 
@@ -64,6 +65,7 @@ def test_rotate_secret_keeps_the_old_one_for_the_grace_period(client, issuer_con
     assert timezone.now() + dt.timedelta(hours=1.9) < row.expires_at
     assert row.expires_at < timezone.now() + dt.timedelta(hours=2.1)
     ClientSecret.objects.filter(pk=row.pk).update(expires_at=timezone.now())  # grace over
+    invalidate()  # an UPDATE sends no signal (tests/s2s_auth/issuer/test_secret_cache.py)
     assert token_status(client, "svc", old) == 401
     assert token_status(client, "svc", new) == 200
     assert "secrets=1" in run("list")

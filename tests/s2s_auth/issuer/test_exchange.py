@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from s2s_auth.core.jose import new_jti, sign, unverified_header
 from s2s_auth.credentials import principals as services
+from s2s_auth.credentials.cache import invalidate
 from s2s_auth.models import AuditRecord, ServicePrincipal
 
 from .support import ISSUER, assert_error, check_token, login, pem, post_token, spiffe
@@ -178,6 +179,7 @@ def test_the_client_must_authenticate_and_be_enabled(client, ads, user_token):
     name, secret = ads
     assert_error(exchange(client, user_token, auth=(name, secret + "x")), 401, "invalid_client")
     ServicePrincipal.objects.filter(name="ads").update(enabled=False)
+    invalidate()  # an UPDATE sends no signal: the principal cache is told
     assert_error(exchange(client, user_token, auth=ads), 400, "unauthorized_client")
 
 

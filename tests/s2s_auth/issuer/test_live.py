@@ -47,8 +47,9 @@ def manage(env, *args) -> str:
 
 
 @pytest.fixture
-def live_issuer(tmp_path):
-    env = {
+def live_env(tmp_path):
+    """The environment of the live issuer and of its management commands."""
+    return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": SETTINGS,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'issuer.sqlite3'}",
@@ -58,6 +59,11 @@ def live_issuer(tmp_path):
         # other test's token requests count against this one's limit.
         "CACHE_KEY_PREFIX": f"{os.environ.get('CACHE_KEY_PREFIX', '')}-{secrets.token_hex(8)}",
     }
+
+
+@pytest.fixture
+def live_issuer(live_env, tmp_path):
+    env = live_env
     manage(env, "migrate", "--noinput")
     out = manage(env, "s2s_service", "add", "live", "--scope", "users:read")
     secret = re.search(r"^client_secret: (\S+)$", out, re.M).group(1)
@@ -160,3 +166,41 @@ def test_the_token_limit_holds_across_worker_processes(live_issuer):
             assert 1 <= int(response.headers["Retry-After"]) <= 60
     assert statuses.count(200) == TOKEN_LIMIT, statuses
     assert set(statuses[TOKEN_LIMIT:]) == {429}
+
+
+def _token_status(base: str, client_id: str, secret: str) -> int:
+    with requests.Session() as fresh:  # a new connection: either worker may answer
+        fresh.trust_env = False
+        response = fresh.post(
+            f"{base}/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(client_id, secret),
+            timeout=5,
+        )
+    return response.status_code
+
+
+def test_the_lockout_holds_across_worker_processes(live_issuer):
+    """The failure counters live in the shared store: what one worker counted, the
+    other refuses (TOKEN_FAILURE_LIMIT_PER_MINUTE, default 10), even the right secret."""
+    base, _, secret = live_issuer
+    assert [_token_status(base, "live", secret + "x") for _ in range(10)] == [401] * 10
+    assert [_token_status(base, "live", secret) for _ in range(6)] == [429] * 6
+
+
+def test_a_change_in_another_process_reaches_both_workers_within_the_bound(live_issuer, live_env):
+    """Secrets are cached per worker (the principal cache): disabling the client and
+    rotating its secret from another process are seen by every worker within
+    PRINCIPAL_CACHE_SECONDS (2 s)."""
+    base, _, secret = live_issuer
+    env = live_env
+    assert [_token_status(base, "live", secret) for _ in range(4)] == [200] * 4  # cached
+    manage(env, "s2s_service", "disable", "live")
+    time.sleep(2.1)
+    assert [_token_status(base, "live", secret) for _ in range(4)] == [400] * 4
+    manage(env, "s2s_service", "enable", "live")
+    out = manage(env, "s2s_service", "rotate-secret", "live", "--grace-hours", "0")
+    new = re.search(r"^client_secret: (\S+)$", out, re.M).group(1)
+    time.sleep(2.1)
+    assert [_token_status(base, "live", secret) for _ in range(4)] == [401] * 4
+    assert [_token_status(base, "live", new) for _ in range(2)] == [200] * 2

@@ -466,3 +466,20 @@ def test_secret_over_mtls_with_certificate_of_another_service(client, ads, ca, m
         SSL_CLIENT_CERT=pem(make_leaf(ca, "someone-else")),
     )
     assert_error(response, 401, "invalid_client")
+
+
+def test_endpoint_paths_follow_the_urlconf_and_the_script_prefix(issuer_conf, settings):
+    """Reversed once per URLconf and script prefix, never served from another one."""
+    from django.urls import set_script_prefix
+
+    from s2s_auth.issuer.oauth import endpoint_path
+
+    assert endpoint_path("token") == "/oauth/token"
+    settings.ROOT_URLCONF = "tests.s2s_auth.issuer.urls_mounted"
+    assert endpoint_path("token") == "/idp/oauth/token"
+    set_script_prefix("/prefix/")
+    try:
+        assert endpoint_path("token") == "/prefix/idp/oauth/token"
+    finally:
+        set_script_prefix("/")
+    assert endpoint_path("token") == "/idp/oauth/token"

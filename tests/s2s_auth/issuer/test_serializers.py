@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.http import QueryDict
+from rest_framework.exceptions import ValidationError
 
 from s2s_auth.issuer.serializers import (
     LoginSerializer,
@@ -12,6 +13,8 @@ from s2s_auth.issuer.serializers import (
     ServiceTokenSerializer,
     TokenRequestSerializer,
     first_error,
+    service_token_body,
+    token_form,
 )
 
 
@@ -72,3 +75,101 @@ def test_registration_needs_name_and_password_without_a_certificate():
 
 def test_a_body_that_is_not_an_object():
     assert "Expected a dictionary" in errors_of(LoginSerializer(data=["alice"]))
+
+
+TOKEN_FORMS = [
+    "grant_type=client_credentials",
+    "grant_type=client_credentials&scope=users:read&resource=a&resource=b",
+    "grant_type=client_credentials&client_secret=&client_id=",
+    "grant_type=client_credentials&client_id=ads&client_secret=s%20p&audience=x+y&foo=bar",
+    "grant_type=client_credentials&client_assertion=a.b.c&client_assertion_type=t",
+    "grant_type=urn:x&subject_token=t&subject_token_type=s&actor_token=a&actor_token_type=b"
+    "&requested_token_type=r",
+    "",
+    "grant_type=",
+    "scope=users:read",
+    "grant_type=client_credentials&resource=",
+    "grant_type=client_credentials&resource=a&resource=",
+    "grant_type=client_credentials&resource=a%00",
+    "grant_type=client%00credentials",
+    "grant_type=client_credentials&client_secret=%00",
+    "grant_type=client_credentials&scope=a&scope=b",
+    "grant_type=client_credentials&x-unknown=1&x-unknown=2",
+    "grant_type=client_credentials&x-unknown=%00",
+    "grant_type=%ED%A0%80",  # an encoded surrogate: decoded as U+FFFD
+]
+
+
+@pytest.mark.parametrize("body", TOKEN_FORMS)
+def test_token_form_answers_as_the_serializer(body):
+    """The token endpoint's fast path: the same data, or the same first error."""
+    form = QueryDict(body)
+    serializer = TokenRequestSerializer(data=form)
+    try:
+        expected = ("ok", dict(serializer.validated_data)) if serializer.is_valid() else None
+    except ValidationError as exc:  # a repeated parameter
+        expected = ("error", first_error(exc.detail))
+    if expected is None:
+        expected = ("error", first_error(serializer.errors))
+    try:
+        got = ("ok", dict(token_form(form)))
+    except ValidationError as exc:
+        got = ("error", first_error(exc.detail))
+    assert got == expected
+
+
+@pytest.mark.parametrize("character", ["\x00", "\ud800", "\udfff"])
+def test_token_form_refuses_nul_and_surrogates_like_the_serializer(character):
+    form = QueryDict(mutable=True)
+    form.update({"grant_type": "client_credentials", "client_secret": f"a{character}"})
+    with pytest.raises(ValidationError) as refused:
+        token_form(form)
+    assert first_error(refused.value.detail).startswith("client_secret: ")
+
+
+def test_token_form_of_a_body_that_is_not_a_form():
+    with pytest.raises(ValidationError) as refused:
+        token_form({})
+    assert first_error(refused.value.detail) == "Missing grant_type."
+
+
+SERVICE_TOKEN_BODIES = [
+    {"serviceName": "ads", "password": "pw"},
+    {"serviceName": " ads ", "password": "  pw \t", "x": 1},
+    {"serviceName": "ads", "password": "pw", "scope": "a b", "audience": "users"},
+    {"serviceName": "ads", "password": "pw", "scope": "", "audience": None},
+    {"serviceName": "ads", "password": "pw", "resource": "users"},
+    {"serviceName": "ads", "password": "pw", "resource": ["users", "ads"]},
+    {"serviceName": "ads", "password": "pw", "resource": []},
+    {"serviceName": "ads", "password": "pw", "resource": None},
+    {"serviceName": "ads", "password": "pw", "resource": ""},
+    {"serviceName": "ads", "password": "pw", "resource": ["users", ""]},
+    {"serviceName": "ads", "password": "pw", "resource": ["users", 7]},
+    {"serviceName": "ads", "password": "pw", "resource": {"a": "b"}},
+    {"serviceName": "ads", "password": "pw", "scope": 5},
+    {"serviceName": "ads", "password": "pw", "audience": "a\x00"},
+    {"serviceName": "ads", "password": "p\x00w"},
+    {"serviceName": "ads", "password": ""},
+    {"serviceName": "ads", "password": None},
+    {"serviceName": "ads"},
+    {"serviceName": 5, "password": "pw"},
+    {"serviceName": True, "password": "pw"},
+    {"serviceName": ["ads"], "password": "pw"},
+    {},
+    ["ads", "pw"],
+    "ads",
+]
+
+
+@pytest.mark.parametrize("body", SERVICE_TOKEN_BODIES)
+def test_service_token_body_answers_as_the_serializer(body):
+    serializer = ServiceTokenSerializer(data=body)
+    if serializer.is_valid():
+        expected = ("ok", dict(serializer.validated_data))
+    else:
+        expected = ("error", first_error(serializer.errors))
+    try:
+        got = ("ok", dict(service_token_body(body)))
+    except ValidationError as exc:
+        got = ("error", first_error(exc.detail))
+    assert got == expected

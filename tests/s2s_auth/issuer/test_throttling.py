@@ -3,6 +3,7 @@ client, per (username, IP) and per IP, on a clock the tests drive."""
 
 from __future__ import annotations
 
+import pytest
 from django.core.cache import cache
 
 from s2s_auth.credentials import principals as services
@@ -14,7 +15,17 @@ from s2s_auth.issuer.throttling import (
 )
 from s2s_auth.models import ServicePrincipal
 
-from .support import STRONG, assert_error, login, pem, post_token, register, service_token
+from .support import (
+    ASSERTION_TYPE,
+    STRONG,
+    assert_error,
+    assertion,
+    login,
+    pem,
+    post_token,
+    register,
+    service_token,
+)
 
 GRANT = {"grant_type": "client_credentials"}
 
@@ -121,10 +132,52 @@ def test_the_history_lives_in_djangos_cache(issuer_conf, settings, throttle_cloc
     refused = TokenRateThrottle("svc")
     assert not refused.allow_request(None, None)
     assert retry_after(refused) == 59
-    assert refused.key.startswith("s2s:throttle:token:")
-    assert cache.get(refused.key) == [throttle_clock.now, throttle_clock.now - 1]
+    assert refused.key.startswith("s2s:window:token:")
+    now = throttle_clock.now
+    assert cache.get(refused.key) == [[now, now, 1], [now - 1, now - 1, 1]]
     cache.clear()
     assert TokenRateThrottle("svc").allow_request(None, None)
+
+
+def test_the_window_keeps_one_bucket_per_second_however_high_the_limit(
+    issuer_conf, settings, throttle_clock
+):
+    limit(settings, TOKEN_RATE_LIMIT_PER_MINUTE=10**6)
+    for _ in range(200):  # 200 requests in one second: one bucket
+        throttle_clock.advance(0.004)
+        assert TokenRateThrottle("svc").allow_request(None, None)
+    throttle = TokenRateThrottle("svc")
+    assert throttle.allow_request(None, None)
+    assert len(cache.get(throttle.key)) == 1
+    assert cache.get(throttle.key)[0][2] == 201
+    for _ in range(120):  # two minutes, a request a second: a minute's buckets stay
+        throttle_clock.advance(1)
+        assert TokenRateThrottle("svc").allow_request(None, None)
+    assert len(cache.get(throttle.key)) == 60
+
+
+def test_a_bucket_counts_until_its_last_request_leaves_the_window(
+    issuer_conf, settings, throttle_clock
+):
+    """Never more than the limit in any minute: a bucket errs on the strict side."""
+    limit(settings, TOKEN_RATE_LIMIT_PER_MINUTE=3)
+    for _ in range(3):  # three requests within one bucket (0.0, 0.4, 0.8 s)
+        assert TokenRateThrottle("svc").allow_request(None, None)
+        throttle_clock.advance(0.4)
+    throttle_clock.advance(60 - 1.2)  # the first left the window, the last one not yet
+    refused = TokenRateThrottle("svc")
+    assert not refused.allow_request(None, None)
+    assert retry_after(refused) == 1
+    throttle_clock.advance(0.9)
+    assert TokenRateThrottle("svc").allow_request(None, None)
+
+
+def test_a_history_of_another_layout_counts_as_empty(issuer_conf, settings, throttle_clock):
+    limit(settings, TOKEN_RATE_LIMIT_PER_MINUTE=1)
+    throttle = TokenRateThrottle("svc")
+    cache.set(throttle.get_cache_key(None, None), [throttle_clock.now, "x"], 60)
+    assert throttle.allow_request(None, None)
+    assert not TokenRateThrottle("svc").allow_request(None, None)
 
 
 def test_keys_are_hashed_so_any_client_id_fits(issuer_conf, settings, throttle_clock):
@@ -134,6 +187,32 @@ def test_keys_are_hashed_so_any_client_id_fits(issuer_conf, settings, throttle_c
         assert throttle.allow_request(None, None)
         assert len(throttle.key) < 100
         assert not TokenRateThrottle(ident).allow_request(None, None)
+
+
+@pytest.mark.parametrize("client_id", [None, "pkjwt"])
+def test_assertion_clients_are_limited_by_their_verified_name(
+    client, pk_client, settings, throttle_clock, client_id
+):
+    """Read ahead by the assertion's (unverified) ``sub`` or counted after, the window
+    is the authenticated client's, with or without client_id in the form."""
+    limit(settings, TOKEN_RATE_LIMIT_PER_MINUTE=2)
+    extra = {"client_id": client_id} if client_id else {}
+
+    def request(**claims):
+        form = {
+            **GRANT,
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": assertion(pk_client, "pkjwt", **claims),
+            **extra,
+        }
+        return post_token(client, form)
+
+    for _ in range(2):
+        assert request().status_code == 200
+    assert_error(request(), 429, "slow_down")
+    assert TokenRateThrottle("pkjwt").allow_request(None, None) is False
+    garbled = {**GRANT, "client_assertion_type": ASSERTION_TYPE, "client_assertion": "x.y"}
+    assert_error(post_token(client, garbled), 401, "invalid_client")
 
 
 # ------------------------------------------------------------------ registration
