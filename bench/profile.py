@@ -37,9 +37,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 MECHANISMS = ["mtls", "service_jwt", "access_token", "http_signature", "api_key"]
+#: An access token sent over mTLS, as the bench's access_token cases send it (the
+#: client certificate is verified too, though the token is not bound to it).
+EXTRA = ["access_token_mtls"]
 #: The no-auth baseline of the same stack (not a mechanism: no credential).
 BASELINE = "ping"
-CASES = [BASELINE, *MECHANISMS]
+CASES = [BASELINE, *MECHANISMS, *EXTRA]
 ORIGIN = "http://testserver"
 
 
@@ -104,6 +107,8 @@ def _setup(workdir: Path, project: Project, *, audit: bool, principal_cache: boo
     jwks = _JWKS({"keys": [public_jwk(signing_key.public_key(), "k1")]})
     cache = {"PRINCIPAL_CACHE_SECONDS": 2 if principal_cache else 0}
     urls = {} if project.name == "users" else {"ROOT_URLCONF": "bench.profile_urls"}
+    # The users service is the CA host; `up` and the bench give it a CRL_URL.
+    crl = {"CRL_URL": "https://127.0.0.1:8001/pki/crl"} if project.name == "users" else {}
     overrides = override_settings(
         ALLOWED_HOSTS=["testserver"],
         **urls,
@@ -116,6 +121,7 @@ def _setup(workdir: Path, project: Project, *, audit: bool, principal_cache: boo
             "ACCESS_TOKEN_ISSUER": "https://issuer.test",
             "JWKS_URL": jwks.url,
             "AUDIT_ENABLED": audit,
+            **crl,
             # (a release without the principal cache: nothing to set)
             **(cache if "PRINCIPAL_CACHE_SECONDS" in DEFAULTS else {}),
         },
@@ -178,6 +184,10 @@ def _requests(issued, signing_key, n: int, project: Project) -> dict:
             for _ in range(n)
         ],
         "access_token": [{"HTTP_AUTHORIZATION": f"Bearer {access_token}"}] * n,
+        "access_token_mtls": [
+            {"SSL_CLIENT_CERT": pem, "HTTP_AUTHORIZATION": f"Bearer {access_token}"}
+        ]
+        * n,
         "http_signature": [signed() for _ in range(n)],
         "api_key": [{"HTTP_AUTHORIZATION": f"ApiKey {api_key}"}] * n,
     }
