@@ -255,6 +255,7 @@ def parsed_ids(monkeypatch):
         return real(value)
 
     monkeypatch.setattr(identity, "parse_spiffe_id", counted)
+    identity._service_names.clear()  # names remembered by earlier tests
     return seen
 
 
