@@ -16,6 +16,17 @@ clock starts. The audit middleware's INSERT is off unless ``--audit``::
     python -m bench.profile --audit -n 2000
     python -m bench.profile --project users      # the deployment's stack, beside PingView
 
+``--callgrind`` counts instructions instead (deterministic on a shared machine): run it
+under callgrind as below; each case's measured requests land in one dump part (the
+``summary:`` line of each non-empty ``cg.out.<pid>.<n>``, in case order, divided by
+``-n``). The principal cache is refreshed hourly then (at valgrind's pace, every second
+would be every few requests). Single-use credentials expire: leave out ``service_jwt``::
+
+    valgrind --tool=callgrind --collect-atstart=no --toggle-collect=starmap_next \
+        --dump-before=zlib_crc32 --callgrind-out-file=cg.out.%p \
+        python -m bench.profile --callgrind --project users -n 200 --repeat 1 \
+        --mechanism ping --mechanism mtls --mechanism access_token
+
 The ``ping`` case is the same stack's open view without authentication (the users
 service's ``PingView``, or a bench-only one in the test project): the distance from it
 is what authentication and the s2s plumbing add.
@@ -27,12 +38,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import itertools
 import json
 import os
 import pstats
 import sys
 import threading
 import time
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -90,7 +103,9 @@ class _JWKS:
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
 
-def _setup(workdir: Path, project: Project, *, audit: bool, principal_cache: bool):
+def _setup(
+    workdir: Path, project: Project, *, audit: bool, principal_cache: bool, slow: bool = False
+):
     """Database, CA, principal, credentials; the S2S_AUTH override to enable."""
     from cryptography.hazmat.primitives.asymmetric import ec
     from django.core.management import call_command
@@ -106,6 +121,8 @@ def _setup(workdir: Path, project: Project, *, audit: bool, principal_cache: boo
     signing_key = ec.generate_private_key(ec.SECP256R1())
     jwks = _JWKS({"keys": [public_jwk(signing_key.public_key(), "k1")]})
     cache = {"PRINCIPAL_CACHE_SECONDS": 2 if principal_cache else 0}
+    if principal_cache and slow:  # under valgrind: no refresh every few requests
+        cache = {"PRINCIPAL_CACHE_SECONDS": 3600, "PRINCIPAL_CACHE_CHECK_SECONDS": 3600}
     urls = {} if project.name == "users" else {"ROOT_URLCONF": "bench.profile_urls"}
     # The users service is the CA host; `up` and the bench give it a CRL_URL.
     crl = {"CRL_URL": "https://127.0.0.1:8001/pki/crl"} if project.name == "users" else {}
@@ -197,13 +214,27 @@ def _requests(issued, signing_key, n: int, project: Project) -> dict:
     }
 
 
-def _run(client, path: str, calls: list[dict]) -> tuple[float, float]:
-    """(wall, CPU) seconds for all ``calls`` of ``path``; every one must be a 200."""
-    start, cpu = time.perf_counter(), time.process_time()
-    for extra in calls:
+def _run(client, path: str, calls: list[dict], *, callgrind=False) -> tuple[float, float]:
+    """(wall, CPU) seconds for all ``calls`` of ``path``; every one must be a 200.
+
+    ``callgrind``: each request runs inside ``itertools.starmap`` (callgrind collects
+    only there, ``--toggle-collect=starmap_next``), between two ``zlib.crc32`` calls
+    (``--dump-before=zlib_crc32`` starts a new dump part)."""
+
+    def one(extra):
         response = client.get(path, **extra)
         if response.status_code != 200:
             raise SystemExit(f"{response.status_code}: {response.content[:300]!r}")
+
+    start, cpu = time.perf_counter(), time.process_time()
+    if callgrind:
+        zlib.crc32(b"start")
+        for _ in itertools.starmap(one, ((extra,) for extra in calls)):
+            pass
+        zlib.crc32(b"end")
+    else:
+        for extra in calls:
+            one(extra)
     return time.perf_counter() - start, time.process_time() - cpu
 
 
@@ -223,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--audit", action="store_true", help="keep the audit INSERT on")
     parser.add_argument("--no-principal-cache", action="store_true")
     parser.add_argument("--json", action="store_true", help="one JSON line")
+    parser.add_argument(
+        "--callgrind", action="store_true", help="mark each case for callgrind (see above)"
+    )
     options = parser.parse_args(argv)
     project = Project(options.project)
     os.environ["DJANGO_SETTINGS_MODULE"] = project.settings
@@ -247,7 +281,11 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("s2s_auth").setLevel(logging.WARNING)
     workdir = Path(os.environ["VAR_DIR"]) if project.name == "users" else Path(settings.BASE_DIR)
     issued, signing_key = _setup(
-        workdir, project, audit=options.audit, principal_cache=not options.no_principal_cache
+        workdir,
+        project,
+        audit=options.audit,
+        principal_cache=not options.no_principal_cache,
+        slow=options.callgrind,
     )
     client = Client()
     chosen = options.mechanism or CASES
@@ -263,7 +301,8 @@ def main(argv: list[str] | None = None) -> int:
         with profiler or contextlib.nullcontext():
             for r in range(options.repeat):
                 start = 50 + r * options.n
-                rounds.append(_run(client, path, kwargs[start : start + options.n]))
+                batch = kwargs[start : start + options.n]
+                rounds.append(_run(client, path, batch, callgrind=options.callgrind))
         wall, cpu = min(rounds, key=lambda pair: pair[1])  # the least disturbed round
         results[name] = {
             "wall_us": round(wall / options.n * 1e6, 1),
