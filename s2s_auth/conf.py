@@ -305,7 +305,11 @@ class S2SSettings:
     def __getattr__(self, name: str):
         value = self.configured(name)
         if value in (None, "") and name in _DERIVED:
-            return _DERIVED[name](self)
+            value = _DERIVED[name](self)  # raises for a required setting: not kept
+        # Kept on the instance: the next read is a plain attribute, not this method (a
+        # request reads some twenty). The settings were copied at construction and a
+        # change of S2S_AUTH makes a new object, so a kept value cannot go stale.
+        self.__dict__[name] = value
         return value
 
     def configured(self, name: str):

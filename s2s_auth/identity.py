@@ -121,14 +121,26 @@ def spiffe_id_paths() -> tuple[str, ...]:
     """The configured templates (``S2S_AUTH["SPIFFE_ID_PATHS"]``), read now; the
     default outside a configured Django project. A bad value is ImproperlyConfigured
     (``manage.py check`` reports it first: s2s_auth.E030)."""
+    global _last_paths
     django = _django()
     if not django.settings.configured:
         return DEFAULT_SPIFFE_ID_PATHS
-    value = django.s2s_settings().SPIFFE_ID_PATHS
+    conf = django.s2s_settings()
+    last = _last_paths
+    if last is not None and last[0] is conf:  # the same settings object: the same answer
+        return last[1]
+    value = conf.SPIFFE_ID_PATHS
     try:
-        return _validated(tuple(value) if isinstance(value, list) else value)
+        paths = _validated(tuple(value) if isinstance(value, list) else value)
     except (TypeError, ValueError) as exc:
         raise django.ImproperlyConfigured(f"S2S_AUTH['SPIFFE_ID_PATHS']: {exc}") from exc
+    _last_paths = (conf, paths)
+    return paths
+
+
+#: ``(settings object, templates)`` of the last :func:`spiffe_id_paths` (a change of
+#: S2S_AUTH makes a new settings object).
+_last_paths: tuple | None = None
 
 
 @lru_cache(maxsize=1)
@@ -222,12 +234,33 @@ def name_from_path(path: str, templates: Iterable[str] | None = None) -> str | N
 
 def service_name(value: object, trust_domain: str) -> str | None:
     """The service ``value`` names in ``trust_domain``; None for anything else
-    (malformed, another trust domain, a path no template matches)."""
+    (malformed, another trust domain, a path no template matches).
+
+    Remembered per (ID, trust domain, templates): every authenticated request asks it
+    for the same few callers, and the answer depends on nothing else."""
+    if not isinstance(value, str) or not isinstance(trust_domain, str):
+        return None
+    templates = spiffe_id_paths()
+    key = (value, trust_domain, templates)
+    try:
+        return _service_names[key]
+    except KeyError:
+        pass
     try:
         domain, path = parse_spiffe_id(value)
     except SpiffeIDError:
-        return None
-    return name_from_path(path) if domain == trust_domain else None
+        name = None
+    else:
+        name = name_from_path(path, templates) if domain == trust_domain else None
+    if len(value) <= MAX_SPIFFE_ID_LENGTH:
+        if len(_service_names) >= _SERVICE_NAMES_MAX:
+            _service_names.clear()  # bounded: junk IDs cannot grow it
+        _service_names[key] = name
+    return name
+
+
+_service_names: dict[tuple, str | None] = {}
+_SERVICE_NAMES_MAX = 1024
 
 
 # ----------------------------------------------------------------- request.user objects

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from s2s_auth.conf import s2s_settings
 from s2s_auth.mechanisms import MECHANISM_CLASSES, mechanism_classes
 from s2s_auth.mechanisms.base import challenge, forbidden_challenge
+from s2s_auth.negotiation import JSONNegotiationMixin
 from s2s_auth.permissions import HasRequiredScopes, IsService
 
 __all__ = ["MECHANISM_CLASSES", "ServiceAPIView", "WhoAmIView", "authentication_classes"]
@@ -28,9 +29,11 @@ def authentication_classes(names) -> list[type]:
     return mechanism_classes(names)
 
 
-class ServiceAPIView(APIView):
+class ServiceAPIView(JSONNegotiationMixin, APIView):
     """An endpoint for services: mechanisms from settings (or ``mechanisms``, short
-    names or dotted paths), scopes from ``required_scopes``."""
+    names or dotted paths), scopes from ``required_scopes``. A JSON answer for the
+    ``Accept`` headers services send is picked without negotiating
+    (:mod:`s2s_auth.negotiation`)."""
 
     mechanisms: list[str] | None = None
     permission_classes = [HasRequiredScopes]

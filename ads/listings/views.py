@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from s2s_auth.client.auth import end_user_context
+from s2s_auth.negotiation import JSONNegotiationMixin
 
 from . import deals
 from .filters import AdFilter
@@ -155,7 +156,7 @@ class NearbyView(APIView):
         return paginator.get_paginated_response(data)
 
 
-class PingView(APIView):
+class PingView(JSONNegotiationMixin, APIView):
     """Liveness for healthchecks: open, tiny, touches no database."""
 
     authentication_classes: list = []

@@ -582,10 +582,25 @@ def _revocation_source(conf) -> tuple | None:
     )
 
 
+#: How long :func:`peer_verifier` answers from its last lookup, seconds. Choosing the
+#: verifier asks the file system whether this process is the CA host (a CA object and
+#: a stat of six files, ~0.1 ms), and every request with a client certificate asks for
+#: it; a CA initialized after the start is seen this much later (the CRL file itself
+#: is still checked on every request, see PeerVerifier.verify_pem).
+VERIFIER_RECHECK_SECONDS = 5.0
+#: ``(settings object, monotonic time, verifier)`` of the last lookup.
+_last_verifier: tuple | None = None
+
+
 def peer_verifier() -> PeerVerifier:
     """The :class:`PeerVerifier` of the current ``S2S_AUTH`` settings (cached)."""
+    global _last_verifier
     conf = s2s_settings()
-    return _cached_verifier(
+    now = time.monotonic()
+    last = _last_verifier
+    if last is not None and last[0] is conf and 0 <= now - last[1] < VERIFIER_RECHECK_SECONDS:
+        return last[2]
+    verifier = _cached_verifier(
         conf.trust_anchors_path,
         conf.crl_path,
         conf.TRUST_DOMAIN,
@@ -593,6 +608,8 @@ def peer_verifier() -> PeerVerifier:
         float(conf.CRL_MAX_AGE),
         _revocation_source(conf),
     )
+    _last_verifier = (conf, now, verifier)
+    return verifier
 
 
 def warm_up_crls(*, attempts: int = 8, first_delay: float = 0.5) -> threading.Thread | None:
@@ -618,8 +635,10 @@ def warm_up_crls(*, attempts: int = 8, first_delay: float = 0.5) -> threading.Th
 
 
 def _reload(*, setting, **kwargs):
+    global _last_verifier
     if setting in ("S2S_AUTH", "BASE_DIR"):
         _cached_verifier.cache_clear()
+        _last_verifier = None
 
 
 setting_changed.connect(_reload)

@@ -31,7 +31,6 @@ would make every client fetch new tokens from an issuer that is down.
 
 from __future__ import annotations
 
-import dataclasses
 import hmac
 import re
 from dataclasses import dataclass
@@ -47,7 +46,11 @@ from s2s_auth.core.jwks import JWKSUnavailable
 from s2s_auth.core.x509 import CertificateRejected, x5t_s256
 from s2s_auth.errors import S2SError
 from s2s_auth.identity import EndUser, is_spiffe_id, service_name
-from s2s_auth.mechanisms.base import DependencyUnavailable, ServiceAuthentication, identity_for
+from s2s_auth.mechanisms.base import (
+    DependencyUnavailable,
+    ServiceAuthentication,
+    identity_for_name,
+)
 from s2s_auth.tls.peer import verify_peer
 from s2s_auth.tls.proxy_headers import ProxyHeaderError
 
@@ -264,10 +267,15 @@ class AccessTokenAuthentication(BearerTokenAuthentication):
                 **evidence,
             )
         try:
-            identity = identity_for(sub, self.mechanism, end_user=self.end_user(request, sub))
+            identity = identity_for_name(
+                name,
+                sub,
+                self.mechanism,
+                end_user=self.end_user(request, sub),
+                scopes=token.scopes,  # the token's scope ∩ the principal's current scopes
+            )
         except (S2SError, TokenError) as exc:
             self.reject(request, exc, fingerprint=fingerprint, **evidence)
-        identity = dataclasses.replace(identity, scopes=identity.scopes & token.scopes)
         self.accept(request, identity, claims=token.claims, fingerprint=fingerprint)
         return identity
 

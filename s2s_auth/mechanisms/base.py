@@ -37,6 +37,7 @@ __all__ = [
     "forbidden_challenge",
     "http_error",
     "identity_for",
+    "identity_for_name",
     "identity_from_principal",
 ]
 
@@ -94,7 +95,8 @@ def authorization_header(request) -> tuple[str, str] | None:
     are the rest of the header with outer whitespace removed ("" when there is none).
     Works on a Django or a DRF request.
     """
-    header = request.META.get("HTTP_AUTHORIZATION", "")
+    # A DRF request's META is Django's, reached through __getattr__: read it directly.
+    header = getattr(request, "_request", request).META.get("HTTP_AUTHORIZATION", "")
     if not isinstance(header, str):
         return None
     parts = header.split(None, 1)
@@ -112,21 +114,32 @@ def identity_for(spiffe_id: str, mechanism: str, *, end_user=None) -> ServiceIde
     name = service_name(spiffe_id, s2s_settings().TRUST_DOMAIN)
     if name is None:
         raise S2SError("bad_spiffe_id", f"{spiffe_id[:100]} names no service of this trust domain.")
+    return identity_for_name(name, spiffe_id, mechanism, end_user=end_user)
+
+
+def identity_for_name(
+    name: str, spiffe_id: str, mechanism: str, *, end_user=None, scopes=None
+) -> ServiceIdentity:
+    """:func:`identity_for` for a caller that has read the service ``name`` out of
+    ``spiffe_id`` already; ``scopes`` (a set) narrows the principal's scopes."""
     principal = cached_principal(name)
     if principal is None:
         raise S2SError("unknown_principal", f"{spiffe_id} is not a registered service principal.")
-    return identity_from_principal(principal, mechanism, end_user=end_user)
+    return identity_from_principal(principal, mechanism, end_user=end_user, scopes=scopes)
 
 
 def identity_from_principal(
-    principal: ServicePrincipal, mechanism: str, *, end_user=None
+    principal: ServicePrincipal, mechanism: str, *, end_user=None, scopes=None
 ) -> ServiceIdentity:
+    """The identity of an enabled ``principal``; ``scopes`` (a set) narrows its scopes
+    (an access token's ``scope``)."""
     if not principal.enabled:
         raise S2SError("principal_disabled", f"{principal.name} is disabled.")
+    granted = principal.scope_set
     return ServiceIdentity(
         name=principal.name,
         spiffe_id=principal.spiffe_id,
-        scopes=principal.scope_set,
+        scopes=granted if scopes is None else frozenset(granted & scopes),
         mechanism=mechanism,
         principal_id=principal.pk,
         end_user=end_user,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from s2s_auth.conf import s2s_settings
 from s2s_auth.core.x509 import CertificateRejected
 from s2s_auth.errors import S2SError
-from s2s_auth.mechanisms.base import ServiceAuthentication, identity_for
+from s2s_auth.mechanisms.base import ServiceAuthentication, identity_for_name
 from s2s_auth.tls.peer import verify_peer
 from s2s_auth.tls.proxy_headers import ProxyHeaderError
 
@@ -28,7 +28,11 @@ class MTLSAuthentication(ServiceAuthentication):
             return None
         try:
             end_user = self.end_user(request, peer.spiffe_id)
-            identity = identity_for(peer.spiffe_id, self.mechanism, end_user=end_user)
+            # The verifier of these settings read the name out of the SPIFFE ID already
+            # (this trust domain, a SPIFFE_ID_PATHS template): not parsed again.
+            identity = identity_for_name(
+                peer.service_name, peer.spiffe_id, self.mechanism, end_user=end_user
+            )
         except S2SError as exc:
             self.reject(request, exc, principal=peer.spiffe_id, fingerprint=peer.fingerprint)
         self.accept(request, identity, fingerprint=peer.fingerprint)

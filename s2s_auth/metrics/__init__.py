@@ -85,13 +85,34 @@ if _prom is not None:
     )
 
 
+#: The labelled children of REQUESTS and VERIFICATION by label values: ``.labels()``
+#: validates and looks up its arguments under a lock on every call, and every request
+#: counts one decision. A child is the same object prometheus_client would return (it
+#: keeps it for the life of the metric), so counting through it counts the same value.
+_decision_children: dict[tuple, tuple] = {}
+
+
+def _decision_child(mechanism: str, outcome: str, reason: str) -> tuple:
+    key = (mechanism, outcome, reason)
+    children = _decision_children.get(key)
+    if children is None:
+        children = (
+            REQUESTS.labels(mechanism, outcome, reason),
+            VERIFICATION.labels(mechanism, outcome),
+        )
+        if len(_decision_children) < 4096:  # label values are ours, but stay bounded
+            _decision_children[key] = children
+    return children
+
+
 def decision(mechanism: str, outcome: str, reason: str, seconds: float | None) -> None:
     """One authentication decision (``reason`` "" when accepted)."""
     if _prom is None:
         return
-    REQUESTS.labels(mechanism, outcome, reason or "").inc()
+    requests, verification = _decision_child(mechanism, outcome, reason or "")
+    requests.inc()
     if seconds is not None:
-        VERIFICATION.labels(mechanism, outcome).observe(max(0.0, seconds))
+        verification.observe(max(0.0, seconds))
 
 
 def token_issued(client: str, grant: str) -> None:

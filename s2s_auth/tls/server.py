@@ -164,6 +164,7 @@ def is_owned(key: str) -> bool:
 
 
 def scrub_environ(environ: dict) -> None:
-    """Remove every key the TLS server owns, whoever set it."""
-    for key in [k for k in environ if is_owned(k)]:
+    """Remove every key the TLS server owns, whoever set it (:func:`is_owned`, inlined:
+    every request of the TLS worker runs this over its whole environ)."""
+    for key in [k for k in environ if k.startswith(OWNED_PREFIXES)]:
         del environ[key]

@@ -88,3 +88,25 @@ def test_unknown_keys_are_refused_and_settings_reload():
         assert s2s_settings().TRUST_DOMAIN == "one.test"
         with override_settings(S2S_AUTH={"TRUST_DOMAIN": "two.test"}):
             assert s2s_settings().TRUST_DOMAIN == "two.test"
+
+
+def test_a_value_read_is_kept_but_a_missing_required_one_raises_every_time():
+    """Values are kept on the settings object after the first read (requests read
+    some twenty); a required setting that is missing is not kept as anything."""
+    conf = S2SSettings({"MECHANISMS": ["mtls"]})
+    assert conf.MECHANISMS == ["mtls"]
+    assert conf.MECHANISMS is conf.MECHANISMS
+    for _ in range(2):
+        with pytest.raises(ImproperlyConfigured, match="TRUST_DOMAIN"):
+            conf.TRUST_DOMAIN  # noqa: B018
+    with pytest.raises(AttributeError, match="TRUST_DOMIAN"):
+        conf.TRUST_DOMIAN  # noqa: B018
+
+
+def test_a_kept_value_does_not_outlive_a_change_of_settings():
+    with override_settings(S2S_AUTH={"TRUST_DOMAIN": "one.test", "MECHANISMS": ["mtls"]}):
+        assert s2s_settings().MECHANISMS == ["mtls"]
+        assert s2s_settings().END_USER_AUDIENCE == "spiffe://one.test"
+    with override_settings(S2S_AUTH={"TRUST_DOMAIN": "two.test", "MECHANISMS": ["api_key"]}):
+        assert s2s_settings().MECHANISMS == ["api_key"]
+        assert s2s_settings().END_USER_AUDIENCE == "spiffe://two.test"

@@ -168,3 +168,30 @@ def test_manage_py_check_accepts_the_istio_layout(settings):
 
     settings.S2S_AUTH = {**settings.S2S_AUTH, "SPIFFE_ID_PATHS": ISTIO}
     assert "s2s_auth.E030" not in [error.id for error in check_settings()]
+
+
+def test_a_remembered_service_name_follows_the_templates_and_trust_domain(settings):
+    """service_name() remembers its answers per (ID, trust domain, templates): a change
+    of SPIFFE_ID_PATHS or another trust domain gets its own answer at once."""
+    settings.S2S_AUTH = {"TRUST_DOMAIN": TD}
+    assert service_name(ISTIO_ID, TD) is None  # the default layout alone
+    assert service_name(f"spiffe://{TD}/service/caller", TD) == "caller"
+    assert service_name(f"spiffe://{TD}/service/caller", "other.test") is None
+    settings.S2S_AUTH = {"TRUST_DOMAIN": TD, "SPIFFE_ID_PATHS": ISTIO}
+    assert service_name(ISTIO_ID, TD) == "caller"
+    assert service_name(ISTIO_ID, TD) == "caller"
+    settings.S2S_AUTH = {"TRUST_DOMAIN": TD}
+    assert service_name(ISTIO_ID, TD) is None
+    assert service_name(None, TD) is None
+    assert service_name(f"spiffe://{TD}/service/caller", None) is None
+
+
+def test_remembered_service_names_stay_bounded():
+    from s2s_auth import identity
+
+    for i in range(identity._SERVICE_NAMES_MAX + 10):
+        service_name(f"spiffe://{TD}/service/s{i}", TD)
+    assert len(identity._service_names) <= identity._SERVICE_NAMES_MAX
+    assert service_name(f"spiffe://{TD}/service/s3", TD) == "s3"
+    service_name("spiffe://" + "a" * 5000, TD)
+    assert not [k for k in identity._service_names if len(k[0]) > 2048]

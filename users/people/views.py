@@ -4,6 +4,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from s2s_auth.negotiation import JSONNegotiationMixin
 from s2s_auth.views import ServiceAPIView
 
 from .models import Profile
@@ -49,8 +50,11 @@ PING_SCHEMA = extend_schema(
 )
 
 
-class PingView(APIView):
-    """A tiny open JSON endpoint: the no-auth baseline of the benchmarks."""
+class PingView(JSONNegotiationMixin, APIView):
+    """A tiny open JSON endpoint: the no-auth baseline of the benchmarks.
+
+    It negotiates like the service views (:mod:`s2s_auth.negotiation`), so the
+    distance to ``ServicePingView`` is what authentication adds."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]

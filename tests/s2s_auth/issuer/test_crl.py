@@ -94,3 +94,32 @@ def test_without_crl_url_the_file_alone(settings, host):
     settings.S2S_AUTH = {**settings.S2S_AUTH, "CRL_URL": None}
     verifier = peer_verifier()
     assert verifier.crl_fetcher is None and verifier.crl_refresher is None
+
+
+def test_the_ca_host_question_is_asked_once_per_recheck_interval(host, monkeypatch):
+    """Choosing the verifier asks the file system whether this is the CA host: not on
+    every request, but again after VERIFIER_RECHECK_SECONDS and on a settings change."""
+    from s2s_auth.core import certs
+
+    asked = []
+    real = certs.is_local_ca_host
+
+    def counted(*args):
+        asked.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(certs, "is_local_ca_host", counted)
+    first = peer_verifier()
+    assert peer_verifier() is first and peer_verifier() is first
+    assert len(asked) == 1
+    assert first.crl_refresher is not None  # the CA host's verifier
+    monkeypatch.setattr(certs, "VERIFIER_RECHECK_SECONDS", 0.0)
+    assert peer_verifier() is first  # the same verifier, asked again
+    assert len(asked) == 2
+
+
+def test_a_settings_change_is_seen_at_once(settings, host):
+    assert peer_verifier().crl_refresher is not None
+    settings.S2S_AUTH = {**settings.S2S_AUTH, "CRL_URL": None}
+    verifier = peer_verifier()
+    assert verifier.crl_fetcher is None and verifier.crl_refresher is None

@@ -100,3 +100,23 @@ def test_cert_lifetime_wins_over_hours_and_a_bad_one_names_the_setting():
     assert S2SSettings(both).cert_lifetime == dt.timedelta(seconds=90)
     with pytest.raises(ImproperlyConfigured, match="CERT_LIFETIME"):
         S2SSettings({"CERT_LIFETIME": "soon"}).cert_lifetime  # noqa: B018
+
+
+def test_every_decision_is_counted_through_the_kept_children():
+    """decision() keeps the labelled children it used: the second and later decisions
+    with the same labels still count, in the registry's own series, and other labels
+    get their own series."""
+    from s2s_auth import metrics
+
+    labels = {"mechanism": "metrics_test", "outcome": "accepted", "reason": ""}
+    refused = {"mechanism": "metrics_test", "outcome": "refused", "reason": "expired"}
+    before = value("s2s_auth_requests_total", **labels)
+    refused_before = value("s2s_auth_requests_total", **refused)
+    timing = {"mechanism": "metrics_test", "outcome": "accepted"}
+    timed = value("s2s_auth_verification_seconds_count", **timing)
+    for _ in range(3):
+        metrics.decision("metrics_test", "accepted", "", 0.001)
+    metrics.decision("metrics_test", "refused", "expired", None)
+    assert value("s2s_auth_requests_total", **labels) == before + 3
+    assert value("s2s_auth_requests_total", **refused) == refused_before + 1
+    assert value("s2s_auth_verification_seconds_count", **timing) == timed + 3
