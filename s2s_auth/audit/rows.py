@@ -49,12 +49,15 @@ def _clean(value: Any, limit: int | None = None) -> str:
     return text[:limit] if limit else text
 
 
+#: ``json.dumps(value, default=str, ensure_ascii=False, allow_nan=False)``, built once.
+_dumps = json.JSONEncoder(default=str, ensure_ascii=False, allow_nan=False).encode
+
+
 def _clean_json(value: Any) -> Any:
     """``value`` as it will come back from the JSON column (so the hash stays valid)."""
-    if value is None:
+    if value is None or (type(value) is dict and not value):
         return {}
-    text = json.dumps(value, default=str, ensure_ascii=False, allow_nan=False)
-    return json.loads(text.replace("\\u0000", "\\ufffd"))
+    return json.loads(_dumps(value).replace("\\u0000", "\\ufffd"))
 
 
 @functools.cache
