@@ -6,7 +6,9 @@ Modules, one job each
 ``events``     :func:`record`: log a decision and store it (the mechanisms' one call);
                :func:`record_event` for issuance and operators' changes
 ``rows``       request + Decision -> stored fields (cleaning, body digest, certificate chain)
-``chain``      per-writer chain state and the INSERT (:func:`reset_writer_chains`)
+``chain``      per-writer chain state; a row or batch chained and written
+               (:func:`reset_writer_chains`)
+``insert``     the INSERT: plain rows, one multi-row statement built from the model's meta
 ``writer``     where a record goes (:func:`~s2s_auth.audit.writer.store`); the background
                writer thread (:func:`flush`)
 ``group``      group commit: concurrent requests share one INSERT and commit

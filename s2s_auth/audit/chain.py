@@ -23,6 +23,7 @@ from django.db import connections, router, transaction
 
 from s2s_auth import metrics
 from s2s_auth.audit.canonical import GENESIS, compute_hash
+from s2s_auth.audit.insert import insert_rows
 
 __all__ = ["Pending", "audit_alias", "reset_writer_chains", "survived", "write", "write_batch"]
 
@@ -107,11 +108,10 @@ def audit_alias() -> str:
     return router.db_for_write(AuditRecord)
 
 
-def write(row: dict[str, Any]):
+def write(row: dict[str, Any]) -> Pending:
     """INSERT ``row`` (built by :func:`s2s_auth.audit.rows.build_row`) as the next
-    record of this writer's chain; return ``(record, Pending token)``."""
-    from s2s_auth.models import AuditRecord
-
+    record of this writer's chain, in the connection's current transaction; return its
+    ``Pending`` token."""
     started = time.perf_counter()
     alias = audit_alias()
     connection = connections[alias]
@@ -123,35 +123,30 @@ def write(row: dict[str, Any]):
     head = chain.pending[-1] if chain.pending else chain
     row = {**row, "chain_id": chain.chain_id, "seq": head.seq + 1, "prev_hash": head.hash}
     row["hash"] = compute_hash(row)
-    record = AuditRecord(**row)
-    record.save(using=alias, force_insert=True)
+    insert_rows([row], alias)
     token = Pending(chain, row["seq"], row["hash"])
     chain.pending.append(token)
     transaction.on_commit(token, using=alias)  # runs now when in autocommit
     metrics.audit_written(time.perf_counter() - started)
-    return record, token
+    return token
 
 
 def write_batch(rows: list[dict[str, Any]], alias: str, chain: _Chain | None = None) -> None:
-    """INSERT ``rows`` as the next records of ``chain`` (default: this thread's), in one
-    transaction and one bulk INSERT (per batch of the backend's size: SQLite's variable
-    limit), on this thread's connection, which is in autocommit.
+    """INSERT ``rows`` as the next records of ``chain`` (default: this thread's), all or
+    none (:func:`~s2s_auth.audit.insert.insert_rows`: one multi-row INSERT, or a
+    transaction around several where the backend limits the values per statement), on
+    this thread's connection, which is in autocommit.
     The head advances only after the commit: a failed batch leaves it where it was."""
-    from s2s_auth.models import AuditRecord
-
     started = time.perf_counter()
     chain = chain or _chain(alias)
     seq, head = chain.seq, chain.hash
-    records = []
+    chained = []
     for row in rows:
         seq += 1
         row = {**row, "chain_id": chain.chain_id, "seq": seq, "prev_hash": head}
         row["hash"] = head = compute_hash(row)
-        records.append(AuditRecord(**row))
-    if len(records) == 1:  # one INSERT, atomic in autocommit
-        records[0].save(using=alias, force_insert=True)
-    else:  # in one transaction (bulk_create opens it)
-        AuditRecord.objects.using(alias).bulk_create(records)
+        chained.append(row)
+    insert_rows(chained, alias)
     chain.seq, chain.hash = seq, head
     metrics.audit_written(time.perf_counter() - started)
 

@@ -62,6 +62,15 @@ def log_safe(value) -> str:
 
 def record(request, decision: Decision) -> None:
     """Log one authentication decision and, when auditing is on, store it."""
+    level = logging.DEBUG if decision.accepted else logging.WARNING
+    if logger.isEnabledFor(level):  # (the escaping is paid only for a line written)
+        _log(request, decision)
+    if s2s_settings().AUDIT_ENABLED:
+        record_decision(request, decision)
+
+
+def _log(request, decision: Decision) -> None:
+    """One log line for a decision: what was decided, never a credential."""
     method = log_safe(getattr(request, "method", ""))
     path = log_safe(getattr(request, "path", ""))
     remote = log_safe(request.META.get("REMOTE_ADDR", "") if hasattr(request, "META") else "")
@@ -87,8 +96,6 @@ def record(request, decision: Decision) -> None:
             log_safe(decision.fingerprint or "-"),
             log_safe(decision.detail),
         )
-    if s2s_settings().AUDIT_ENABLED:
-        record_decision(request, decision)
 
 
 def record_decision(request, decision: Decision) -> None:

@@ -12,7 +12,9 @@ import collections
 import contextlib
 import functools
 import json
+import os
 import threading
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -49,12 +51,15 @@ def _clean(value: Any, limit: int | None = None) -> str:
     return text[:limit] if limit else text
 
 
+#: ``json.dumps(value, default=str, ensure_ascii=False, allow_nan=False)``, built once.
+_dumps = json.JSONEncoder(default=str, ensure_ascii=False, allow_nan=False).encode
+
+
 def _clean_json(value: Any) -> Any:
     """``value`` as it will come back from the JSON column (so the hash stays valid)."""
-    if value is None:
+    if value is None or (type(value) is dict and not value):
         return {}
-    text = json.dumps(value, default=str, ensure_ascii=False, allow_nan=False)
-    return json.loads(text.replace("\\u0000", "\\ufffd"))
+    return json.loads(_dumps(value).replace("\\u0000", "\\ufffd"))
 
 
 @functools.cache
@@ -81,33 +86,38 @@ _intermediates_lock = threading.Lock()
 _intermediates_cache: dict[str, tuple[tuple[int, int], list[x509.Certificate]]] = {}
 
 
+@functools.lru_cache(maxsize=16)
+def _bundle_paths(anchors: str) -> tuple[str, str]:
+    """The trust anchors bundle and the ``intermediates.pem`` next to it."""
+    from s2s_auth.core.certs import INTERMEDIATES_FILE
+
+    return anchors, str(Path(anchors).with_name(INTERMEDIATES_FILE))
+
+
 def _known_intermediates() -> tuple[tuple, list[x509.Certificate]]:
     """CA certificates that are not self-signed: from the trust anchors bundle and the
     ``intermediates.pem`` next to it (cached by mtime; missing files: none); and the
-    state of those files (what :func:`certificate_chain`'s cache depends on)."""
-    from s2s_auth.core.certs import INTERMEDIATES_FILE
-
-    anchors = s2s_settings().trust_anchors_path
+    state of those files (what :func:`certificate_chain`'s cache depends on). Both
+    files are looked at on every call: a changed bundle counts from the next record."""
     found: list[x509.Certificate] = []
     state: list = []
-    for path in (anchors, anchors.with_name(INTERMEDIATES_FILE)):
+    for path in _bundle_paths(str(s2s_settings().trust_anchors_path)):
         try:
-            stat = path.stat()
+            stat = os.stat(path)
         except OSError:
-            state.append((str(path), None))
+            state.append((path, None))
             continue
         key = (stat.st_mtime_ns, stat.st_size)
-        state.append((str(path), key))
-        with _intermediates_lock:
-            cached = _intermediates_cache.get(str(path))
+        state.append((path, key))
+        cached = _intermediates_cache.get(path)
         if cached is None or cached[0] != key:
             try:
-                certs = x509.load_pem_x509_certificates(path.read_bytes())
+                certs = x509.load_pem_x509_certificates(Path(path).read_bytes())
             except (OSError, ValueError):
                 certs = []
             cached = (key, [c for c in certs if c.issuer != c.subject])
             with _intermediates_lock:
-                _intermediates_cache[str(path)] = cached
+                _intermediates_cache[path] = cached
         found.extend(cached[1])
     return tuple(state), found
 

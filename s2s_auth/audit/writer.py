@@ -291,7 +291,7 @@ def store(row: dict[str, Any]) -> chain.Pending | None:
         or (row["outcome"] == ACCEPTED and row["method"] not in SAFE_METHODS)
     )
     if at_once:
-        return chain.write(row)[1]
+        return chain.write(row)
     if mode == "background":
         _writer(alias).submit(row)
     else:
