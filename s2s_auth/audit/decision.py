@@ -60,13 +60,17 @@ def _redact_text(text: str) -> str:
 
 def redact_tokens(value: Any) -> Any:
     """``value`` (claims, a JSON value) with every token in it replaced by its hash: a
-    token nested in a credential is a bearer token all the same."""
+    token nested in a credential is a bearer token all the same. ``value`` itself when
+    it holds no token (every accepted request passes its claims through here)."""
+    if isinstance(value, str):
+        return _redact_text(value) if "eyJ" in value else value
     if isinstance(value, dict):
-        return {k: redact_tokens(v) for k, v in value.items()}
+        redacted = {k: redact_tokens(v) for k, v in value.items()}
+        return value if all(redacted[k] is v for k, v in value.items()) else redacted
     if isinstance(value, list | tuple):
-        return [redact_tokens(v) for v in value]
-    if isinstance(value, str) and "eyJ" in value:
-        return _redact_text(value)
+        items = [redact_tokens(v) for v in value]
+        same = isinstance(value, list) and all(a is b for a, b in zip(items, value, strict=True))
+        return value if same else items
     return value
 
 
@@ -78,7 +82,7 @@ def _nested_payload(credential: str) -> dict | None:
     if decoded is None:
         return None
     payload = decoded[1]
-    return payload if redact_tokens(payload) != payload else None
+    return payload if redact_tokens(payload) is not payload else None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

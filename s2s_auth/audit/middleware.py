@@ -31,6 +31,7 @@ the view go through :func:`s2s_auth.audit.writer.store` (the writer thread, unle
 
 from __future__ import annotations
 
+import functools
 import sys
 
 from django.db import router, transaction
@@ -48,12 +49,14 @@ __all__ = ["AuditMiddleware", "is_s2s_view"]
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+@functools.lru_cache(maxsize=1024)
 def is_s2s_view(view_func) -> bool:
     """Does this view (as resolved from a URL) authenticate with s2s_auth mechanisms?
 
     Yes for a class with ``s2s_audit = True`` (``False`` opts out), a
     :class:`s2s_auth.views.ServiceAPIView`, and a DRF view whose
-    ``authentication_classes`` include a ``ServiceAuthentication`` subclass.
+    ``authentication_classes`` include a ``ServiceAuthentication`` subclass. Asked per
+    request, answered once per view function (a class's answer does not change).
     """
     from s2s_auth.mechanisms.base import ServiceAuthentication
 

@@ -3,12 +3,15 @@ process's background writer thread in batches.
 
 Which record goes where (:func:`store`)
 =======================================
-* ``S2S_AUTH["AUDIT_WRITE"] = "sync"``, a record written inside an open transaction on
-  the audit database (``AuditMiddleware``'s block of a state-changing request, a test's
-  transaction, an admin change), and the *accepted* record of a request whose method may
-  change state (anything but GET, HEAD, OPTIONS; an event without a request): written at
-  once, in the caller's thread and transaction (:func:`s2s_auth.audit.chain.write`), so
-  a view that fails leaves no "accepted" record.
+* ``S2S_AUTH["AUDIT_WRITE"] = "sync"``, and a record written inside an open transaction
+  on the audit database (``AuditMiddleware``'s block of a state-changing request, a
+  test's transaction, an admin change): written at once, in the caller's thread and
+  transaction (:func:`s2s_auth.audit.chain.write`), so a view that fails leaves no
+  "accepted" record.
+* The *accepted* record of a request whose method may change state (anything but GET,
+  HEAD, OPTIONS; an event without a request) outside a transaction — a token issued, an
+  operator's command: committed before the caller goes on, by the group commit in
+  ``"group_commit"`` mode, at once in ``"background"`` mode (never queued).
 * Everything else — the accepted record of a safe request, every refusal:
 
   ``"group_commit"`` (the default, :mod:`s2s_auth.audit.group`)
@@ -288,7 +291,11 @@ def store(row: dict[str, Any]) -> chain.Pending | None:
     at_once = (
         mode == "sync"
         or connections[alias].in_atomic_block
-        or (row["outcome"] == ACCEPTED and row["method"] not in SAFE_METHODS)
+        or (
+            mode == "background"
+            and row["outcome"] == ACCEPTED
+            and row["method"] not in SAFE_METHODS
+        )
     )
     if at_once:
         return chain.write(row)

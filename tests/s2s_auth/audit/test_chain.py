@@ -16,9 +16,11 @@ from tests.s2s_auth.audit.helpers import (
 )
 
 
-def test_nested_savepoints_keep_the_chain_gapless(transactional_db):
-    # A POST: its accepted records are written in the request's thread and transaction
-    # (a GET's, outside a transaction, would go to the writer thread's chain).
+def test_nested_savepoints_keep_the_chain_gapless(transactional_db, settings):
+    # "sync": every record is written in the request's thread and transaction, on this
+    # thread's chain (in "group_commit" the last one, outside a transaction, would go to
+    # the group's chain).
+    settings.S2S_AUTH = {**settings.S2S_AUTH, "AUDIT_WRITE": "sync"}
     request = RequestFactory().post("/x")
 
     def write(reason):
@@ -45,7 +47,9 @@ def test_nested_savepoints_keep_the_chain_gapless(transactional_db):
 # ------------------------------------------------------------------ concurrency
 
 
-def test_concurrent_writers_keep_every_chain_verifiable(transactional_db, caller, ca):
+def test_concurrent_writers_keep_every_chain_verifiable(transactional_db, caller, ca, settings):
+    # One chain per writing thread: "sync" (the group commit would share one chain).
+    settings.S2S_AUTH = {**settings.S2S_AUTH, "AUDIT_WRITE": "sync"}
     threads, per_thread = 8, 20
     errors: list[BaseException] = []
     start = threading.Barrier(threads)
