@@ -660,23 +660,6 @@ def test_a_good_bearer_token_passes_the_service_view(client, caller, keys, sever
     assert not response.has_header("WWW-Authenticate")
 
 
-@pytest.fixture
-def parsed_ids(monkeypatch):
-    """Every SPIFFE ID parsed (the real parser, counted)."""
-    from s2s_auth import identity
-
-    seen: list[str] = []
-    real = identity.parse_spiffe_id
-
-    def counted(value):
-        seen.append(value)
-        return real(value)
-
-    monkeypatch.setattr(identity, "parse_spiffe_id", counted)
-    identity._service_names.clear()  # names remembered by earlier tests
-    return seen
-
-
 def test_the_subject_is_parsed_once_not_per_request(client, caller, keys, parsed_ids):
     token = mint(keys)
     assert call(client, token).status_code == 200  # verified and cached

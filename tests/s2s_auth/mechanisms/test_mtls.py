@@ -242,23 +242,6 @@ def test_malformed_proxy_header_is_a_clean_403(client, pki, db, flavour, header)
     assert response.json()["error"] in {"malformed_proxy_header", "malformed_certificate"}
 
 
-@pytest.fixture
-def parsed_ids(monkeypatch):
-    """Every SPIFFE ID parsed (the real parser, counted)."""
-    from s2s_auth import identity
-
-    seen: list[str] = []
-    real = identity.parse_spiffe_id
-
-    def counted(value):
-        seen.append(value)
-        return real(value)
-
-    monkeypatch.setattr(identity, "parse_spiffe_id", counted)
-    identity._service_names.clear()  # names remembered by earlier tests
-    return seen
-
-
 def test_a_remembered_peer_is_not_parsed_again_for_its_principal(client, caller, parsed_ids):
     assert get(client, "/mtls/scoped", caller).status_code == 200  # verified once
     parsed_ids.clear()
