@@ -131,11 +131,14 @@ def write(row: dict[str, Any]) -> Pending:
     return token
 
 
-def write_batch(rows: list[dict[str, Any]], alias: str, chain: _Chain | None = None) -> None:
+def write_batch(
+    rows: list[dict[str, Any]], alias: str, chain: _Chain | None = None, connection=None
+) -> None:
     """INSERT ``rows`` as the next records of ``chain`` (default: this thread's), all or
     none (:func:`~s2s_auth.audit.insert.insert_rows`: one multi-row INSERT, or a
     transaction around several where the backend limits the values per statement), on
-    this thread's connection, which is in autocommit.
+    this thread's connection (or ``connection``: see
+    :func:`~s2s_auth.audit.insert.insert_rows`), which is in autocommit.
     The head advances only after the commit: a failed batch leaves it where it was."""
     started = time.perf_counter()
     chain = chain or _chain(alias)
@@ -146,7 +149,7 @@ def write_batch(rows: list[dict[str, Any]], alias: str, chain: _Chain | None = N
         row = {**row, "chain_id": chain.chain_id, "seq": seq, "prev_hash": head}
         row["hash"] = head = compute_hash(row)
         chained.append(row)
-    insert_rows(chained, alias)
+    insert_rows(chained, alias, connection)
     chain.seq, chain.hash = seq, head
     metrics.audit_written(time.perf_counter() - started)
 

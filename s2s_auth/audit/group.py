@@ -2,9 +2,12 @@
 record has committed, and the requests that arrive while one commit runs share the next.
 
 No thread of its own: the first request to find no commit running becomes the leader —
-it takes what is queued (up to ``AUDIT_BATCH_SIZE`` rows, its own among them), chains
-it onto the process's group chain (:func:`s2s_auth.audit.chain.shared_chain`; one
-leader at a time writes it) and INSERTs it on its own connection, in one transaction.
+it takes what is queued (up to ``AUDIT_BATCH_SIZE`` rows and what one INSERT carries,
+its own among them), chains it onto the process's group chain
+(:func:`s2s_auth.audit.chain.shared_chain`; one leader at a time writes it) and INSERTs
+it, in one statement, on the process's batch connection
+(:mod:`s2s_auth.audit.batch_connection`: no checkpoint in the commit, turns between
+processes on SQLite).
 The others wait for that commit, or lead the next batch. Alone, a request writes its
 own row as ``"sync"`` would (no thread switch); under load, rows share commits.
 
@@ -21,7 +24,11 @@ import threading
 import time
 from typing import Any
 
+from django.db import connections
+
 from s2s_auth.audit import chain
+from s2s_auth.audit.batch_connection import BatchConnection
+from s2s_auth.audit.insert import rows_per_statement
 from s2s_auth.conf import s2s_settings
 
 __all__ = ["Group"]
@@ -47,6 +54,7 @@ class Group:
         self.settled = threading.Condition(self.lock)
         self.queue: list[_Entry] = []
         self.writing = False
+        self.connection = BatchConnection(alias)
 
     def commit(self, row: dict[str, Any]) -> None:
         """Store ``row``; return once it has committed (raise if it cannot be stored)."""
@@ -71,6 +79,7 @@ class Group:
 
     def _lead(self, size: int) -> None:
         """Write the next batch (called and returning with the lock held)."""
+        size = min(size, rows_per_statement(connections[self.alias]))
         batch, self.queue = self.queue[:size], self.queue[size:]
         for entry in batch:
             entry.state = _TAKEN
@@ -78,9 +87,14 @@ class Group:
         self.lock.release()
         ok = False
         try:
-            chain.write_batch([e.row for e in batch], self.alias, chain.shared_chain(self.alias))
+            connection = self.connection.get()
+            with self.connection.turn():
+                chain.write_batch(
+                    [e.row for e in batch], self.alias, chain.shared_chain(self.alias), connection
+                )
             ok = True
         except Exception as exc:  # the database: each request writes its own row
+            self.connection.discard()
             logger.error(
                 "s2s audit group commit: %d records not written together (%s)",
                 len(batch),
@@ -93,3 +107,5 @@ class Group:
             for entry in batch:
                 entry.state = _DONE if ok else _FAILED
             self.settled.notify_all()
+        if ok:
+            self.connection.written(len(batch))

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db import connections, models, transaction
 
-__all__ = ["insert_rows"]
+__all__ = ["insert_rows", "rows_per_statement"]
 
 #: Columns whose value the ORM sends unchanged when it is a ``str``.
 _TEXT_FIELDS = (models.CharField, models.TextField)
@@ -74,12 +74,36 @@ def _statement(connection) -> _Statement:
     return statement
 
 
-def insert_rows(rows: list[dict[str, Any]], alias: str) -> None:
+_per_statement: dict[str, int] = {}
+
+
+def rows_per_statement(connection) -> int:
+    """How many rows one INSERT may carry on ``connection`` (SQLite: 999 values), at
+    most 1,000."""
+    size = _per_statement.get(connection.vendor)
+    if size is None:
+        fields = _statement(connection).fields
+        size = _per_statement[connection.vendor] = max(
+            1, connection.ops.bulk_batch_size(fields, [None] * 1000)
+        )
+    return size
+
+
+def insert_rows(rows: list[dict[str, Any]], alias: str, connection=None) -> None:
     """INSERT ``rows`` (complete: chain fields and ``hash`` included) on ``alias``'s
     connection, in its current transaction; in autocommit, all of them or none (one
     statement, or a transaction around the statements when the backend limits how many
-    values one may carry: SQLite's 999)."""
+    values one may carry: SQLite's 999).
+    ``connection``: another connection to ``alias``'s database, in autocommit (the
+    group commit's), to which no more than :func:`rows_per_statement` rows are given."""
     if not rows:
+        return
+    if connection is not None:
+        if len(rows) > rows_per_statement(connection):
+            raise ValueError("more rows than one statement carries")
+        statement = _statement(connection)
+        with connection.cursor() as cursor:
+            cursor.execute(statement.sql(len(rows), connection), statement.params(rows, connection))
         return
     connection = connections[alias]
     statement = _statement(connection)
