@@ -11,14 +11,9 @@ database, not on its own thread's connection, for three reasons measured on SQLi
   The batch connection runs with ``wal_autocheckpoint=0``; every
   :data:`CHECKPOINT_ROWS` rows a daemon thread checkpoints (``PASSIVE``: it never
   blocks a writer) on its own connection.
-* **Writers of several processes wake when it is their turn.** SQLite admits one
-  writer at a time, and its busy handler makes the next one *sleep* 1, 2, 5, 10 ms
-  before it tries again, even when the first commits 100 µs later. Two gunicorn
-  workers committing audit batches met that on a large share of their commits. Batch
-  writers of one database file take turns through an exclusive ``flock`` on a sidecar
-  file (``<database>-s2s-audit.lock``, mode 0600): the kernel wakes the next one as soon
-  as the lock is released. Other writers of the file (a view's transaction, the replay
-  store) still meet SQLite's handler, which stays the safety net.
+* **Writers of several processes wake when it is their turn**, not after a sleep in
+  SQLite's busy handler: the batch is written in a turn of
+  :mod:`s2s_auth.core.sqlite_turns`.
 * Its page cache and statement cache stay warm between batches.
 
 Only SQLite database files get one: PostgreSQL checkpoints in its own processes and
@@ -32,25 +27,22 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
-from collections.abc import Iterator
+from contextlib import nullcontext
 
 from django.db import connections
 
-try:
-    import fcntl
-except ImportError:  # Windows: no turns, SQLite's busy handler alone
-    fcntl = None
+from s2s_auth.core import sqlite_turns
 
 __all__ = ["CHECKPOINT_ROWS", "BatchConnection"]
 
 logger = logging.getLogger("s2s_auth")
 
-#: Rows written on a SQLite batch connection between two checkpoints. At ~10 pages per
-#: audit row this is a WAL of a few thousand pages, about SQLite's default of 1,000
-#: pages per table it writes.
-CHECKPOINT_ROWS = 400
+#: Rows written on a SQLite batch connection between two checkpoints: at 5-10 WAL
+#: frames per audit row, about SQLite's own ``wal_autocheckpoint`` of 1,000 pages, so
+#: that other connections' commits (the replay store's, in a turn) rarely find the WAL
+#: past it and checkpoint in a request.
+CHECKPOINT_ROWS = 100
 
 
 class BatchConnection:
@@ -63,7 +55,6 @@ class BatchConnection:
         self.wrapper = None
         self.raw = None
         self.sqlite_file: str | None = None
-        self.lock_fd: int | None = None
         self.rows_since_checkpoint = 0
         self.checkpointer: _Checkpointer | None = None
 
@@ -86,22 +77,10 @@ class BatchConnection:
                 cursor.execute("PRAGMA wal_autocheckpoint=0")
         return self.wrapper
 
-    @contextlib.contextmanager
-    def turn(self) -> Iterator[None]:
-        """Hold this database file's turn among the batch writers of every process
-        (SQLite files only; elsewhere nothing)."""
-        if self.sqlite_file is None or fcntl is None:
-            yield
-            return
-        if self.lock_fd is None:
-            self.lock_fd = os.open(
-                f"{self.sqlite_file}-s2s-audit.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
-            )
-        fcntl.flock(self.lock_fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(self.lock_fd, fcntl.LOCK_UN)
+    def turn(self):
+        """Hold this database file's turn among its writers in every process
+        (:mod:`s2s_auth.core.sqlite_turns`) while the batch is written."""
+        return sqlite_turns.turn(self.wrapper) if self.wrapper is not None else nullcontext()
 
     def written(self, rows: int) -> None:
         """``rows`` committed on the batch connection: checkpoint when enough piled up."""

@@ -51,6 +51,8 @@ from django.core.cache.backends.db import DatabaseCache
 from django.db import DatabaseError, connections, router, transaction
 from django.utils.timezone import now as tz_now
 
+from s2s_auth.core import sqlite_turns
+
 __all__ = ["ReplayDatabaseCache"]
 
 logger = logging.getLogger("s2s_auth.replay")
@@ -198,12 +200,15 @@ class ReplayDatabaseCache(DatabaseCache):
 
     @contextlib.contextmanager
     def _statement(self, db: str):
-        """A cursor; inside the caller's transaction, in a savepoint, so that a failing
-        statement cannot break that transaction (PostgreSQL aborts it otherwise)."""
+        """A cursor for writing; inside the caller's transaction, in a savepoint, so that
+        a failing statement cannot break that transaction (PostgreSQL aborts it
+        otherwise); in autocommit on a SQLite file, in a turn among its writers
+        (:mod:`s2s_auth.core.sqlite_turns`)."""
         connection = connections[db]
-        block = (
-            transaction.atomic(using=db) if connection.in_atomic_block else contextlib.nullcontext()
-        )
+        if connection.in_atomic_block:
+            block = transaction.atomic(using=db)
+        else:
+            block = sqlite_turns.turn(connection)
         with block, connection.cursor() as cursor:
             yield cursor
 

@@ -61,7 +61,7 @@ def write(rows: int, threads: int) -> None:
     with batch.get().cursor() as cursor:
         cursor.execute("PRAGMA wal_autocheckpoint")
         autocheckpoint = cursor.fetchone()[0]
-    lock = f"{batch.sqlite_file}-s2s-audit.lock"
+    lock = f"{batch.sqlite_file}-s2s.lock"
     checkpointer = batch.checkpointer
     if checkpointer is not None:
         checkpointer.idle.wait(10)

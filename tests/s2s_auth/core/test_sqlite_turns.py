@@ -1,0 +1,116 @@
+"""Turns among the writers of a SQLite file: another process's turn makes a writer wait
+until it is released (in the kernel, no sleep), and no turn is taken in a transaction."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from django.db import connections
+from django.db.backends.sqlite3.base import DatabaseWrapper
+
+from s2s_auth.core import sqlite_turns
+
+ROOT = Path(__file__).resolve().parents[3]
+#: A second process that takes the turn on the file given, says so, and holds it until
+#: a line arrives on stdin.
+HOLDER = """
+import sys
+from django.db import connections
+from django.db.backends.sqlite3.base import DatabaseWrapper
+from s2s_auth.core import sqlite_turns
+database = {"ENGINE": "django.db.backends.sqlite3", "NAME": sys.argv[1]}
+settings = connections.configure_settings({"default": database})["default"]
+with sqlite_turns.turn(DatabaseWrapper(settings, "held")):
+    print("held", flush=True)
+    sys.stdin.readline()
+print("released", flush=True)
+"""
+
+
+def _wrapper(name: Path | str) -> DatabaseWrapper:
+    """A connection of its own to the SQLite database ``name`` (not yet opened)."""
+    database = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(name)}
+    return DatabaseWrapper(connections.configure_settings({"default": database})["default"])
+
+
+@pytest.fixture
+def holder(tmp_path):
+    database = tmp_path / "db.sqlite3"
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(database)],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout.readline().strip() == "held"
+    yield database, process
+    process.kill()
+    process.wait()
+
+
+def test_a_writer_waits_for_another_process_s_turn(holder):
+    database, process = holder
+    assert oct(os.stat(f"{database}-s2s.lock").st_mode & 0o777) == "0o600"
+    entered = threading.Event()
+
+    def write() -> None:
+        with sqlite_turns.turn(_wrapper(database)):
+            entered.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    assert not entered.wait(0.5)  # the other process holds the turn
+    process.stdin.write("go\n")
+    process.stdin.flush()
+    assert entered.wait(10)
+    writer.join()
+    assert process.stdout.readline().strip() == "released"
+
+
+def test_threads_of_one_process_take_turns_too(tmp_path):
+    wrapper = _wrapper(tmp_path / "db.sqlite3")
+    inside, peak = [0], [0]
+    lock = threading.Lock()
+
+    def write() -> None:
+        for _ in range(200):
+            with sqlite_turns.turn(wrapper):
+                with lock:
+                    inside[0] += 1
+                    peak[0] = max(peak[0], inside[0])
+                with lock:
+                    inside[0] -= 1
+
+    threads = [threading.Thread(target=write) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert peak[0] == 1
+
+
+def test_no_turn_inside_a_transaction_or_in_memory(holder):
+    database, _ = holder
+    # A connection in a transaction may hold SQLite's lock: waiting for a turn held by
+    # a writer that waits for that lock would deadlock until the busy timeout.
+    wrapper = _wrapper(database)
+    wrapper.in_atomic_block = True
+    entered = threading.Event()
+
+    def write(connection) -> None:
+        with sqlite_turns.turn(connection):
+            entered.set()
+
+    write(wrapper)
+    assert entered.is_set()
+    entered.clear()
+    write(_wrapper(":memory:"))
+    assert entered.is_set()
