@@ -35,6 +35,7 @@ __all__ = ["SignatureVerifier", "VerifiedSignature"]
 
 _MAX_NONCE_LENGTH = 256
 _SIGNATURE_FIELDS = frozenset({"signature-input", "signature"})
+_OWN_FIELDS = _SIGNATURE_FIELDS | {"content-digest"}
 #: The key of the ``@signature-params`` line in VerifyResult.covered_components.
 _PARAMS_ID = '"@signature-params"'
 _SIGNATURE_PARAMETERS = {
@@ -273,7 +274,8 @@ class SignatureVerifier:
             raise ValueError("url: at least one target URI")
         body = b"" if body is None else bytes(body)
         pairs = _header_pairs(headers)
-        fields = get_header_fields(_Fields(pairs))
+        # Combined (and normalised as the library does) only for the fields read here.
+        fields = get_header_fields(_Fields([(n, v) for n, v in pairs if n.lower() in _OWN_FIELDS]))
         candidate = self._select(fields, has_body=bool(body))
         key_id, params = candidate.params["keyid"], candidate.params
 
