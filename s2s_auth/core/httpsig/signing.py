@@ -7,10 +7,11 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
+import http_sf
 from http_message_signatures import (
     HTTPMessageSignaturesException,
     HTTPMessageSigner,
-    MappingKeyResolver,
+    PreparedSignature,
 )
 
 from s2s_auth.core.httpsig.algorithms import (
@@ -23,6 +24,8 @@ from s2s_auth.core.httpsig.errors import SignatureError
 from s2s_auth.core.httpsig.target import normalised_url
 
 __all__ = ["sign_request"]
+
+_SIGNATURE_FIELDS = frozenset({"signature-input", "signature"})
 
 
 def _body_bytes(body: Any) -> bytes:
@@ -42,6 +45,27 @@ def _timestamp(value: int | float | dt.datetime | None) -> dt.datetime | None:
     if value is None or isinstance(value, dt.datetime):
         return value
     return dt.datetime.fromtimestamp(int(value), tz=dt.UTC)
+
+
+def _replace_fields(headers: Any, names: frozenset[str]) -> None:
+    """Remove every line of these fields, whatever the case of its name."""
+    for name in list(headers):
+        if name.lower() in names:
+            del headers[name]
+
+
+def _set_signature_fields(headers: Any, prepared: PreparedSignature, signature: bytes) -> None:
+    """What ``HTTPMessageSigner.apply()`` writes, without its re-check.
+
+    ``apply()`` rebuilds the whole signature base to catch a message that changed while an
+    external signer worked; here the signature was just made in-process from ``prepare()``'s
+    base, so that second build would only repeat the first. A Dictionary member is
+    ``key=value`` (RFC 8941 §4.1.2): ``prepare()`` has validated the label as a key and
+    serialized the inner list; the byte sequence is serialized by ``http_sf``.
+    """
+    _replace_fields(headers, _SIGNATURE_FIELDS)
+    headers["Signature-Input"] = f"{prepared.label}={prepared.signature_params}"
+    headers["Signature"] = http_sf.ser({prepared.label: (signature, {})})
 
 
 def sign_request(
@@ -78,9 +102,7 @@ def sign_request(
     algorithm = algorithm_for_key(private_key)
     body = _body_bytes(request.body)
     request.url = normalised_url(request.url)
-    for name in list(request.headers):
-        if name.lower() == "content-digest":
-            del request.headers[name]
+    _replace_fields(request.headers, frozenset({"content-digest"}))
     request.headers["Content-Digest"] = content_digest(body)
     if nonce is True:
         nonce_value: str | None = secrets.token_urlsafe(24)
@@ -88,12 +110,9 @@ def sign_request(
         nonce_value = str(nonce)
     else:
         nonce_value = None
-    signer = HTTPMessageSigner(
-        signature_algorithm=SUPPORTED_ALGORITHMS[algorithm],
-        key_resolver=MappingKeyResolver(public_keys={}, private_keys={key_id: private_key}),
-    )
+    signer = HTTPMessageSigner(signature_algorithm=SUPPORTED_ALGORITHMS[algorithm])
     try:
-        signer.sign(
+        prepared = signer.prepare(
             request,
             key_id=key_id,
             created=_timestamp(created) or dt.datetime.now(dt.UTC),
@@ -107,4 +126,8 @@ def sign_request(
         )
     except HTTPMessageSignaturesException as exc:
         raise SignatureError("malformed_signature", f"cannot sign: {exc}", key_id=key_id) from exc
+    signature = SUPPORTED_ALGORITHMS[algorithm](private_key=private_key).sign(
+        prepared.signature_base
+    )
+    _set_signature_fields(request.headers, prepared, signature)
     return request

@@ -34,6 +34,10 @@ from s2s_auth.core.httpsig.replay import signature_replay_key
 __all__ = ["SignatureVerifier", "VerifiedSignature"]
 
 _MAX_NONCE_LENGTH = 256
+_SIGNATURE_FIELDS = frozenset({"signature-input", "signature"})
+_OWN_FIELDS = _SIGNATURE_FIELDS | {"content-digest"}
+#: The key of the ``@signature-params`` line in VerifyResult.covered_components.
+_PARAMS_ID = '"@signature-params"'
 _SIGNATURE_PARAMETERS = {
     "alg": str,
     "created": int,
@@ -79,8 +83,9 @@ class _Candidate:
     identities: frozenset
     params: dict
     signature: bytes
-    signature_input: str
-    signature_field: str
+    member: Any  # the parsed Signature-Input member (re-serialized when not alone)
+    sig_member: Any  # the parsed Signature member
+    alone: bool  # the only label in both fields: the library can take them as they came
 
 
 class _Fields:
@@ -269,7 +274,8 @@ class SignatureVerifier:
             raise ValueError("url: at least one target URI")
         body = b"" if body is None else bytes(body)
         pairs = _header_pairs(headers)
-        fields = get_header_fields(_Fields(pairs))
+        # Combined (and normalised as the library does) only for the fields read here.
+        fields = get_header_fields(_Fields([(n, v) for n, v in pairs if n.lower() in _OWN_FIELDS]))
         candidate = self._select(fields, has_body=bool(body))
         key_id, params = candidate.params["keyid"], candidate.params
 
@@ -282,7 +288,15 @@ class SignatureVerifier:
         if digest_covered and "content-digest" not in fields:
             raise fail("missing_digest", "content-digest is covered but the header is absent")
 
-        signature_base = self._library_verify(method, urls, pairs, candidate, algorithm, key, fail)
+        result, signature_base = self._library_verify(
+            method,
+            urls,
+            self._library_fields(pairs, fields, candidate),
+            candidate,
+            algorithm,
+            key,
+            fail,
+        )
 
         if digest_covered or "content-digest" in fields:
             try:
@@ -305,7 +319,8 @@ class SignatureVerifier:
             created=params["created"],
             nonce=nonce,
             signature=candidate.signature,
-            signature_input=candidate.signature_input,
+            # The library's own serialization of what it verified (no second one here).
+            signature_input=f"{candidate.label}={result.covered_components[_PARAMS_ID]}",
             signature_base=signature_base,
             expires=params.get("expires"),
             tag=params.get("tag"),
@@ -339,15 +354,18 @@ class SignatureVerifier:
                 "malformed_signature", "Signature-Input and Signature have different labels"
             )
         first_error: SignatureError | None = None
+        alone = len(inputs) == 1
         for label in inputs:
             try:
-                return self._candidate(label, inputs[label], signatures[label], has_body)
+                return self._candidate(label, inputs[label], signatures[label], has_body, alone)
             except SignatureError as exc:
                 first_error = first_error or exc
         assert first_error is not None
         raise first_error
 
-    def _candidate(self, label: str, member: Any, sig_member: Any, has_body: bool) -> _Candidate:
+    def _candidate(
+        self, label: str, member: Any, sig_member: Any, has_body: bool, alone: bool
+    ) -> _Candidate:
         def fail(code: str, detail: str, key_id: str | None = None) -> SignatureError:
             return SignatureError(code, detail, key_id=key_id, label=label)
 
@@ -391,8 +409,9 @@ class SignatureVerifier:
             identities=frozenset(identities),
             params=params,
             signature=signature,
-            signature_input=http_sf.ser({label: member}),
-            signature_field=http_sf.ser({label: sig_member}),
+            member=member,
+            sig_member=sig_member,
+            alone=alone,
         )
 
     def _check_time(self, params: dict, now: float, fail) -> None:
@@ -433,33 +452,51 @@ class SignatureVerifier:
             raise fail("algorithm_not_allowed", f"alg {params['alg']!r} but the key is {algorithm}")
         return algorithm, key
 
-    def _library_verify(self, method, urls, pairs, candidate, algorithm, key, fail) -> str:
-        # Only the selected label goes to the library (it refuses to choose among several
-        # without a tag): the two signature fields are replaced by that single member.
-        own = [(n, v) for n, v in pairs if n.lower() not in ("signature-input", "signature")]
-        own += [
-            ("Signature-Input", candidate.signature_input),
-            ("Signature", candidate.signature_field),
-        ]
+    @staticmethod
+    def _library_fields(pairs, fields, candidate: _Candidate) -> _Fields:
+        """The field lines the library reads: those the signature covers (every line, in
+        order, as sent) and the two signature fields holding the selected label only.
+
+        The library refuses to choose among several labels without a tag, so when there are
+        several, the selected member is serialized alone; when it is the only one, the fields
+        go as they came. Other header lines would only be copied and indexed for nothing.
+        """
+        covered = {name for name, _ in candidate.identities if not name.startswith("@")}
+        covered -= _SIGNATURE_FIELDS  # the library sees them as below, covered or not
+        own = [(n, v) for n, v in pairs if n.lower() in covered]
+        if candidate.alone:
+            own += [
+                ("Signature-Input", fields["signature-input"]),
+                ("Signature", fields["signature"]),
+            ]
+        else:
+            own += [
+                ("Signature-Input", http_sf.ser({candidate.label: candidate.member})),
+                ("Signature", http_sf.ser({candidate.label: candidate.sig_member})),
+            ]
+        return _Fields(own)
+
+    def _library_verify(self, method, urls, headers, candidate, algorithm, key, fail):
+        """``(VerifyResult, signature base)`` for the first of ``urls`` the signature holds for."""
         verifier = _LibraryVerifier(
             signature_algorithm=_RECORDING_ALGORITHMS[algorithm],
             key_resolver=_OneKeyResolver(candidate.params["keyid"], key),
         )
         failure: Exception | None = None
         for url in urls:  # the server's own target URIs: the signature names one of them
-            message = _Message(method=method, url=url, headers=_Fields(own))
+            message = _Message(method=method, url=url, headers=headers)
             sink: list[bytes] = []
             token = _verified_base.set(sink)
             try:
                 # Coverage was checked by missing_components (with its equivalences).
-                verifier.verify(message, max_age=None, require_components=())
+                results = verifier.verify(message, max_age=None, require_components=())
             except Exception as exc:  # library and crypto errors alike: it does not verify
                 failure = failure or exc
                 continue
             finally:
                 _verified_base.reset(token)
-            if len(sink) != 1:  # cannot happen unless the library changes its flow
+            if len(sink) != 1 or len(results) != 1:  # cannot happen unless the library changes
                 raise fail("bad_signature", "signature base was not recorded")
-            return sink[0].decode("ascii")
+            return results[0], sink[0].decode("ascii")
         where = "" if len(urls) == 1 else f" for any of this server's {len(urls)} origins"
         raise fail("bad_signature", f"signature does not verify{where}: {failure}") from failure

@@ -93,6 +93,20 @@ def test_sign_simple_object_with_str_body(keypair, server):
     assert verified.created == T0
 
 
+def test_signing_again_replaces_earlier_signatures(keypair, server):
+    """Earlier signature fields go, whatever their case: one label, the new one."""
+    message = Msg("POST", URL, {"signature-input": 'old=("@method")', "SIGNATURE": "old=:AA==:"})
+    message.body = BODY
+    sign_request(message, key_id="ads", private_key=keypair, created=T0, label="new")
+    names = sorted(name for name in message.headers if name.lower().startswith("signature"))
+    assert names == ["Signature", "Signature-Input"]
+    assert message.headers["Signature-Input"].startswith('new=("@method" "@target-uri"')
+    assert message.headers["Signature"].startswith("new=:")
+    verified = server.verifier().verify("POST", URL, message.headers, BODY, now=T0)
+    assert verified.label == "new"
+    assert verified.signature_input == message.headers["Signature-Input"]
+
+
 def test_rsa_pss_when_allowed():
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     server = Server(keys={"ads": key.public_key()})

@@ -7,6 +7,7 @@ import datetime as dt
 
 import http_sf
 import pytest
+import requests
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -314,6 +315,21 @@ def test_several_labels_first_qualifying_is_used(keypair, server):
     assert code_of(lambda: verify(server.verifier(), weak, headers=headers)) == (
         "missing_component"
     )
+
+
+def test_covered_field_lines_reach_the_library_in_order(keypair, server):
+    """Only covered fields go to the library: every line of each, in the order sent."""
+    request = requests.Request("POST", URL, data=BODY, headers={"X-List": "a, b"}).prepare()
+    components = ("@method", "@target-uri", "x-list", "content-digest")
+    httpsig.sign_request(
+        request, key_id="ads", private_key=keypair, components=components, created=T0
+    )
+    lines = [(k, v) for k, v in request.headers.items() if k != "X-List"]
+    # Signed as one line "a, b"; sent as two lines of the same field, others in between.
+    sent = [("Accept", "*/*"), ("X-List", "a"), *lines, ("x-list", "b")]
+    assert verify(server.verifier(), request, headers=sent).key_id == "ads"
+    swapped = [("Accept", "*/*"), ("X-List", "b"), *lines, ("x-list", "a")]
+    assert code_of(lambda: verify(server.verifier(), request, headers=swapped)) == ("bad_signature")
 
 
 @pytest.mark.parametrize(
