@@ -327,7 +327,8 @@ class PeerVerifier:
         try:  # extensions parse lazily: a duplicate one must be a refusal, not a 500
             for cert in certs:
                 _ = cert.extensions
-        except (ValueError, x509.DuplicateExtension) as exc:
+        except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
+            # e.g. an x400Address in the SAN, which cryptography does not parse
             raise reject("malformed_certificate", f"Bad extensions: {exc}") from None
 
         # Specific reasons first: the path builder would only say "no valid path".

@@ -47,3 +47,26 @@ def test_invalid_version_is_malformed_certificate(ca):
     with pytest.raises(CertificateRejected) as info:
         parse_pem_chain([bad])
     assert info.value.code == "malformed_certificate"
+
+
+def with_x400_address(cert: x509.Certificate) -> bytes:
+    """The DER of ``cert`` with its SAN's URI retagged as an x400Address ([3]), a
+    general name cryptography does not parse."""
+    der = cert.public_bytes(serialization.Encoding.DER)
+    uri = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    value = uri.get_values_for_type(x509.UniformResourceIdentifier)[0].encode()
+    field = bytes([0x86, len(value)]) + value  # [6] IMPLICIT IA5String
+    assert der.count(field) == 1
+    return der.replace(field, bytes([0xA3, len(value)]) + value)
+
+
+def test_unsupported_general_name_is_malformed_certificate(ca, peer_verifier_for):
+    """``UnsupportedGeneralNameType`` is not a ValueError (found by the XFCC fuzzer)."""
+    issued = ca.issue("peer-x400")
+    leaf = x509.load_pem_x509_certificates(issued.cert_path.read_bytes())[0]
+    broken = x509.load_der_x509_certificate(with_x400_address(leaf))
+    with pytest.raises(x509.UnsupportedGeneralNameType):
+        _ = broken.extensions  # the premise: this is what used to escape as a 500
+    with pytest.raises(CertificateRejected) as info:
+        peer_verifier_for(ca).verify([broken])
+    assert info.value.code == "malformed_certificate"
