@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -24,8 +25,38 @@ class PortInUse(RuntimeError):
     pass
 
 
+#: Where a free port is looked for: below the kernel's usual ephemeral range.
+PORT_RANGE = (10000, 32768)
+
+
+def _ephemeral_ports() -> range:
+    """The ports the kernel gives outgoing connections (Linux; elsewhere the default)."""
+    with contextlib.suppress(OSError, ValueError):
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return range(int(low), int(high) + 1)
+    return range(32768, 61000)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A port free on 127.0.0.1 now, for a server started next.
+
+    Not one of the kernel's ephemeral ports (``bind(("127.0.0.1", 0))``): every
+    outgoing connection of every process takes its local port from that range, and
+    under parallel load one took the port before the server bound it. A random port
+    below the range is only taken by another ``free_port()`` caller, and rarely.
+    """
+    ephemeral = _ephemeral_ports()
+    for _ in range(200):
+        port = PORT_RANGE[0] + secrets.randbelow(PORT_RANGE[1] - PORT_RANGE[0])
+        if port in ephemeral:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as sock:  # everything below the range taken: any free port
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
