@@ -21,7 +21,7 @@ from pathlib import Path
 
 from fleamarket import processes
 
-from . import affinity, profiling
+from . import affinity, commit_latency, profiling
 from . import cases as bench_cases
 from .floor import add_floors
 from .load import run_load
@@ -183,6 +183,10 @@ def run(
             kinds = {case.server for case in selected}
             log(f"preparing servers ({', '.join(sorted(kinds))}): PKI, databases, principals ...")
             fleet.prepare(kinds, log=log)
+            try:
+                results["commit_ms"] = commit_latency.measure(fleet.workdir, fleet.postgres_url)
+            except Exception as exc:  # the figures stand without it
+                log(f"  commit latency not measured: {type(exc).__name__}: {exc}")
             fleet.start()
             try:
                 results["crypto_floor"] = _crypto_floor(fleet, 0.5 if quick else 2.0)

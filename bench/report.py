@@ -95,6 +95,20 @@ def _fmt(value, digits=2) -> str:
     return str(value)
 
 
+def _commit_line(results: dict) -> list[str]:
+    """What a durable commit costs here (bench/commit_latency.py), when measured."""
+    commit = results.get("commit_ms")
+    if not commit:
+        return []
+    line = f"- durable commit: fdatasync of 4 KiB {commit['fdatasync']:.2f} ms on the bench's disk"
+    if "postgres_sync" in commit:
+        line += (
+            f"; a one-row INSERT on PostgreSQL {commit['postgres_sync']:.2f} ms with "
+            f"`synchronous_commit` on (the default), {commit['postgres_async']:.2f} ms off"
+        )
+    return [line]
+
+
 def markdown(results: dict, chart_name: str | None = CHART_NAME) -> str:
     """The page: how the run was made, every case's figures, the targets; ``chart_name``
     None when no chart was drawn."""
@@ -130,6 +144,7 @@ def markdown(results: dict, chart_name: str | None = CHART_NAME) -> str:
         f"- machine: {m.get('nproc')} CPUs ({m.get('usable_cpus')} usable), "
         f"{m.get('memory_gib')} GiB, {m.get('cpu_model')}; {m.get('platform')}",
         f"- load average before/after: {_loads(results)}",
+        *_commit_line(results),
         "- versions: " + ", ".join(f"{name} {ver}" for name, ver in v.items()),
         f"- server: UserService (and AdService for the end-to-end case) under gunicorn, "
         f"{results['server']['workers']} workers x {results['server']['threads']} threads, "

@@ -116,6 +116,7 @@ class Fleet:
     end_user: tuple[str, str] = field(default=("", ""), repr=False)
     pg_secrets: dict = field(default_factory=dict, repr=False)
     postgres_error: str = ""
+    postgres_url: str = ""
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     @property
@@ -149,6 +150,7 @@ class Fleet:
         if "pg" in kinds:
             try:
                 postgres_url = self._stack.enter_context(postgres_database("users"))
+                self.postgres_url = postgres_url
             except Exception as exc:  # no PostgreSQL here: those cases are skipped
                 self.postgres_error = f"{type(exc).__name__}: {exc}".strip()
                 log(f"  PostgreSQL unavailable, its cases are skipped: {self.postgres_error}")
