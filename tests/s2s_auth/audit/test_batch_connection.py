@@ -3,46 +3,26 @@ verifiable, the turns taken through the lock file, and no checkpoint in a commit
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from s2s_auth.audit.batch_connection import CHECKPOINT_ROWS
+from tests.s2s_auth.contenders import contender, race
 
-ROOT = Path(__file__).resolve().parents[3]
 PROCESSES, THREADS = 2, 4
 #: Enough rows per process for two checkpoints.
 ROWS = (2 * CHECKPOINT_ROWS) // THREADS + 10
 
 
 def _writer(path: Path, *args: str) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE",)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.s2s_auth.audit.group_writers", str(path), *args],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    return contender("-m", "tests.s2s_auth.audit.group_writers", str(path), *args)
 
 
 def test_processes_share_a_sqlite_file_through_the_group_commit(tmp_path):
     database = tmp_path / "audit.sqlite3"
     assert _writer(database, "migrate").wait(timeout=120) == 0
     writers = [_writer(database, "write", str(ROWS), str(THREADS)) for _ in range(PROCESSES)]
-    try:
-        for process in writers:
-            assert process.stdout.readline().strip() == "ready"
-        for process in writers:
-            process.stdin.write("go\n")
-            process.stdin.flush()
-        reports = [json.loads(process.communicate(timeout=180)[0]) for process in writers]
-    finally:
-        for process in writers:
-            process.kill()
+    reports = race(writers, timeout=180)
     for report in reports:
         # The batch connection leaves checkpoints to its thread, which ran them.
         assert report["autocheckpoint"] == 0

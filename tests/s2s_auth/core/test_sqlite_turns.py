@@ -4,8 +4,6 @@ until it is released (in the kernel, no sleep), and no turn is taken in a transa
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -14,8 +12,8 @@ from django.db import connections
 from django.db.backends.sqlite3.base import DatabaseWrapper
 
 from s2s_auth.core import sqlite_turns
+from tests.s2s_auth.contenders import contender
 
-ROOT = Path(__file__).resolve().parents[3]
 #: A second process that takes the turn on the file given, says so, and holds it until
 #: a line arrives on stdin.
 HOLDER = """
@@ -41,15 +39,7 @@ def _wrapper(name: Path | str) -> DatabaseWrapper:
 @pytest.fixture
 def holder(tmp_path):
     database = tmp_path / "db.sqlite3"
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    process = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(database)],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    process = contender("-c", HOLDER, str(database))
     assert process.stdout.readline().strip() == "held"
     yield database, process
     process.kill()

@@ -9,14 +9,11 @@ in every pass (skipped only when no PostgreSQL answers there): of all the concur
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
 import subprocess
-import sys
 import uuid
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -25,8 +22,8 @@ from django.db import DatabaseError, connection, transaction
 
 from s2s_auth.credentials.dbcache import ReplayDatabaseCache
 from s2s_auth.credentials.replay import ReplayStoreUnavailable, remember_once
+from tests.s2s_auth.contenders import contender, race
 
-ROOT = Path(__file__).resolve().parents[3]
 BACKEND = "s2s_auth.credentials.dbcache.ReplayDatabaseCache"
 
 
@@ -158,15 +155,7 @@ def race_database(request, tmp_path):
 
 
 def _contender(url: str, *args: str) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.s2s_auth.credentials.dbcache_race", url, *args],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    return contender("-m", "tests.s2s_auth.credentials.dbcache_race", url, *args)
 
 
 def test_concurrent_adds_have_exactly_one_winner(race_database):
@@ -175,16 +164,7 @@ def test_concurrent_adds_have_exactly_one_winner(race_database):
     contenders = [
         _contender(race_database, "race", str(KEYS), str(THREADS)) for _ in range(PROCESSES)
     ]
-    try:
-        for process in contenders:
-            assert process.stdout.readline().strip() == "ready"
-        for process in contenders:  # all at once: every thread is waiting on stdin
-            process.stdin.write("go\n")
-            process.stdin.flush()
-        results = [json.loads(process.communicate(timeout=120)[0]) for process in contenders]
-    finally:
-        for process in contenders:
-            process.kill()
+    results = race(contenders, timeout=120)  # every thread is waiting on stdin
     winners: dict[str, int] = {}
     for won in results:
         assert len(won) == THREADS
