@@ -11,6 +11,18 @@ so the database cache's writes do not wait for a disk::
     python -m bench.token_profile                        # µs per token, each method
     python -m bench.token_profile --profile client_secret_basic --top 30
     python -m bench.token_profile --queries              # SQL statements per token
+
+``--callgrind`` counts instructions instead (deterministic on a shared machine), as
+``bench.profile`` does: each method's measured tokens land in one dump part (the
+``summary:`` line of each non-empty ``cg.out.<pid>.<n>``, in method order, divided by
+``-n``). The rate window's clock then moves one second per token, so that the window
+holds its 60 buckets (as at any rate above a token a second) whatever valgrind's pace,
+and the principal cache is refreshed hourly::
+
+    TMPDIR=/dev/shm valgrind --tool=callgrind --collect-atstart=no \
+        --toggle-collect=starmap_next --dump-before=zlib_crc32 \
+        --callgrind-out-file=cg.out.%p \
+        python -m bench.token_profile --callgrind -n 200 --repeat 1
 """
 
 from __future__ import annotations
@@ -19,11 +31,13 @@ import argparse
 import base64
 import contextlib
 import cProfile
+import itertools
 import json
 import os
 import pstats
 import sys
 import time
+import zlib
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -33,8 +47,9 @@ FORM = "application/x-www-form-urlencoded"
 CLIENT = "caller"
 
 
-def _setup(workdir: Path):
-    """Database, CA, signing key directory, the client; its secret and certificate."""
+def _setup(workdir: Path, *, slow: bool = False):
+    """Database, CA, signing key directory, the client; its secret and certificate.
+    ``slow`` (under valgrind): the principal cache refreshed hourly, not every second."""
     from django.core.management import call_command
     from django.test.utils import override_settings
 
@@ -54,6 +69,7 @@ def _setup(workdir: Path):
             "ISSUER": ISSUER,
             # The bench's clients ask for thousands of tokens a minute.
             "TOKEN_RATE_LIMIT_PER_MINUTE": 10**6,
+            **({"PRINCIPAL_CACHE_SECONDS": 3600} if slow else {}),
         },
     )
     overrides.enable()
@@ -115,14 +131,36 @@ def _der(cert_path: Path) -> bytes:
     return x509.load_pem_x509_certificate(cert_path.read_bytes()).public_bytes(Encoding.DER)
 
 
-def _run(client, calls: list[dict]) -> tuple[float, float]:
-    """(wall, CPU) seconds for all ``calls``; every one must be a 200."""
-    start, cpu = time.perf_counter(), time.process_time()
-    for extra in calls:
+def _run(client, calls: list[dict], *, callgrind: bool = False) -> tuple[float, float]:
+    """(wall, CPU) seconds for all ``calls``; every one must be a 200.
+
+    ``callgrind``: each request runs inside ``itertools.starmap`` (callgrind collects
+    only there), between two ``zlib.crc32`` calls (each starts a new dump part)."""
+
+    def one(extra):
         response = client.post("/oauth/token", **extra)
         if response.status_code != 200:
             raise SystemExit(f"{response.status_code}: {response.content[:300]!r}")
+
+    start, cpu = time.perf_counter(), time.process_time()
+    if callgrind:
+        zlib.crc32(b"start")
+        for _ in itertools.starmap(one, ((extra,) for extra in calls)):
+            pass
+        zlib.crc32(b"end")
+    else:
+        for extra in calls:
+            one(extra)
     return time.perf_counter() - start, time.process_time() - cpu
+
+
+def _steady_window_clock() -> None:
+    """The token rate window's clock moves one second per reading (one per token): the
+    window holds 60 buckets, as at any real rate above a token a second."""
+    from s2s_auth.issuer.throttling import TokenRateThrottle
+
+    clock = itertools.count(int(time.time()) - 120)
+    TokenRateThrottle.timer = staticmethod(lambda: float(next(clock)))
 
 
 def _queries(client, calls: list[dict]) -> list[str]:
@@ -145,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save", metavar="FILE", help="write the cProfile stats to FILE")
     parser.add_argument("--queries", action="store_true", help="print the SQL of one token")
     parser.add_argument("--json", action="store_true", help="one JSON line")
+    parser.add_argument(
+        "--callgrind", action="store_true", help="mark each method for callgrind (see above)"
+    )
     options = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.s2s_auth.settings")
     os.environ.pop("DATABASE_URL", None)  # the test project's own SQLite file
@@ -160,7 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     import logging
 
     logging.getLogger("s2s_auth").setLevel(logging.WARNING)
-    issued, secret = _setup(Path(settings.BASE_DIR))
+    issued, secret = _setup(Path(settings.BASE_DIR), slow=options.callgrind)
+    if options.callgrind:
+        _steady_window_clock()
     client = Client()
     chosen = options.method or list(METHODS)
     if options.profile and options.profile not in chosen:
@@ -179,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
         with profiler or contextlib.nullcontext():
             for r in range(options.repeat):
                 start = 51 + r * options.n
-                rounds.append(_run(client, calls[name][start : start + options.n]))
+                batch = calls[name][start : start + options.n]
+                rounds.append(_run(client, batch, callgrind=options.callgrind))
         wall, cpu = min(rounds, key=lambda pair: pair[1])  # the least disturbed round
         results[name] = {
             "wall_us": round(wall / options.n * 1e6, 1),

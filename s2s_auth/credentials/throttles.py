@@ -72,6 +72,8 @@ class SharedRateThrottle(SimpleRateThrottle):
     #: ``"minute"`` or ``"hour"`` (DRF's rate syntax).
     period = "minute"
     cache_format = "s2s:throttle:%(scope)s:%(ident)s"
+    _cache = None  # the replay store, once looked up (:attr:`cache`)
+    _ident_key: str | None = None  # the cache key of ``ident``, once hashed
 
     def __init__(self, ident: str | None = None):
         self.ident = ident
@@ -80,7 +82,11 @@ class SharedRateThrottle(SimpleRateThrottle):
 
     @property
     def cache(self):
-        return replay_cache()
+        """The replay store, looked up once per throttle (``caches[...]`` goes through
+        asgiref's Local); :func:`read_histories` hands over the one it read from."""
+        if self._cache is None:
+            self._cache = replay_cache()
+        return self._cache
 
     def get_rate(self) -> str | None:
         limit = int(getattr(s2s_settings(), self.setting))
@@ -90,7 +96,13 @@ class SharedRateThrottle(SimpleRateThrottle):
         return client_address(request)
 
     def get_cache_key(self, request, view) -> str:
-        ident = self.ident if self.ident is not None else self.get_ident(request)
+        if self.ident is None:
+            return self._key_of(self.get_ident(request))
+        if self._ident_key is None:  # read ahead, then counted: hashed once
+            self._ident_key = self._key_of(self.ident)
+        return self._ident_key
+
+    def _key_of(self, ident: str) -> str:
         # Hashed: usernames and client ids may hold anything, cache keys may not.
         digest = hashlib.sha256(ident.encode("utf-8", "surrogatepass")).hexdigest()[:32]
         return self.cache_format % {"scope": self.scope, "ident": digest}
@@ -143,11 +155,8 @@ class WindowRateThrottle(SharedRateThrottle):
         try:
             self.key = self.get_cache_key(request, view)
             self.now = self.timer()
-            horizon = self.now - self.duration
-            self.history = [
-                list(b) for b in self.take_history() if _is_bucket(b) and b[1] > horizon
-            ]
-            if sum(bucket[2] for bucket in self.history) >= self.num_requests:
+            self.history, count = _live_buckets(self.take_history(), self.now - self.duration)
+            if count >= self.num_requests:
                 return self.throttle_failure()
             newest = self.history[0] if self.history else None
             if newest is not None and 0 <= self.now - newest[0] < self.duration / self.buckets:
@@ -173,12 +182,29 @@ class WindowRateThrottle(SharedRateThrottle):
         return None
 
 
-def _is_bucket(value) -> bool:
-    return (
-        isinstance(value, list)
-        and len(value) == 3
-        and all(isinstance(part, (int, float)) for part in value)
-    )
+_NUMBER = (int, float)
+
+
+def _live_buckets(stored: list, horizon: float) -> tuple[list, float]:
+    """(copies of the well-formed buckets ``[first, last, count]``, three numbers, whose
+    last request is after ``horizon``; the sum of their counts), in one pass.
+
+    The window is read on every token request and holds up to 60 buckets: no function
+    call and no generator per bucket."""
+    live = []
+    count = 0
+    for b in stored:
+        if (
+            isinstance(b, list)
+            and len(b) == 3
+            and isinstance(b[0], _NUMBER)
+            and isinstance(b[1], _NUMBER)
+            and isinstance(b[2], _NUMBER)
+            and b[1] > horizon
+        ):
+            live.append(list(b))
+            count += b[2]
+    return live, count
 
 
 def read_histories(throttles) -> None:
@@ -192,11 +218,13 @@ def read_histories(throttles) -> None:
     if not keyed:
         return
     try:
-        stored = replay_cache().get_many(list(keyed))
+        cache = replay_cache()
+        stored = cache.get_many(list(keyed))
     except Exception as exc:
         raise unavailable(exc) from exc
     for key, throttle in keyed.items():
         throttle.preloaded = stored.get(key)
+        throttle._cache = cache
 
 
 class FailureCounter(SharedRateThrottle):

@@ -71,6 +71,17 @@ def parse_basic(header: str) -> tuple[str, str]:
     return unquote_plus(client_id), unquote_plus(secret)
 
 
+_URL_PARAMS = (*TOKEN_PARAMS, "resource")
+
+
+def _token_params_in_url(request) -> bool:
+    """Whether the URL's query names a token parameter (never parsed without a query)."""
+    if not request._request.META.get("QUERY_STRING"):
+        return False
+    query = request.query_params
+    return any(name in query for name in _URL_PARAMS)
+
+
 class TokenView(IssuerAPIView):
     """RFC 6749 §4.4 client credentials grant with RFC 7523 / RFC 8705 client auth."""
 
@@ -79,7 +90,7 @@ class TokenView(IssuerAPIView):
     mechanism = "oauth"
 
     def post(self, request):
-        if any(name in request.query_params for name in (*TOKEN_PARAMS, "resource")):
+        if _token_params_in_url(request):
             raise OAuthError("invalid_request", "Parameters belong in the body, not the URL.")
         params = token_form(request.data)
         self.mechanism, principal, conn_peer = self.authenticate_client(request, params)

@@ -63,6 +63,20 @@ def test_client_secret_post_issues_a_token(client, ads):
     check_token(client, response.json()["access_token"], spiffe("users"))
 
 
+@pytest.mark.parametrize("query", ["?scope=users:read", "?x=1&resource=users", "?client_secret="])
+def test_token_parameters_in_the_url_are_refused(client, ads, query):
+    """RFC 6749 §3.2: the parameters go in the body, where they are not logged."""
+    response = post_token(client, {"grant_type": "client_credentials"}, auth=ads, query=query)
+    body = assert_error(response, 400, "invalid_request")
+    assert body["error_description"] == "Parameters belong in the body, not the URL."
+
+
+@pytest.mark.parametrize("query", ["", "?", "?x=1", "?debug&page=2"])
+def test_other_url_parameters_are_ignored(client, ads, query):
+    response = post_token(client, {"grant_type": "client_credentials"}, auth=ads, query=query)
+    assert response.status_code == 200, response.content
+
+
 def test_secret_is_stored_as_keyed_hmac_only(ads):
     name, secret = ads
     row = ClientSecret.objects.get(principal__name=name)

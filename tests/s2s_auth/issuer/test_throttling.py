@@ -180,6 +180,29 @@ def test_a_history_of_another_layout_counts_as_empty(issuer_conf, settings, thro
     assert not TokenRateThrottle("svc").allow_request(None, None)
 
 
+def test_only_well_formed_live_buckets_count(issuer_conf, settings, throttle_clock):
+    """A bucket is a list of three numbers whose last request is in the window; anything
+    else stored under the key counts as nothing (and is dropped at the next write)."""
+    limit(settings, TOKEN_RATE_LIMIT_PER_MINUTE=3)
+    now = throttle_clock.now
+    throttle = TokenRateThrottle("svc")
+    junk = [
+        (now, now, 5),  # a tuple
+        [now, now],
+        [now, now, 5, 5],
+        [now, "x", 5],
+        ["x", now, 5],
+        [now, now, None],
+        [now - 90, now - 61, 5],  # left the window
+        "bucket",
+    ]
+    cache.set(throttle.get_cache_key(None, None), [[now - 2, now - 1, 1], *junk], 60)
+    assert throttle.allow_request(None, None)  # 1 stored + this one
+    assert cache.get(throttle.key) == [[now, now, 1], [now - 2, now - 1, 1]]
+    assert TokenRateThrottle("svc").allow_request(None, None)
+    assert not TokenRateThrottle("svc").allow_request(None, None)
+
+
 def test_keys_are_hashed_so_any_client_id_fits(issuer_conf, settings, throttle_clock):
     limit(settings, TOKEN_RATE_LIMIT_PER_MINUTE=1)
     for ident in ("a b\n", "\ud800", "x" * 5000):
