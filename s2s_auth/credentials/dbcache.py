@@ -48,7 +48,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.db import DatabaseCache
-from django.db import DatabaseError, connections, router, transaction
+from django.db import DatabaseError, connections, models, router, transaction
 from django.utils.timezone import now as tz_now
 
 from s2s_auth.core import sqlite_turns
@@ -98,6 +98,8 @@ class ReplayDatabaseCache(DatabaseCache):
         self._sweep_seconds = float(options.get("SWEEP_SECONDS", 60))
         self._warn_above = int(options["MAX_ENTRIES"]) if "MAX_ENTRIES" in options else None
         self._sql: dict[str, tuple[str, str, str]] = {}
+        self._expires_converters: dict[str, tuple] = {}
+        self._selects: dict[tuple[str, int], str] = {}
 
     # -- the cache API --------------------------------------------------------------
 
@@ -126,6 +128,58 @@ class ReplayDatabaseCache(DatabaseCache):
         with self._statement(db) as cursor:
             cursor.execute(self._statements(connection)[2], [expires, key, now])
             return cursor.rowcount == 1
+
+    def get_many(self, keys, version=None):
+        """Django's ``get_many`` (and so ``get``: the throttles read with it on every
+        token request), without the expression, its field and the SQL built per call."""
+        if not keys:
+            return {}
+        db = router.db_for_read(self.cache_model_class)
+        connection = connections[db]
+        if connection.vendor not in UPSERT_VENDORS:
+            return super().get_many(keys, version=version)
+        key_map = {self.make_and_validate_key(key, version=version): key for key in keys}
+        with connection.cursor() as cursor:
+            cursor.execute(self._select(connection, len(key_map)), list(key_map))
+            rows = cursor.fetchall()
+        expression, converters = self._converters(connection)
+        now = tz_now()
+        result, expired = {}, []
+        for key, value, expires in rows:
+            for converter in converters:
+                expires = converter(expires, expression, connection)
+            if expires < now:
+                expired.append(key)
+            else:
+                pickled = base64.b64decode(connection.ops.process_clob(value).encode())
+                result[key_map.get(key)] = pickle.loads(pickled)  # noqa: S301 - as Django's
+        self._base_delete_many(expired)
+        return result
+
+    def _select(self, connection, count: int) -> str:
+        """The SELECT of ``count`` keys (built once per vendor and count)."""
+        sql = self._selects.get((connection.vendor, count))
+        if sql is None:
+            q = connection.ops.quote_name
+            placeholders = ", ".join(["%s"] * count)
+            sql = (
+                f"SELECT {q('cache_key')}, {q('value')}, {q('expires')} "  # noqa: S608
+                f"FROM {q(self._table)} WHERE {q('cache_key')} IN ({placeholders})"
+            )
+            if len(self._selects) < 64:  # the counts callers use, not every count
+                self._selects[(connection.vendor, count)] = sql
+        return sql
+
+    def _converters(self, connection) -> tuple:
+        """The ``expires`` column's converters (Django builds them per call)."""
+        found = self._expires_converters.get(connection.vendor)
+        if found is None:
+            expression = models.Expression(output_field=models.DateTimeField())
+            converters = connection.ops.get_db_converters(
+                expression
+            ) + expression.get_db_converters(connection)
+            found = self._expires_converters[connection.vendor] = (expression, converters)
+        return found
 
     # -- one statement per write ----------------------------------------------------
 

@@ -76,6 +76,19 @@ def test_set_touch_get_and_incr(store):
     assert not store.add("forever", "w", timeout=60)
 
 
+def test_get_many_reads_live_entries_and_deletes_expired_ones(store):
+    store.set("a", {"n": 1}, 60)
+    store.set("b", [2], None)
+    store.set("old", "x", 0)  # stored already expired
+    assert store.get_many(["a", "b", "old", "missing"]) == {"a": {"n": 1}, "b": [2]}
+    assert rows(store) == {"a", "b"}  # the expired row went as it was read
+    assert store.get_many([]) == {}
+    assert store.get("a", version=2) is None  # keys carry their version
+    store.set("a", "v2", 60, version=2)
+    assert store.get_many(["a"], version=2) == {"a": "v2"}
+    assert store.get("a") == {"n": 1}
+
+
 def test_a_failing_add_leaves_the_callers_transaction_usable(db):
     from s2s_auth.models import ServicePrincipal
 
