@@ -41,7 +41,7 @@ class ServiceAPIView(JSONNegotiationMixin, APIView):
 
     def get_authenticators(self):
         names = self.mechanisms or s2s_settings().MECHANISMS
-        return [cls() for cls in authentication_classes(names)]
+        return [cls() for cls in mechanism_classes(names)]
 
     def get_authenticate_header(self, request):
         """The refusing mechanism's challenge; without a credential, every accepted

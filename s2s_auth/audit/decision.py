@@ -61,14 +61,42 @@ def _redact_text(text: str) -> str:
 def redact_tokens(value: Any) -> Any:
     """``value`` (claims, a JSON value) with every token in it replaced by its hash: a
     token nested in a credential is a bearer token all the same. ``value`` itself when
-    it holds no token (every accepted request passes its claims through here)."""
+    it holds no token (every accepted request passes its claims through here: a scan
+    that builds nothing answers that first)."""
+    return _redacted(value) if _may_hold_token(value) else value
+
+
+_CONTAINERS = (dict, list, tuple)
+
+
+def _may_hold_token(value: Any) -> bool:
+    """Is there a string with a JWS's first characters (``eyJ``) anywhere in ``value``?
+    (Or a tuple: the full walk turns those into lists, as it always has.)"""
+    if isinstance(value, str):
+        return "eyJ" in value
+    if isinstance(value, dict):
+        value = value.values()
+    elif isinstance(value, tuple):
+        return True
+    elif not isinstance(value, list):
+        return False
+    for item in value:
+        if isinstance(item, str):
+            if "eyJ" in item:
+                return True
+        elif isinstance(item, _CONTAINERS) and _may_hold_token(item):
+            return True
+    return False
+
+
+def _redacted(value: Any) -> Any:
     if isinstance(value, str):
         return _redact_text(value) if "eyJ" in value else value
     if isinstance(value, dict):
-        redacted = {k: redact_tokens(v) for k, v in value.items()}
+        redacted = {k: _redacted(v) for k, v in value.items()}
         return value if all(redacted[k] is v for k, v in value.items()) else redacted
     if isinstance(value, list | tuple):
-        items = [redact_tokens(v) for v in value]
+        items = [_redacted(v) for v in value]
         same = isinstance(value, list) and all(a is b for a, b in zip(items, value, strict=True))
         return value if same else items
     return value
@@ -134,8 +162,8 @@ class Decision:
             object.__setattr__(self, "credential_hash", hash_token(self.credential))
             object.__setattr__(self, "credential", "")
             object.__setattr__(self, "signature_base", "")
-        if self.claims:
-            object.__setattr__(self, "claims", redact_tokens(self.claims))
+        if self.claims and _may_hold_token(self.claims):
+            object.__setattr__(self, "claims", _redacted(self.claims))
 
     @property
     def accepted(self) -> bool:

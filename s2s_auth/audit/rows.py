@@ -20,6 +20,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from django.core.exceptions import RequestDataTooBig
+from django.core.handlers.wsgi import LimitedStream
 from django.http.request import RawPostDataException
 from django.utils import timezone
 
@@ -72,6 +73,8 @@ def _body_digest(request) -> str:
     cached = getattr(request, "_s2s_audit_body_digest", None)
     if cached is not None:
         return cached
+    if _nothing_to_read(request):  # every GET: what request.body would give, unread
+        return "" if request._read_started else _empty_digest()
     try:
         body = request.body
     except (RawPostDataException, RequestDataTooBig, AttributeError, OSError):
@@ -80,6 +83,13 @@ def _body_digest(request) -> str:
     with contextlib.suppress(AttributeError):  # exotic request objects
         request._s2s_audit_body_digest = digest
     return digest
+
+
+def _nothing_to_read(request) -> bool:
+    """A WSGI request whose body is not read yet and is empty for certain: Django reads
+    it through a ``LimitedStream`` of ``Content-Length`` bytes, here 0 (absent)."""
+    stream = getattr(request, "_stream", None)
+    return type(stream) is LimitedStream and stream.limit == 0 and not hasattr(request, "_body")
 
 
 _intermediates_lock = threading.Lock()
@@ -166,6 +176,8 @@ def _certificate_chain(pem: str | bytes, known: list[x509.Certificate]) -> tuple
 
 def build_row(request, decision: Decision) -> dict[str, Any]:
     """The stored fields of one decision (everything but the chain fields)."""
+    # A DRF request forwards each attribute to Django's: read that one directly.
+    request = getattr(request, "_request", request)
     meta = getattr(request, "META", None) or {}
     certificate, leaf_fingerprint = certificate_chain(decision.certificate_pem)
     return {

@@ -102,3 +102,22 @@ def test_every_field_reaches_the_stored_row(caller):
         assert stored_as in row, field.name
         assert row[stored_as], field.name
     assert row["fingerprint"] == "f" * 64  # the mechanism's own, not recomputed
+
+
+def test_claims_without_a_token_are_kept_as_they_are(caller):
+    claims = {"sub": caller.spiffe_id, "scope": "a b", "aud": ["x", "eyJ-not-a-token"], "n": 1}
+    decision = Decision(mechanism="access_token", outcome="accepted", claims=claims)
+    assert decision.claims is claims
+
+
+def test_a_token_anywhere_in_the_claims_is_kept_as_its_hash(caller):
+    token = access_token(caller)
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    claims = {"n": 1, "deep": [{"k": ["x", f"Bearer {token}"]}], "t": ("a",)}
+    decision = Decision(mechanism="access_token", outcome="accepted", claims=claims)
+    assert decision.claims == {
+        "n": 1,
+        "deep": [{"k": ["x", f"Bearer [token sha-256={digest}]"]}],
+        "t": ["a"],  # a tuple comes out a list, as it always did
+    }
+    assert claims["deep"][0]["k"][1] == f"Bearer {token}"  # the caller's dict is not changed
