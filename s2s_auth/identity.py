@@ -123,10 +123,10 @@ def spiffe_id_paths() -> tuple[str, ...]:
     (``manage.py check`` reports it first: s2s_auth.E030)."""
     global _last_paths
     django = _django()
-    if not django.settings.configured:
+    last = _last_paths
+    if last is None and not django.settings.configured:  # (once configured, always)
         return DEFAULT_SPIFFE_ID_PATHS
     conf = django.s2s_settings()
-    last = _last_paths
     if last is not None and last[0] is conf:  # the same settings object: the same answer
         return last[1]
     value = conf.SPIFFE_ID_PATHS

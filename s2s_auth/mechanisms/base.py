@@ -141,7 +141,7 @@ def identity_from_principal(
         spiffe_id=principal.spiffe_id,
         scopes=granted if scopes is None else frozenset(granted & scopes),
         mechanism=mechanism,
-        principal_id=principal.pk,
+        principal_id=principal.id,  # (the primary key: .pk without the property)
         end_user=end_user,
     )
 

@@ -147,7 +147,9 @@ def decision(mechanism: str, outcome: str, reason: str, seconds: float | None) -
     """One authentication decision (``reason`` "" when accepted)."""
     if _prom is None:
         return
-    count, observe = _decision_child(mechanism, outcome, reason or "")
+    reason = reason or ""
+    kept = _decision_children.get((mechanism, outcome, reason))  # (every request but the first)
+    count, observe = kept or _decision_child(mechanism, outcome, reason)
     count()
     if seconds is not None:
         observe(max(0.0, seconds))
