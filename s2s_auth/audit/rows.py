@@ -74,7 +74,7 @@ def _body_digest(request) -> str:
     if cached is not None:
         return cached
     if _nothing_to_read(request):  # every GET: what request.body would give, unread
-        return "" if request._read_started else _empty_digest()
+        return "" if getattr(request, "_read_started", True) else _empty_digest()
     try:
         body = request.body
     except (RawPostDataException, RequestDataTooBig, AttributeError, OSError):

@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 import itertools
 import os
 import re
@@ -277,13 +276,15 @@ class PeerVerifier:
         CRL file changed (a revocation takes effect on the next request), after
         ``RECENT_SECONDS``, or when the certificate expired. Refusals are never reused.
         """
-        data = pem.encode() if isinstance(pem, str) else bytes(pem)
-        key = (hashlib.sha256(data).digest(), self._files_state())
+        # Keyed by the chain itself: the dict compares it whole (a digest of it cost
+        # more than the rest of a remembered check); the entries are bounded below.
+        chain = pem if isinstance(pem, str) else bytes(pem)
+        key = (chain, self._files_state())
         now = time.monotonic()
         hit = self._recent.get(key)
         if hit is not None and hit[0] > now and hit[1].not_after > dt.datetime.now(dt.UTC):
             return hit[1]
-        peer = self.verify(data)
+        peer = self.verify(chain.encode() if isinstance(chain, str) else chain)
         with self._recent_lock:
             if len(self._recent) >= self.RECENT_MAX:
                 self._recent.clear()
