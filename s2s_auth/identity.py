@@ -273,7 +273,7 @@ class EndUser:
     scopes: frozenset[str] = field(default_factory=frozenset)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class ServiceIdentity:
     """The object DRF sees as ``request.user`` for an authenticated service.
 
@@ -288,6 +288,27 @@ class ServiceIdentity:
     mechanism: str
     principal_id: int | None = None
     end_user: EndUser | None = None
+
+    def __init__(
+        self,
+        name: str,
+        spiffe_id: str,
+        scopes: frozenset[str],
+        mechanism: str,
+        principal_id: int | None = None,
+        end_user: EndUser | None = None,
+    ):
+        # The fields above, set in one step: a frozen dataclass's own __init__ makes an
+        # object.__setattr__ call per field (one identity per request; a test keeps
+        # this signature equal to the fields).
+        self.__dict__.update(
+            name=name,
+            spiffe_id=spiffe_id,
+            scopes=scopes,
+            mechanism=mechanism,
+            principal_id=principal_id,
+            end_user=end_user,
+        )
 
     is_service = True
     is_authenticated = True

@@ -113,7 +113,7 @@ def _nested_payload(credential: str) -> dict | None:
     return payload if redact_tokens(payload) is not payload else None
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, init=False)
 class Decision:
     """One accepted or refused request, as the mechanism saw it.
 
@@ -140,6 +140,41 @@ class Decision:
     certificate_pem: str = dataclasses.field(default="", repr=False)
     claims: dict[str, Any] | None = dataclasses.field(default=None, repr=False)
     credential_hash: str = ""
+
+    def __init__(
+        self,
+        *,
+        mechanism: str,
+        outcome: str,
+        reason: str = "",
+        detail: str = "",
+        principal: str = "",
+        end_user: str = "",
+        fingerprint: str = "",
+        credential: str = "",
+        signature_base: str = "",
+        certificate_pem: str = "",
+        claims: dict[str, Any] | None = None,
+        credential_hash: str = "",
+    ):
+        # The fields above, set in one step: a frozen dataclass's own __init__ makes an
+        # object.__setattr__ call per field (a decision per request; a test keeps this
+        # signature equal to the fields).
+        self.__dict__.update(
+            mechanism=mechanism,
+            outcome=outcome,
+            reason=reason,
+            detail=detail,
+            principal=principal,
+            end_user=end_user,
+            fingerprint=fingerprint,
+            credential=credential,
+            signature_base=signature_base,
+            certificate_pem=certificate_pem,
+            claims=claims,
+            credential_hash=credential_hash,
+        )
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:

@@ -255,6 +255,12 @@ class PeerVerifier:
         )
         self.crl_fetcher = crl_fetcher
         self.crl_refresher = crl_refresher
+        # The files stat'ed on every request, as strings once (a Path is converted on
+        # each os.stat), like the cached files above: the paths of construction time.
+        self._watched = tuple(
+            os.fspath(path) if path else None
+            for path in (self.anchors_path, self.crl_path, self.intermediates_path)
+        )
         self._recent: dict[tuple, tuple[float, VerifiedPeer]] = {}
         self._recent_lock = threading.Lock()
 
@@ -295,7 +301,7 @@ class PeerVerifier:
         if self.crl_refresher is not None:
             self.crl_refresher()
         state: list = [self.crl_fetcher.state()] if self.crl_fetcher is not None else []
-        for path in (self.anchors_path, self.crl_path, self.intermediates_path):
+        for path in self._watched:
             try:
                 st = os.stat(path) if path else None
             except OSError:
