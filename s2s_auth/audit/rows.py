@@ -12,7 +12,9 @@ import collections
 import contextlib
 import functools
 import json
+import operator
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,37 @@ def _clean(value: Any, limit: int | None = None) -> str:
     text = "" if value is None else str(value)
     text = text.replace("\x00", "\ufffd")  # PostgreSQL text cannot hold NUL
     return text[:limit] if limit else text
+
+
+#: The longest each text of :func:`_clean_texts` may be, in its order (None: any).
+_TEXT_LIMITS = (
+    _MAX_LENGTHS["mechanism"],
+    _MAX_LENGTHS["principal"],
+    _MAX_LENGTHS["end_user"],
+    _MAX_LENGTHS["reason"],
+    _MAX_DETAIL,
+    _MAX_LENGTHS["method"],
+    _MAX_PATH,
+    _MAX_LENGTHS["client_address"],
+    None,  # credential
+    None,  # signature_base
+    _MAX_LENGTHS["credential_hash"],
+    _MAX_LENGTHS["fingerprint"],
+)
+_NO_LIMIT = sys.maxsize
+_TEXT_MAX = tuple(_NO_LIMIT if limit is None else limit for limit in _TEXT_LIMITS)
+
+
+def _clean_texts(values: tuple) -> tuple:
+    """:func:`_clean` of each of ``values`` with its limit of ``_TEXT_LIMITS``. Usually
+    there is nothing to clean (strings, no NUL, none too long): one check says so."""
+    if (
+        set(map(type, values)) == {str}
+        and "\x00" not in "".join(values)
+        and all(map(operator.le, map(len, values), _TEXT_MAX))
+    ):
+        return values
+    return tuple(map(_clean, values, _TEXT_LIMITS))
 
 
 #: ``json.dumps(value, default=str, ensure_ascii=False, allow_nan=False)``, built once.
@@ -180,24 +213,51 @@ def build_row(request, decision: Decision) -> dict[str, Any]:
     request = getattr(request, "_request", request)
     meta = getattr(request, "META", None) or {}
     certificate, leaf_fingerprint = certificate_chain(decision.certificate_pem)
+    (
+        mechanism,
+        principal,
+        end_user,
+        reason,
+        detail,
+        method,
+        path,
+        client_address,
+        credential,
+        signature_base,
+        credential_hash,
+        fingerprint_,
+    ) = _clean_texts(
+        (
+            decision.mechanism,
+            decision.principal,
+            decision.end_user,
+            decision.reason,
+            decision.detail,
+            getattr(request, "method", ""),
+            getattr(request, "path", ""),
+            meta.get("REMOTE_ADDR", ""),
+            decision.credential,
+            decision.signature_base,
+            decision.credential_hash,
+            decision.fingerprint or leaf_fingerprint,
+        )
+    )
     return {
         "time": timezone.now(),
-        "mechanism": _clean(decision.mechanism, _MAX_LENGTHS["mechanism"]),
-        "principal": _clean(decision.principal, _MAX_LENGTHS["principal"]),
-        "end_user": _clean(decision.end_user, _MAX_LENGTHS["end_user"]),
+        "mechanism": mechanism,
+        "principal": principal,
+        "end_user": end_user,
         "outcome": decision.outcome,
-        "reason": _clean(decision.reason, _MAX_LENGTHS["reason"]),
-        "detail": _clean(decision.detail, _MAX_DETAIL),
-        "method": _clean(getattr(request, "method", ""), _MAX_LENGTHS["method"]),
-        "path": _clean(getattr(request, "path", ""), _MAX_PATH),
+        "reason": reason,
+        "detail": detail,
+        "method": method,
+        "path": path,
         "body_digest": _body_digest(request) if request is not None else "",
-        "client_address": _clean(meta.get("REMOTE_ADDR", ""), _MAX_LENGTHS["client_address"]),
-        "credential": _clean(decision.credential),
-        "signature_base": _clean(decision.signature_base),
-        "credential_hash": _clean(decision.credential_hash, _MAX_LENGTHS["credential_hash"]),
+        "client_address": client_address,
+        "credential": credential,
+        "signature_base": signature_base,
+        "credential_hash": credential_hash,
         "claims": _clean_json(decision.claims),
-        "fingerprint": _clean(
-            decision.fingerprint or leaf_fingerprint, _MAX_LENGTHS["fingerprint"]
-        ),
+        "fingerprint": fingerprint_,
         "certificate": certificate,
     }

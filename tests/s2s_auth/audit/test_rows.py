@@ -190,3 +190,22 @@ def test_a_drf_request_gives_the_row_of_its_django_request():
     assert rows[0]["client_address"] == "10.1.2.3"
     assert rows[0]["path"] == "/x"
     assert rows[0]["body_digest"] == httpsig.content_digest(b"{}")
+
+
+def test_texts_are_cleaned_and_cut_to_their_columns_whatever_else_is_clean():
+    """One value with a NUL, one too long or one not a string: that one is cleaned
+    (NUL replaced, cut to its column, str()), every other is kept as it is."""
+    from s2s_auth.audit.rows import build_row
+
+    request = RequestFactory().get("/x")
+    clean = Decision(mechanism="m", outcome="refused", reason="r", detail="d")
+    base = build_row(request, clean)
+    assert (base["mechanism"], base["reason"], base["detail"]) == ("m", "r", "d")
+    nul = build_row(request, Decision(mechanism="m\x00x", outcome="refused", reason="r"))
+    assert nul["mechanism"] == "m\ufffdx" and nul["reason"] == "r"
+    long = build_row(request, Decision(mechanism="m", outcome="refused", reason="r" * 100))
+    assert long["reason"] == "r" * 64 and long["mechanism"] == "m"
+    huge = build_row(request, Decision(mechanism="m", outcome="refused", credential="c" * 9000))
+    assert huge["credential"] == "c" * 9000  # no limit
+    odd = build_row(request, Decision(mechanism="m", outcome="refused", principal=None))
+    assert odd["principal"] == "" and odd["mechanism"] == "m"
