@@ -191,6 +191,8 @@ class AuditMiddleware:
 def _read_only_rows(pending: list[dict], response) -> tuple[list[dict], bool]:
     """The rows of a read-only request: its refusals, and its acceptance only if the
     view did not fail; and whether nothing was recorded at all."""
+    if len(pending) == 1 and pending[0]["outcome"] == ACCEPTED and not _failed(response):
+        return [pending[0]], False  # (every successful call: one acceptance, kept)
     refused = [row for row in pending if row["outcome"] != ACCEPTED]
     accepted = [] if _failed(response) else [r for r in pending if r["outcome"] == ACCEPTED]
     return refused + accepted, not refused and not accepted
