@@ -123,10 +123,10 @@ def spiffe_id_paths() -> tuple[str, ...]:
     (``manage.py check`` reports it first: s2s_auth.E030)."""
     global _last_paths
     django = _django()
-    if not django.settings.configured:
+    last = _last_paths
+    if last is None and not django.settings.configured:  # (once configured, always)
         return DEFAULT_SPIFFE_ID_PATHS
     conf = django.s2s_settings()
-    last = _last_paths
     if last is not None and last[0] is conf:  # the same settings object: the same answer
         return last[1]
     value = conf.SPIFFE_ID_PATHS
@@ -273,7 +273,7 @@ class EndUser:
     scopes: frozenset[str] = field(default_factory=frozenset)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class ServiceIdentity:
     """The object DRF sees as ``request.user`` for an authenticated service.
 
@@ -288,6 +288,27 @@ class ServiceIdentity:
     mechanism: str
     principal_id: int | None = None
     end_user: EndUser | None = None
+
+    def __init__(
+        self,
+        name: str,
+        spiffe_id: str,
+        scopes: frozenset[str],
+        mechanism: str,
+        principal_id: int | None = None,
+        end_user: EndUser | None = None,
+    ):
+        # The fields above, set in one step: a frozen dataclass's own __init__ makes an
+        # object.__setattr__ call per field (one identity per request; a test keeps
+        # this signature equal to the fields).
+        self.__dict__.update(
+            name=name,
+            spiffe_id=spiffe_id,
+            scopes=scopes,
+            mechanism=mechanism,
+            principal_id=principal_id,
+            end_user=end_user,
+        )
 
     is_service = True
     is_authenticated = True

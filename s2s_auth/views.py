@@ -39,9 +39,16 @@ class ServiceAPIView(JSONNegotiationMixin, APIView):
     permission_classes = [HasRequiredScopes]
     required_scopes: list[str] = []
 
+    def initialize_request(self, request, *args, **kwargs):
+        """DRF's request, with ``META`` read without DRF's attribute forwarding: every
+        mechanism looks for its header in it on every request (the same dict)."""
+        drf_request = super().initialize_request(request, *args, **kwargs)
+        drf_request.META = request.META
+        return drf_request
+
     def get_authenticators(self):
         names = self.mechanisms or s2s_settings().MECHANISMS
-        return [cls() for cls in authentication_classes(names)]
+        return [cls() for cls in mechanism_classes(names)]
 
     def get_authenticate_header(self, request):
         """The refusing mechanism's challenge; without a credential, every accepted

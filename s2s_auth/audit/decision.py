@@ -61,14 +61,42 @@ def _redact_text(text: str) -> str:
 def redact_tokens(value: Any) -> Any:
     """``value`` (claims, a JSON value) with every token in it replaced by its hash: a
     token nested in a credential is a bearer token all the same. ``value`` itself when
-    it holds no token (every accepted request passes its claims through here)."""
+    it holds no token (every accepted request passes its claims through here: a scan
+    that builds nothing answers that first)."""
+    return _redacted(value) if _may_hold_token(value) else value
+
+
+_CONTAINERS = (dict, list, tuple)
+
+
+def _may_hold_token(value: Any) -> bool:
+    """Is there a string with a JWS's first characters (``eyJ``) anywhere in ``value``?
+    (Or a tuple: the full walk turns those into lists, as it always has.)"""
+    if isinstance(value, str):
+        return "eyJ" in value
+    if isinstance(value, dict):
+        value = value.values()
+    elif isinstance(value, tuple):
+        return True
+    elif not isinstance(value, list):
+        return False
+    for item in value:
+        if isinstance(item, str):
+            if "eyJ" in item:
+                return True
+        elif isinstance(item, _CONTAINERS) and _may_hold_token(item):
+            return True
+    return False
+
+
+def _redacted(value: Any) -> Any:
     if isinstance(value, str):
         return _redact_text(value) if "eyJ" in value else value
     if isinstance(value, dict):
-        redacted = {k: redact_tokens(v) for k, v in value.items()}
+        redacted = {k: _redacted(v) for k, v in value.items()}
         return value if all(redacted[k] is v for k, v in value.items()) else redacted
     if isinstance(value, list | tuple):
-        items = [redact_tokens(v) for v in value]
+        items = [_redacted(v) for v in value]
         same = isinstance(value, list) and all(a is b for a, b in zip(items, value, strict=True))
         return value if same else items
     return value
@@ -85,7 +113,7 @@ def _nested_payload(credential: str) -> dict | None:
     return payload if redact_tokens(payload) is not payload else None
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, init=False)
 class Decision:
     """One accepted or refused request, as the mechanism saw it.
 
@@ -113,6 +141,41 @@ class Decision:
     claims: dict[str, Any] | None = dataclasses.field(default=None, repr=False)
     credential_hash: str = ""
 
+    def __init__(
+        self,
+        *,
+        mechanism: str,
+        outcome: str,
+        reason: str = "",
+        detail: str = "",
+        principal: str = "",
+        end_user: str = "",
+        fingerprint: str = "",
+        credential: str = "",
+        signature_base: str = "",
+        certificate_pem: str = "",
+        claims: dict[str, Any] | None = None,
+        credential_hash: str = "",
+    ):
+        # The fields above, set in one step: a frozen dataclass's own __init__ makes an
+        # object.__setattr__ call per field (a decision per request; a test keeps this
+        # signature equal to the fields).
+        self.__dict__.update(
+            mechanism=mechanism,
+            outcome=outcome,
+            reason=reason,
+            detail=detail,
+            principal=principal,
+            end_user=end_user,
+            fingerprint=fingerprint,
+            credential=credential,
+            signature_base=signature_base,
+            certificate_pem=certificate_pem,
+            claims=claims,
+            credential_hash=credential_hash,
+        )
+        self.__post_init__()
+
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
             raise ValueError(f"outcome must be 'accepted' or 'refused', not {self.outcome!r}")
@@ -134,8 +197,8 @@ class Decision:
             object.__setattr__(self, "credential_hash", hash_token(self.credential))
             object.__setattr__(self, "credential", "")
             object.__setattr__(self, "signature_base", "")
-        if self.claims:
-            object.__setattr__(self, "claims", redact_tokens(self.claims))
+        if self.claims and _may_hold_token(self.claims):
+            object.__setattr__(self, "claims", _redacted(self.claims))
 
     @property
     def accepted(self) -> bool:

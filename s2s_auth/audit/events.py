@@ -62,6 +62,9 @@ def log_safe(value) -> str:
 
 def record(request, decision: Decision) -> None:
     """Log one authentication decision and, when auditing is on, store it."""
+    # A DRF request forwards each attribute to Django's (where AuditMiddleware keeps
+    # its state): read that one directly.
+    request = getattr(request, "_request", request)
     level = logging.DEBUG if decision.accepted else logging.WARNING
     if logger.isEnabledFor(level):  # (the escaping is paid only for a line written)
         _log(request, decision)
@@ -103,6 +106,7 @@ def record_decision(request, decision: Decision) -> None:
     in the current transaction, or queued when it need not join one). Refused (or any,
     on a read-only request): deferred to the middleware when it handles this request,
     else stored now."""
+    request = getattr(request, "_request", request)  # (Django's, as in record)
     row = build_row(request, decision)
     pending = getattr(request, PENDING_ATTR, None) if request is not None else None
     deferred = not decision.accepted or getattr(request, DEFER_ACCEPTED_ATTR, False)

@@ -75,6 +75,15 @@ def is_s2s_view(view_func) -> bool:
     return any(isinstance(c, type) and issubclass(c, ServiceAuthentication) for c in classes)
 
 
+@functools.cache
+def _audit_model() -> type:
+    """``AuditRecord``, imported once (the models cannot be imported with this module,
+    and an import statement costs every request a lookup through the import system)."""
+    from s2s_auth.models import AuditRecord
+
+    return AuditRecord
+
+
 def _refusal_from_response(response) -> Decision:
     """The refusal for a 401/403 that no mechanism recorded."""
     drf_request = (getattr(response, "renderer_context", None) or {}).get("request")
@@ -161,9 +170,7 @@ class AuditMiddleware:
         request's records and, when it may change state, open its transaction."""
         if not s2s_settings().AUDIT_ENABLED or not is_s2s_view(view_func):
             return None
-        from s2s_auth.models import AuditRecord
-
-        alias = router.db_for_write(AuditRecord)
+        alias = router.db_for_write(_audit_model())
         pending: list[dict] = []
         written: list = []
         setattr(request, PENDING_ATTR, pending)
@@ -184,6 +191,8 @@ class AuditMiddleware:
 def _read_only_rows(pending: list[dict], response) -> tuple[list[dict], bool]:
     """The rows of a read-only request: its refusals, and its acceptance only if the
     view did not fail; and whether nothing was recorded at all."""
+    if len(pending) == 1 and pending[0]["outcome"] == ACCEPTED and not _failed(response):
+        return [pending[0]], False  # (every successful call: one acceptance, kept)
     refused = [row for row in pending if row["outcome"] != ACCEPTED]
     accepted = [] if _failed(response) else [r for r in pending if r["outcome"] == ACCEPTED]
     return refused + accepted, not refused and not accepted

@@ -12,7 +12,9 @@ import collections
 import contextlib
 import functools
 import json
+import operator
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from django.core.exceptions import RequestDataTooBig
+from django.core.handlers.wsgi import LimitedStream
 from django.http.request import RawPostDataException
 from django.utils import timezone
 
@@ -51,6 +54,37 @@ def _clean(value: Any, limit: int | None = None) -> str:
     return text[:limit] if limit else text
 
 
+#: The longest each text of :func:`_clean_texts` may be, in its order (None: any).
+_TEXT_LIMITS = (
+    _MAX_LENGTHS["mechanism"],
+    _MAX_LENGTHS["principal"],
+    _MAX_LENGTHS["end_user"],
+    _MAX_LENGTHS["reason"],
+    _MAX_DETAIL,
+    _MAX_LENGTHS["method"],
+    _MAX_PATH,
+    _MAX_LENGTHS["client_address"],
+    None,  # credential
+    None,  # signature_base
+    _MAX_LENGTHS["credential_hash"],
+    _MAX_LENGTHS["fingerprint"],
+)
+_NO_LIMIT = sys.maxsize
+_TEXT_MAX = tuple(_NO_LIMIT if limit is None else limit for limit in _TEXT_LIMITS)
+
+
+def _clean_texts(values: tuple) -> tuple:
+    """:func:`_clean` of each of ``values`` with its limit of ``_TEXT_LIMITS``. Usually
+    there is nothing to clean (strings, no NUL, none too long): one check says so."""
+    if (
+        set(map(type, values)) == {str}
+        and "\x00" not in "".join(values)
+        and all(map(operator.le, map(len, values), _TEXT_MAX))
+    ):
+        return values
+    return tuple(map(_clean, values, _TEXT_LIMITS))
+
+
 #: ``json.dumps(value, default=str, ensure_ascii=False, allow_nan=False)``, built once.
 _dumps = json.JSONEncoder(default=str, ensure_ascii=False, allow_nan=False).encode
 
@@ -72,6 +106,8 @@ def _body_digest(request) -> str:
     cached = getattr(request, "_s2s_audit_body_digest", None)
     if cached is not None:
         return cached
+    if _nothing_to_read(request):  # every GET: what request.body would give, unread
+        return "" if getattr(request, "_read_started", True) else _empty_digest()
     try:
         body = request.body
     except (RawPostDataException, RequestDataTooBig, AttributeError, OSError):
@@ -80,6 +116,13 @@ def _body_digest(request) -> str:
     with contextlib.suppress(AttributeError):  # exotic request objects
         request._s2s_audit_body_digest = digest
     return digest
+
+
+def _nothing_to_read(request) -> bool:
+    """A WSGI request whose body is not read yet and is empty for certain: Django reads
+    it through a ``LimitedStream`` of ``Content-Length`` bytes, here 0 (absent)."""
+    stream = getattr(request, "_stream", None)
+    return type(stream) is LimitedStream and stream.limit == 0 and not hasattr(request, "_body")
 
 
 _intermediates_lock = threading.Lock()
@@ -166,26 +209,55 @@ def _certificate_chain(pem: str | bytes, known: list[x509.Certificate]) -> tuple
 
 def build_row(request, decision: Decision) -> dict[str, Any]:
     """The stored fields of one decision (everything but the chain fields)."""
+    # A DRF request forwards each attribute to Django's: read that one directly.
+    request = getattr(request, "_request", request)
     meta = getattr(request, "META", None) or {}
     certificate, leaf_fingerprint = certificate_chain(decision.certificate_pem)
+    (
+        mechanism,
+        principal,
+        end_user,
+        reason,
+        detail,
+        method,
+        path,
+        client_address,
+        credential,
+        signature_base,
+        credential_hash,
+        fingerprint_,
+    ) = _clean_texts(
+        (
+            decision.mechanism,
+            decision.principal,
+            decision.end_user,
+            decision.reason,
+            decision.detail,
+            getattr(request, "method", ""),
+            getattr(request, "path", ""),
+            meta.get("REMOTE_ADDR", ""),
+            decision.credential,
+            decision.signature_base,
+            decision.credential_hash,
+            decision.fingerprint or leaf_fingerprint,
+        )
+    )
     return {
         "time": timezone.now(),
-        "mechanism": _clean(decision.mechanism, _MAX_LENGTHS["mechanism"]),
-        "principal": _clean(decision.principal, _MAX_LENGTHS["principal"]),
-        "end_user": _clean(decision.end_user, _MAX_LENGTHS["end_user"]),
+        "mechanism": mechanism,
+        "principal": principal,
+        "end_user": end_user,
         "outcome": decision.outcome,
-        "reason": _clean(decision.reason, _MAX_LENGTHS["reason"]),
-        "detail": _clean(decision.detail, _MAX_DETAIL),
-        "method": _clean(getattr(request, "method", ""), _MAX_LENGTHS["method"]),
-        "path": _clean(getattr(request, "path", ""), _MAX_PATH),
+        "reason": reason,
+        "detail": detail,
+        "method": method,
+        "path": path,
         "body_digest": _body_digest(request) if request is not None else "",
-        "client_address": _clean(meta.get("REMOTE_ADDR", ""), _MAX_LENGTHS["client_address"]),
-        "credential": _clean(decision.credential),
-        "signature_base": _clean(decision.signature_base),
-        "credential_hash": _clean(decision.credential_hash, _MAX_LENGTHS["credential_hash"]),
+        "client_address": client_address,
+        "credential": credential,
+        "signature_base": signature_base,
+        "credential_hash": credential_hash,
         "claims": _clean_json(decision.claims),
-        "fingerprint": _clean(
-            decision.fingerprint or leaf_fingerprint, _MAX_LENGTHS["fingerprint"]
-        ),
+        "fingerprint": fingerprint_,
         "certificate": certificate,
     }

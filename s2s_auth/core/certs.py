@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 import itertools
 import os
 import re
@@ -256,6 +255,12 @@ class PeerVerifier:
         )
         self.crl_fetcher = crl_fetcher
         self.crl_refresher = crl_refresher
+        # The files stat'ed on every request, as strings once (a Path is converted on
+        # each os.stat), like the cached files above: the paths of construction time.
+        self._watched = tuple(
+            os.fspath(path) if path else None
+            for path in (self.anchors_path, self.crl_path, self.intermediates_path)
+        )
         self._recent: dict[tuple, tuple[float, VerifiedPeer]] = {}
         self._recent_lock = threading.Lock()
 
@@ -277,13 +282,15 @@ class PeerVerifier:
         CRL file changed (a revocation takes effect on the next request), after
         ``RECENT_SECONDS``, or when the certificate expired. Refusals are never reused.
         """
-        data = pem.encode() if isinstance(pem, str) else bytes(pem)
-        key = (hashlib.sha256(data).digest(), self._files_state())
+        # Keyed by the chain itself: the dict compares it whole (a digest of it cost
+        # more than the rest of a remembered check); the entries are bounded below.
+        chain = pem if isinstance(pem, str) else bytes(pem)
+        key = (chain, self._files_state())
         now = time.monotonic()
         hit = self._recent.get(key)
         if hit is not None and hit[0] > now and hit[1].not_after > dt.datetime.now(dt.UTC):
             return hit[1]
-        peer = self.verify(data)
+        peer = self.verify(chain.encode() if isinstance(chain, str) else chain)
         with self._recent_lock:
             if len(self._recent) >= self.RECENT_MAX:
                 self._recent.clear()
@@ -294,7 +301,7 @@ class PeerVerifier:
         if self.crl_refresher is not None:
             self.crl_refresher()
         state: list = [self.crl_fetcher.state()] if self.crl_fetcher is not None else []
-        for path in (self.anchors_path, self.crl_path, self.intermediates_path):
+        for path in self._watched:
             try:
                 st = os.stat(path) if path else None
             except OSError:

@@ -63,11 +63,9 @@ def mechanism_classes(names, *, setting: str = "S2S_AUTH['MECHANISMS']") -> list
     if isinstance(names, str):
         raise ImproperlyConfigured(f"{setting} must be a list of names, not a string.")
     try:
-        key = tuple(names)
-        hash(key)
+        return list(_resolved(tuple(names), setting))
     except TypeError:  # not hashable: resolved, not remembered
         return [mechanism_class(name, setting=setting) for name in names]
-    return list(_resolved(key, setting))
 
 
 @lru_cache(maxsize=64)

@@ -96,8 +96,8 @@ def authorization_header(request) -> tuple[str, str] | None:
     Works on a Django or a DRF request.
     """
     # A DRF request's META is Django's, reached through __getattr__: read it directly.
-    header = getattr(request, "_request", request).META.get("HTTP_AUTHORIZATION", "")
-    if not isinstance(header, str):
+    header = getattr(request, "_request", request).META.get("HTTP_AUTHORIZATION")
+    if not header or not isinstance(header, str):
         return None
     parts = header.split(None, 1)
     if not parts:
@@ -141,7 +141,7 @@ def identity_from_principal(
         spiffe_id=principal.spiffe_id,
         scopes=granted if scopes is None else frozenset(granted & scopes),
         mechanism=mechanism,
-        principal_id=principal.pk,
+        principal_id=principal.id,  # (the primary key: .pk without the property)
         end_user=end_user,
     )
 

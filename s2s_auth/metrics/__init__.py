@@ -13,8 +13,12 @@ of any worker returns the sum over all of them.
 
 from __future__ import annotations
 
+import bisect
+import functools
+import math
 import os
 import time
+from collections.abc import Callable
 
 try:
     import prometheus_client as _prom
@@ -85,7 +89,41 @@ if _prom is not None:
     )
 
 
-#: The labelled children of REQUESTS and VERIFICATION by label values: ``.labels()``
+def _counting(counter) -> Callable[[], None]:
+    """``counter.inc`` (a labelled child, or one without labels) for every request:
+    the value's own ``inc(1)``, without the checks ``inc`` repeats on every call (an
+    amount that cannot be negative, no exemplar). Another prometheus_client: ``inc``."""
+    value = getattr(counter, "_value", None)
+    inc = getattr(value, "inc", None)
+    return functools.partial(inc, 1) if callable(inc) else counter.inc
+
+
+def _observing(histogram) -> Callable[[float], None]:
+    """``histogram.observe`` (a labelled child, or one without labels) for every
+    request: the same sum and bucket, the bucket found by bisection instead of a
+    Python loop over the bounds (the first bound >= the amount either way). Another
+    prometheus_client: ``observe``."""
+    total = getattr(histogram, "_sum", None)
+    buckets = getattr(histogram, "_buckets", None)
+    bounds = tuple(getattr(histogram, "_upper_bounds", ()))
+    if not (bounds and bounds[-1] == math.inf and buckets and len(buckets) == len(bounds)):
+        return histogram.observe
+
+    def observe(amount: float) -> None:
+        if not amount <= math.inf:  # NaN: no bucket, as observe does
+            histogram.observe(amount)
+            return
+        total.inc(amount)
+        buckets[bisect.bisect_left(bounds, amount)].inc(1)
+
+    return observe
+
+
+if _prom is not None:
+    _observe_audit_write = _observing(AUDIT_WRITE)
+
+
+#: How REQUESTS and VERIFICATION count one decision, by label values: ``.labels()``
 #: validates and looks up its arguments under a lock on every call, and every request
 #: counts one decision. A child is the same object prometheus_client would return (it
 #: keeps it for the life of the metric), so counting through it counts the same value.
@@ -97,8 +135,8 @@ def _decision_child(mechanism: str, outcome: str, reason: str) -> tuple:
     children = _decision_children.get(key)
     if children is None:
         children = (
-            REQUESTS.labels(mechanism, outcome, reason),
-            VERIFICATION.labels(mechanism, outcome),
+            _counting(REQUESTS.labels(mechanism, outcome, reason)),
+            _observing(VERIFICATION.labels(mechanism, outcome)),
         )
         if len(_decision_children) < 4096:  # label values are ours, but stay bounded
             _decision_children[key] = children
@@ -109,10 +147,12 @@ def decision(mechanism: str, outcome: str, reason: str, seconds: float | None) -
     """One authentication decision (``reason`` "" when accepted)."""
     if _prom is None:
         return
-    requests, verification = _decision_child(mechanism, outcome, reason or "")
-    requests.inc()
+    reason = reason or ""
+    kept = _decision_children.get((mechanism, outcome, reason))  # (every request but the first)
+    count, observe = kept or _decision_child(mechanism, outcome, reason)
+    count()
     if seconds is not None:
-        verification.observe(max(0.0, seconds))
+        observe(max(0.0, seconds))
 
 
 def token_issued(client: str, grant: str) -> None:
@@ -132,7 +172,7 @@ def fetched(source: str, *, ok: bool) -> None:
 def audit_written(seconds: float) -> None:
     """One audit write: a record in the request, or a batch of the writer thread."""
     if _prom is not None:
-        AUDIT_WRITE.observe(max(0.0, seconds))
+        _observe_audit_write(max(0.0, seconds))
 
 
 def audit_queue_depth(rows: int) -> None:

@@ -49,6 +49,8 @@ def verify_peer(request) -> VerifiedPeer | None:
     bound tokens, service JWTs over mTLS) verify it once. Raises CertificateRejected
     or ProxyHeaderError.
     """
+    # Kept on Django's request (a DRF request forwards each attribute read to it).
+    request = getattr(request, "_request", request)
     cached = getattr(request, "_s2s_peer", None)
     if cached is not None:
         return cached or None

@@ -102,3 +102,54 @@ def test_every_field_reaches_the_stored_row(caller):
         assert stored_as in row, field.name
         assert row[stored_as], field.name
     assert row["fingerprint"] == "f" * 64  # the mechanism's own, not recomputed
+
+
+def test_claims_without_a_token_are_kept_as_they_are(caller):
+    claims = {"sub": caller.spiffe_id, "scope": "a b", "aud": ["x", "eyJ-not-a-token"], "n": 1}
+    decision = Decision(mechanism="access_token", outcome="accepted", claims=claims)
+    assert decision.claims is claims
+
+
+def test_a_token_anywhere_in_the_claims_is_kept_as_its_hash(caller):
+    token = access_token(caller)
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    claims = {"n": 1, "deep": [{"k": ["x", f"Bearer {token}"]}], "t": ("a",)}
+    decision = Decision(mechanism="access_token", outcome="accepted", claims=claims)
+    assert decision.claims == {
+        "n": 1,
+        "deep": [{"k": ["x", f"Bearer [token sha-256={digest}]"]}],
+        "t": ["a"],  # a tuple comes out a list, as it always did
+    }
+    assert claims["deep"][0]["k"][1] == f"Bearer {token}"  # the caller's dict is not changed
+
+
+@pytest.mark.parametrize("cls", ["Decision", "ServiceIdentity"])
+def test_the_hand_written_init_takes_exactly_the_fields(cls):
+    """Decision and ServiceIdentity set their fields in one step (not a frozen
+    dataclass's setattr per field): their __init__ must name every field, in order,
+    with its default and kind, and nothing else."""
+    import inspect
+
+    from s2s_auth.identity import ServiceIdentity
+
+    klass = {"Decision": Decision, "ServiceIdentity": ServiceIdentity}[cls]
+    params = list(inspect.signature(klass.__init__).parameters.values())[1:]
+    fields = dataclasses.fields(klass)
+    assert [p.name for p in params] == [f.name for f in fields]
+    for param, field in zip(params, fields, strict=True):
+        default = inspect.Parameter.empty if field.default is dataclasses.MISSING else field.default
+        assert param.default == default, field.name
+        kind = (
+            inspect.Parameter.KEYWORD_ONLY
+            if field.kw_only
+            else inspect.Parameter.POSITIONAL_OR_KEYWORD
+        )
+        assert param.kind == kind, field.name
+    values = {f.name: f"value-{f.name}" for f in fields}
+    if klass is Decision:
+        values["outcome"] = "refused"
+    made = klass(**values)
+    assert dataclasses.asdict(made) == values
+    assert dataclasses.replace(made, mechanism="other").mechanism == "other"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.mechanism = "changed"

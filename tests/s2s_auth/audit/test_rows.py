@@ -136,3 +136,76 @@ def test_access_token_claims_are_stored_without_the_raw_token(
     assert token not in stored
     assert signature not in stored
     verify_command("--no-anchors")
+
+
+# ------------------------------------------------------------------ the body's digest
+
+
+def _digest(request) -> str:
+    from s2s_auth.audit.rows import build_row
+
+    return build_row(request, Decision(mechanism="m", outcome="accepted"))["body_digest"]
+
+
+def test_a_request_without_a_body_has_the_empty_bodys_digest_and_its_body_stays_readable():
+    request = RequestFactory().get("/x")
+    assert _digest(request) == httpsig.content_digest(b"")
+    assert request.body == b""
+    assert request.read() == b""
+
+
+def test_a_body_is_digested_whether_read_already_or_not():
+    body = b'{"a": 1}'
+    fresh = RequestFactory().post("/x", body, content_type="application/json")
+    assert _digest(fresh) == httpsig.content_digest(body)
+    assert fresh.body == body  # still there for the view
+    read = RequestFactory().post("/x", body, content_type="application/json")
+    assert read.body == body
+    assert _digest(read) == httpsig.content_digest(body)
+
+
+def test_a_body_consumed_as_a_stream_has_no_digest_with_or_without_a_length():
+    """As ``request.body`` says (RawPostDataException): the bytes are gone."""
+    empty = RequestFactory().get("/x")
+    empty.read()
+    assert _digest(empty) == ""
+    streamed = RequestFactory().post("/x", b"abc", content_type="text/plain")
+    streamed.read()
+    assert _digest(streamed) == ""
+
+
+def test_a_drf_request_gives_the_row_of_its_django_request():
+    from rest_framework.request import Request
+
+    from s2s_auth.audit.rows import build_row
+
+    django_request = RequestFactory().post(
+        "/x?q=1", b"{}", content_type="application/json", REMOTE_ADDR="10.1.2.3"
+    )
+    decision = Decision(mechanism="m", outcome="refused", reason="r", principal="p")
+    rows = [build_row(r, decision) for r in (Request(django_request), django_request)]
+    for row in rows:
+        row.pop("time")
+    assert rows[0] == rows[1]
+    assert rows[0]["client_address"] == "10.1.2.3"
+    assert rows[0]["path"] == "/x"
+    assert rows[0]["body_digest"] == httpsig.content_digest(b"{}")
+
+
+def test_texts_are_cleaned_and_cut_to_their_columns_whatever_else_is_clean():
+    """One value with a NUL, one too long or one not a string: that one is cleaned
+    (NUL replaced, cut to its column, str()), every other is kept as it is."""
+    from s2s_auth.audit.rows import build_row
+
+    request = RequestFactory().get("/x")
+    clean = Decision(mechanism="m", outcome="refused", reason="r", detail="d")
+    base = build_row(request, clean)
+    assert (base["mechanism"], base["reason"], base["detail"]) == ("m", "r", "d")
+    nul = build_row(request, Decision(mechanism="m\x00x", outcome="refused", reason="r"))
+    assert nul["mechanism"] == "m\ufffdx" and nul["reason"] == "r"
+    long = build_row(request, Decision(mechanism="m", outcome="refused", reason="r" * 100))
+    assert long["reason"] == "r" * 64 and long["mechanism"] == "m"
+    huge = build_row(request, Decision(mechanism="m", outcome="refused", credential="c" * 9000))
+    assert huge["credential"] == "c" * 9000  # no limit
+    odd = build_row(request, Decision(mechanism="m", outcome="refused", principal=None))
+    assert odd["principal"] == "" and odd["mechanism"] == "m"

@@ -582,6 +582,19 @@ def test_verify_pem_reuses_a_success_until_the_crl_changes(ca, verifier):
     assert info.value.code == "revoked"
 
 
+def test_verify_pem_remembers_each_chain_for_itself(ca, verifier):
+    """Entries are keyed by the whole chain: another certificate (of the same service
+    too) is verified on its own, and a chain given as bytes is the same chain."""
+    first = ca.issue("peer-keyed").cert_path.read_text()
+    second = ca.issue("peer-keyed").cert_path.read_text()
+    assert first != second
+    one, two = verifier.verify_pem(first), verifier.verify_pem(second)
+    assert one.fingerprint != two.fingerprint
+    assert verifier.verify_pem(first) is one and verifier.verify_pem(second) is two
+    for raw in (first.encode(), bytearray(first.encode())):
+        assert verifier.verify_pem(raw).fingerprint == one.fingerprint
+
+
 def test_verify_pem_never_remembers_a_refusal(rogue_ca, verifier):
     pem = rogue_ca.issue("peer-rogue-twice").cert_path.read_text()
     for _ in range(2):

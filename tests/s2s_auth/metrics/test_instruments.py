@@ -120,3 +120,45 @@ def test_every_decision_is_counted_through_the_kept_children():
     assert value("s2s_auth_requests_total", **labels) == before + 3
     assert value("s2s_auth_requests_total", **refused) == refused_before + 1
     assert value("s2s_auth_verification_seconds_count", **timing) == timed + 3
+
+
+@pytest.mark.parametrize(
+    "amounts",
+    [
+        [0.0, 0.0005, 0.0007, 0.001, 0.003, 5, 7.5, 1e9],  # on, between and past the bounds
+        [float("inf"), float("nan"), -1.0],
+    ],
+)
+def test_the_quick_count_and_observe_give_what_prometheus_client_gives(amounts):
+    """decision() counts through _counting/_observing: the same samples (buckets, sum,
+    count) as Counter.inc and Histogram.observe, whatever the amount."""
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+
+    from s2s_auth import metrics
+
+    registry = CollectorRegistry()
+    counter = Counter("quick", "-", ["kind"], registry=registry)
+    buckets = metrics.LATENCY_BUCKETS
+    histogram = Histogram("timed", "-", ["kind"], buckets=buckets, registry=registry)
+    count = metrics._counting(counter.labels("quick"))
+    observe = metrics._observing(histogram.labels("quick"))
+    assert observe != histogram.labels("quick").observe  # the quick path, not the fallback
+    for amount in amounts:
+        count()
+        observe(amount)
+        counter.labels("own").inc()
+        histogram.labels("own").observe(amount)
+
+    def samples(kind):
+        return sorted(
+            (s.name, tuple(sorted((k, v) for k, v in s.labels.items() if k != "kind")), s.value)
+            for metric in registry.collect()
+            for s in metric.samples
+            if s.labels.get("kind") == kind and not s.name.endswith("_created")
+        )
+
+    quick, own = samples("quick"), samples("own")
+    assert len(quick) == len(own) > 0
+    for (name, labels, got), (name_, labels_, expected) in zip(quick, own, strict=True):
+        assert (name, labels) == (name_, labels_)
+        assert got == expected or (got != got and expected != expected)  # NaN sums
