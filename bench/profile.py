@@ -180,7 +180,7 @@ def _requests(issued, signing_key, n: int, project: Project) -> dict:
         kid="k1",
         typ="at+jwt",
     )
-    jwt_auth = ServiceJWTAuth(creds, "users")
+    jwt_auth = ServiceJWTAuth(creds, "users", send_x5c=False)  # as ads sends them
     sig_auth = signature_auth(creds)
 
     def signed():
