@@ -123,3 +123,45 @@ def test_a_failed_insert_in_an_open_block_marks_it_for_rollback(rf):
             insert_rows([row], connection.alias)  # the same hash and (chain_id, seq)
         assert connection.needs_rollback
     assert AuditRecord.objects.count() == 1
+
+
+def _by_fields(rows: list[dict], fields) -> list:
+    return [f.get_db_prep_save(row[f.attname], connection) for row in rows for f in fields]
+
+
+def _comparable(params: list) -> list:
+    """PostgreSQL's adapters (Jsonb, Int8) compare by identity: compare what they hold."""
+    return [(type(p), getattr(p, "obj", p)) for p in params]
+
+
+@pytest.mark.django_db
+def test_the_parameters_are_what_get_db_prep_save_gives(rf):
+    from s2s_auth.audit.insert import _statement
+
+    statement = _statement(connection)
+    usual, odd = odd_row(rf), odd_row(rf, 3)
+    # values of other types than build_row's go through the field itself
+    odd.update(time=odd["time"].replace(tzinfo=None), seq=True, claims=[1], path=None)
+    with pytest.warns(RuntimeWarning, match="naive datetime"):
+        expected = _by_fields([usual, odd], statement.fields)
+    with pytest.warns(RuntimeWarning, match="naive datetime"):
+        params = statement.params([usual, odd], connection)
+    assert _comparable(params) == _comparable(expected)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_logged_cursor_and_a_plain_one_store_the_same(rf):
+    first = odd_row(rf, 1)
+    second = {**first, "chain_id": "d" * 32}
+    second["hash"] = compute_hash(second)
+    insert_rows([first], connection.alias)
+    with CaptureQueriesContext(connection) as queries:  # Django's own execute
+        insert_rows([second], connection.alias)
+    assert len(queries) == 1
+    one, two = (AuditRecord.objects.get(hash=r["hash"]) for r in (first, second))
+    names = [f.name for f in AuditRecord._meta.concrete_fields if not f.primary_key]
+    chained = {"chain_id", "hash"}
+    assert [v for n, v in zip(names, stored(one.id), strict=True) if n not in chained] == [
+        v for n, v in zip(names, stored(two.id), strict=True) if n not in chained
+    ]
+    assert compute_hash(row_dict(one)) == one.hash and compute_hash(row_dict(two)) == two.hash
