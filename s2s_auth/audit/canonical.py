@@ -65,16 +65,18 @@ _encode = _ENCODER.encode
 _quote = json.encoder.encode_basestring  # what _ENCODER quotes a str with
 #: What _ENCODER writes for a value of exactly these types, without building its
 #: iterator (the bulk of its cost for a scalar).
-_BY_TYPE = {str: _quote, int: int.__repr__}
+_BY_TYPE = {str: _quote, int: int.__repr__, dict: lambda v: _encode(v) if v else "{}"}
 #: The hashed fields in sorted order (the version, ``"v"``, sorts after every one of
 #: them: checked by the tests), and the canonical text with a ``%s`` for each value.
 _ORDER = tuple(sorted(HASHED_FIELDS))
-_SEQ, _TIME = _ORDER.index("seq"), _ORDER.index("time")
+_SEQ, _TIME, _CERTIFICATE = _ORDER.index("seq"), _ORDER.index("time"), _ORDER.index("certificate")
 _TEMPLATE = "{" + ",".join(_quote(name) + ":%s" for name in _ORDER) + f',"v":{HASH_VERSION}' + "}"
 
 
 def iso_time(value: dt.datetime) -> str:
     """ISO 8601 in UTC with microseconds: how ``time`` is hashed and exported."""
+    if value.tzinfo is dt.UTC:  # timezone.now()'s: astimezone() would return it as is
+        return value.isoformat(timespec="microseconds")
     if timezone.is_naive(value):
         value = value.replace(tzinfo=dt.UTC)
     return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
@@ -93,8 +95,27 @@ def canonical(row: dict[str, Any]) -> bytes:
     if isinstance(values[_TIME], dt.datetime):
         values[_TIME] = iso_time(values[_TIME])
     values[_SEQ] = int(values[_SEQ])
-    encoded = tuple([_BY_TYPE.get(type(v), _encode)(v) for v in values])
-    return (_TEMPLATE % encoded).encode("utf-8")
+    certificate, values[_CERTIFICATE] = values[_CERTIFICATE], ""
+    encoded = [_BY_TYPE.get(type(v), _encode)(v) for v in values]
+    encoded[_CERTIFICATE] = _quoted_certificate(certificate)
+    return (_TEMPLATE % tuple(encoded)).encode("utf-8")
+
+
+#: The last certificate chain quoted, and its quoting: a caller's chain comes from
+#: rows.certificate_chain()'s cache, the same str object request after request.
+_last_certificate: tuple[object, str] = (object(), "")
+
+
+def _quoted_certificate(value: Any) -> str:
+    """``value`` as :func:`canonical` encodes it (a PEM chain is its longest value)."""
+    global _last_certificate
+    last, quoted = _last_certificate
+    if value is last:
+        return quoted
+    quoted = _BY_TYPE.get(type(value), _encode)(value)
+    if type(value) is str:  # immutable: the same object, the same text
+        _last_certificate = (value, quoted)
+    return quoted
 
 
 def compute_hash(row: dict[str, Any]) -> str:

@@ -121,6 +121,22 @@ def test_canonical_is_byte_for_byte_the_specified_json_dumps():
         assert compute_hash(row) == hashlib.sha256(reference_canonical(row)).hexdigest()
 
 
+def test_the_last_certificate_quoted_is_reused_only_for_that_very_object():
+    pem = ODD_TEXT[-1] + "é \u2028"
+    rows = [
+        a_row(certificate=pem),
+        a_row(certificate=pem, detail="another record, the same chain object"),
+        a_row(certificate=pem.replace("A", "B")),
+        a_row(certificate="".join(list(pem))),  # equal, another object
+        a_row(certificate=""),
+    ]
+    mutable = ["x"]
+    for row in [*rows, a_row(certificate=mutable)]:
+        assert canonical(row) == reference_canonical(row), row
+    mutable.append({"b": 1})  # not a str: never remembered
+    assert canonical(a_row(certificate=mutable)) == reference_canonical(a_row(certificate=mutable))
+
+
 def test_the_version_sorts_after_every_hashed_field():
     assert max(HASHED_FIELDS) < "v"
     assert canonical(a_row()).endswith(b',"v":1}')
