@@ -54,6 +54,9 @@ class BatchConnection:
         self.leaders_own: bool | None = None
         self.wrapper = None
         self.raw = None
+        #: A cursor of the connection, kept between batches (Django makes and closes one
+        #: per statement otherwise); None until the connection is opened.
+        self.cursor = None
         self.sqlite_file: str | None = None
         self.rows_since_checkpoint = 0
         self.checkpointer: _Checkpointer | None = None
@@ -73,8 +76,8 @@ class BatchConnection:
         self.wrapper.ensure_connection()
         if self.wrapper.connection is not self.raw:  # a new connection: set it up
             self.raw = self.wrapper.connection
-            with self.wrapper.cursor() as cursor:
-                cursor.execute("PRAGMA wal_autocheckpoint=0")
+            self.cursor = self.wrapper.cursor()
+            self.cursor.execute("PRAGMA wal_autocheckpoint=0")
         return self.wrapper
 
     def turn(self):
@@ -98,7 +101,7 @@ class BatchConnection:
         if self.wrapper is not None:
             with contextlib.suppress(Exception):
                 self.wrapper.close()
-            self.raw = None
+            self.raw = self.cursor = None
 
 
 class _Checkpointer:

@@ -102,10 +102,17 @@ def _alive(connection, token: Pending) -> bool:
     return any(entry[1] is token for entry in connection.run_on_commit)
 
 
-def audit_alias() -> str:
-    from s2s_auth.models import AuditRecord
+_model = None
 
-    return router.db_for_write(AuditRecord)
+
+def audit_alias() -> str:
+    """The database audit records are written to (the router's say, asked each time)."""
+    global _model
+    if _model is None:  # imported once: every record asks
+        from s2s_auth.models import AuditRecord
+
+        _model = AuditRecord
+    return router.db_for_write(_model)
 
 
 def write(row: dict[str, Any]) -> Pending:
@@ -132,13 +139,18 @@ def write(row: dict[str, Any]) -> Pending:
 
 
 def write_batch(
-    rows: list[dict[str, Any]], alias: str, chain: _Chain | None = None, connection=None
+    rows: list[dict[str, Any]],
+    alias: str,
+    chain: _Chain | None = None,
+    connection=None,
+    cursor=None,
 ) -> None:
     """INSERT ``rows`` as the next records of ``chain`` (default: this thread's), all or
     none (:func:`~s2s_auth.audit.insert.insert_rows`: one multi-row INSERT, or a
     transaction around several where the backend limits the values per statement), on
     this thread's connection (or ``connection``: see
-    :func:`~s2s_auth.audit.insert.insert_rows`), which is in autocommit.
+    :func:`~s2s_auth.audit.insert.insert_rows`; ``cursor``: one of it to use), which
+    is in autocommit.
     The head advances only after the commit: a failed batch leaves it where it was."""
     started = time.perf_counter()
     chain = chain or _chain(alias)
@@ -149,7 +161,7 @@ def write_batch(
         row = {**row, "chain_id": chain.chain_id, "seq": seq, "prev_hash": head}
         row["hash"] = head = compute_hash(row)
         chained.append(row)
-    insert_rows(chained, alias, connection)
+    insert_rows(chained, alias, connection, cursor)
     chain.seq, chain.hash = seq, head
     metrics.audit_written(time.perf_counter() - started)
 

@@ -54,7 +54,9 @@ class Group:
         self.settled = threading.Condition(self.lock)
         self.queue: list[_Entry] = []
         self.writing = False
+        self.waiting = 0  # threads waiting on ``settled``
         self.connection = BatchConnection(alias)
+        self.per_statement: int | None = None  # rows one INSERT carries here
 
     def commit(self, row: dict[str, Any]) -> None:
         """Store ``row``; return once it has committed (raise if it cannot be stored)."""
@@ -73,13 +75,19 @@ class Group:
                     self.queue.remove(entry)
                     entry.state = _FAILED  # not taken in time: written below, alone
                     break
-                self.settled.wait(left if entry.state == _QUEUED else None)
+                self.waiting += 1
+                try:
+                    self.settled.wait(left if entry.state == _QUEUED else None)
+                finally:
+                    self.waiting -= 1
         if entry.state == _FAILED:
             chain.write(row)
 
     def _lead(self, size: int) -> None:
         """Write the next batch (called and returning with the lock held)."""
-        size = min(size, rows_per_statement(connections[self.alias]))
+        if self.per_statement is None:
+            self.per_statement = rows_per_statement(connections[self.alias])
+        size = min(size, self.per_statement)
         batch, self.queue = self.queue[:size], self.queue[size:]
         for entry in batch:
             entry.state = _TAKEN
@@ -90,7 +98,11 @@ class Group:
             connection = self.connection.get()
             with self.connection.turn():
                 chain.write_batch(
-                    [e.row for e in batch], self.alias, chain.shared_chain(self.alias), connection
+                    [e.row for e in batch],
+                    self.alias,
+                    chain.shared_chain(self.alias),
+                    connection,
+                    self.connection.cursor,
                 )
             ok = True
         except Exception as exc:  # the database: each request writes its own row
@@ -106,6 +118,7 @@ class Group:
             self.writing = False
             for entry in batch:
                 entry.state = _DONE if ok else _FAILED
-            self.settled.notify_all()
+            if self.waiting:  # alone, nobody to wake (notify_all costs as much as a lock)
+                self.settled.notify_all()
         if ok:
             self.connection.written(len(batch))

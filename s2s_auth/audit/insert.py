@@ -169,19 +169,23 @@ def rows_per_statement(connection) -> int:
     return size
 
 
-def insert_rows(rows: list[dict[str, Any]], alias: str, connection=None) -> None:
+def insert_rows(rows: list[dict[str, Any]], alias: str, connection=None, cursor=None) -> None:
     """INSERT ``rows`` (complete: chain fields and ``hash`` included) on ``alias``'s
     connection, in its current transaction; in autocommit, all of them or none (one
     statement, or a transaction around the statements when the backend limits how many
     values one may carry: SQLite's 999).
     ``connection``: another connection to ``alias``'s database, in autocommit (the
-    group commit's), to which no more than :func:`rows_per_statement` rows are given."""
+    group commit's), to which no more than :func:`rows_per_statement` rows are given;
+    ``cursor``: a cursor of ``connection`` kept open (the batch connection's)."""
     if not rows:
         return
     if connection is not None:
         if len(rows) > rows_per_statement(connection):
             raise ValueError("more rows than one statement carries")
         statement = _statement(connection)
+        if cursor is not None:
+            _execute(cursor, statement, rows, connection)
+            return
         with connection.cursor() as cursor:
             _execute(cursor, statement, rows, connection)
         return
