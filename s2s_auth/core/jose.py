@@ -472,7 +472,7 @@ def sign(
     key_algs = private_key_algorithms(private_key)
     if algorithm is None:
         algorithm = key_algs[0]
-    check_algorithms([algorithm])
+    _allowed((algorithm,))
     if algorithm not in key_algs:
         raise ValueError(f"algorithm {algorithm!r} does not fit this key")
     extra = dict(headers or {})
