@@ -11,6 +11,7 @@ agent replaced is used from the next request on (:mod:`s2s_auth.client.tls`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -101,14 +102,20 @@ class ServiceCredentials:
         except OSError:  # the files are gone: keep signing with what was loaded
             return self
 
-    @property
+    # Computed once per loaded pair (a renewal loads a new object): every request's
+    # JWT, signature and TLS adapter read them.
+    @functools.cached_property
     def fingerprint(self) -> str:
         return fingerprint(self.chain[0])
+
+    @functools.cached_property
+    def _x5c(self) -> tuple[str, ...]:
+        return tuple(x5c_encode(self.chain))
 
     @property
     def x5c(self) -> list[str]:
         """The chain as RFC 7515 ``x5c``: standard base64 of each DER certificate."""
-        return x5c_encode(self.chain)
+        return list(self._x5c)
 
 
 class ServiceJWTAuth(requests.auth.AuthBase):

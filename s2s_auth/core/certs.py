@@ -64,6 +64,7 @@ from typing import Generic, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 from django.core.signals import setting_changed
@@ -106,6 +107,12 @@ class VerifiedPeer:
     leaf: x509.Certificate = field(repr=False)
     #: The validated path: leaf, intermediate(s), trust anchor.
     chain: list[x509.Certificate] = field(default_factory=list, repr=False, compare=False)
+
+    @functools.cached_property
+    def leaf_pem(self) -> str:
+        """The leaf as PEM text (audit evidence), encoded once per verified peer: a
+        keep-alive connection's peer is the same object on every request (verify_pem)."""
+        return self.leaf.public_bytes(Encoding.PEM).decode()
 
 
 T = TypeVar("T")

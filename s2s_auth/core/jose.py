@@ -26,6 +26,7 @@ private key where a public one belongs) raise ``ValueError``/``TypeError``.
 
 from __future__ import annotations
 
+import functools
 import math
 import secrets
 import time
@@ -193,10 +194,26 @@ def _resolve_key(key: Any) -> tuple[Any, frozenset[str], str | None]:
     return key, key_algorithms(key), None
 
 
+def _allowed(algorithms: Iterable[str]) -> tuple[str, ...]:
+    """``check_algorithms(algorithms)``, remembered: every request passes the same
+    configured allow-list. Anything unhashable is checked (and refused) each time."""
+    if isinstance(algorithms, list | tuple):
+        try:
+            return _checked_algorithms(tuple(algorithms))
+        except TypeError:  # an unhashable member: not a name, check_algorithms says so
+            pass
+    return check_algorithms(algorithms)
+
+
+@functools.lru_cache(maxsize=32)
+def _checked_algorithms(algorithms: tuple[str, ...]) -> tuple[str, ...]:
+    return check_algorithms(algorithms)  # a ValueError is raised, never remembered
+
+
 def _prepare(
     token: Any, key: Any, algorithms: Iterable[str], max_length: int
 ) -> tuple[ParsedJWS, str, Any, str | None]:
-    allowed = check_algorithms(algorithms)
+    allowed = _allowed(algorithms)
     public_key, key_algs, key_kid = _resolve_key(key)
     parsed = parse(token, max_length=max_length)
     header = parsed.header
@@ -455,7 +472,7 @@ def sign(
     key_algs = private_key_algorithms(private_key)
     if algorithm is None:
         algorithm = key_algs[0]
-    check_algorithms([algorithm])
+    _allowed((algorithm,))
     if algorithm not in key_algs:
         raise ValueError(f"algorithm {algorithm!r} does not fit this key")
     extra = dict(headers or {})

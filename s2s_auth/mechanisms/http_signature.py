@@ -12,8 +12,6 @@ for the principal. Either way it must chain to our CA and not be revoked.
 
 from __future__ import annotations
 
-from cryptography.hazmat.primitives.serialization import Encoding
-
 from s2s_auth.conf import s2s_settings
 from s2s_auth.core import httpsig
 from s2s_auth.core.certs import VerifiedPeer
@@ -143,5 +141,5 @@ class HTTPSignatureAuthentication(ServiceAuthentication):
     def certificate_evidence(peer: VerifiedPeer) -> dict:
         return {
             "fingerprint": peer.fingerprint,
-            "certificate_pem": peer.leaf.public_bytes(Encoding.PEM).decode(),
+            "certificate_pem": peer.leaf_pem,
         }

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 
-from cryptography.hazmat.primitives.serialization import Encoding
 from django.core.signals import setting_changed
 
 from s2s_auth.conf import s2s_settings
@@ -132,7 +131,7 @@ class JWTSVIDAuthentication(ServiceAuthentication):
             )
         if signer is not None:
             evidence["fingerprint"] = signer.fingerprint
-            evidence["certificate_pem"] = signer.leaf.public_bytes(Encoding.PEM).decode()
+            evidence["certificate_pem"] = signer.leaf_pem
         try:
             verified = verify_jwt_svid(
                 token,

@@ -23,8 +23,6 @@ token into every copy of the JWT.
 
 from __future__ import annotations
 
-from cryptography.hazmat.primitives.serialization import Encoding
-
 from s2s_auth.conf import s2s_settings
 from s2s_auth.core import jose as tokens
 from s2s_auth.core.certs import VerifiedPeer, peer_verifier
@@ -78,7 +76,7 @@ class ServiceJWTAuthentication(ServiceAuthentication):
         evidence = {
             "credential": token,
             "fingerprint": peer.fingerprint,
-            "certificate_pem": peer.leaf.public_bytes(Encoding.PEM).decode(),
+            "certificate_pem": peer.leaf_pem,
             "principal": peer.spiffe_id,
         }
         try:

@@ -41,7 +41,8 @@ _META_KEY = "HTTP_" + END_USER_TOKEN_HEADER.upper().replace("-", "_")
 
 def forwarded_token(request) -> str | None:
     """The end-user token sent beside the JWT, or None."""
-    meta = getattr(request, "META", None) or {}
+    # A DRF request forwards each attribute read to Django's: read it directly.
+    meta = getattr(getattr(request, "_request", request), "META", None) or {}
     value = meta.get(_META_KEY)
     return value.strip() if isinstance(value, str) else None
 

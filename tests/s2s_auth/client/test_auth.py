@@ -47,6 +47,8 @@ def test_service_jwt_auth_sends_the_chain_as_x5c(ca):
     credentials = ServiceCredentials.from_files(issued.cert_path, issued.key_path)
     assert credentials.spiffe_id == "spiffe://fleamarket.local/service/client-auth"
     assert x5c_decode(credentials.x5c) == list(credentials.chain)
+    credentials.x5c.append("junk")  # remembered, but each caller gets its own list
+    assert x5c_decode(credentials.x5c) == list(credentials.chain)
     token = ServiceJWTAuth(credentials, "spiffe://fleamarket.local/service/users").token()
     header = jose.unverified_header(token)
     assert header["kid"] == fingerprint(credentials.chain[0])

@@ -582,6 +582,16 @@ def test_verify_pem_reuses_a_success_until_the_crl_changes(ca, verifier):
     assert info.value.code == "revoked"
 
 
+def test_leaf_pem_is_the_leaf_encoded_once_per_remembered_peer(ca, verifier):
+    """The audit evidence of a keep-alive connection's peer: the leaf's own PEM,
+    encoded on the first request and read from the remembered peer afterwards."""
+    pem = ca.issue("peer-pem").cert_path.read_text()
+    peer = verifier.verify_pem(pem)
+    expected = peer.leaf.public_bytes(serialization.Encoding.PEM).decode()
+    assert peer.leaf_pem == expected and parse_pem_chain(expected)[0] == peer.leaf
+    assert verifier.verify_pem(pem).leaf_pem is peer.leaf_pem
+
+
 def test_verify_pem_remembers_each_chain_for_itself(ca, verifier):
     """Entries are keyed by the whole chain: another certificate (of the same service
     too) is verified on its own, and a chain given as bytes is the same chain."""
