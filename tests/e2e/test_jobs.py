@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from s2s_auth.conf import DEFAULTS
 from tests.jobs.support import ads_shell, issued_tokens, users_state
 from tests.live import live_deployment
 
@@ -133,6 +134,9 @@ def test_userservice_down_is_retried_until_it_is_back(deployment, celery):
 def test_revoked_scope_fails_the_task_loudly_without_retrying(deployment, celery):
     [ad_id] = expire_ads(deployment, 1)
     deployment.manage("users", "s2s_service", "revoke", "worker", "users:notify")
+    # users drops its cached principal within PRINCIPAL_CACHE_CHECK_SECONDS of the
+    # revocation; manage.py may return sooner than that.
+    time.sleep(DEFAULTS["PRINCIPAL_CACHE_CHECK_SECONDS"] + 0.5)
     try:
         result = run_job(celery, "jobs.expire_stale_ads")
         with pytest.raises(Exception, match="HTTP 403 insufficient_scope") as failed:
