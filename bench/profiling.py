@@ -45,7 +45,13 @@ GROUPS: list[tuple[str, re.Pattern]] = [
             r"|/http_message_signatures/|/http_sf/|/cryptography/)"
         ),
     ),
-    ("replay store / throttle", re.compile(r"/s2s_auth/credentials/(replay|throttles)")),
+    # dbcache: the replay store's table (ReplayDatabaseCache); sqlite_turns: its writes' turns
+    (
+        "replay store / throttle",
+        re.compile(
+            r"(/s2s_auth/credentials/(replay|throttles|dbcache)|/s2s_auth/core/sqlite_turns)"
+        ),
+    ),
     (
         "principal lookup",
         re.compile(

@@ -100,7 +100,10 @@ def _commit_line(results: dict) -> list[str]:
     commit = results.get("commit_ms")
     if not commit:
         return []
-    line = f"- durable commit: fdatasync of 4 KiB {commit['fdatasync']:.2f} ms on the bench's disk"
+    line = (
+        f"- durable commit (measured before the cases): fdatasync of 4 KiB "
+        f"{commit['fdatasync']:.2f} ms on the bench's disk"
+    )
     if "postgres_sync" in commit:
         line += (
             f"; a one-row INSERT on PostgreSQL {commit['postgres_sync']:.2f} ms with "
