@@ -214,18 +214,13 @@ def _requests(issued, signing_key, n: int, project: Project) -> dict:
     }
 
 
-def _run(client, path: str, calls: list[dict], *, callgrind=False) -> tuple[float, float]:
-    """(wall, CPU) seconds for all ``calls`` of ``path``; every one must be a 200.
+def timed(one, calls: list[dict], *, callgrind: bool = False) -> tuple[float, float]:
+    """(wall, CPU) seconds of ``one(extra)`` for every ``extra`` of ``calls``.
 
-    ``callgrind``: each request runs inside ``itertools.starmap`` (callgrind collects
+    ``callgrind``: each call runs inside ``itertools.starmap`` (callgrind collects
     only there, ``--toggle-collect=starmap_next``), between two ``zlib.crc32`` calls
-    (``--dump-before=zlib_crc32`` starts a new dump part)."""
-
-    def one(extra):
-        response = client.get(path, **extra)
-        if response.status_code != 200:
-            raise SystemExit(f"{response.status_code}: {response.content[:300]!r}")
-
+    (``--dump-before=zlib_crc32`` starts a new dump part). Shared with
+    ``bench.token_profile``."""
     start, cpu = time.perf_counter(), time.process_time()
     if callgrind:
         zlib.crc32(b"start")
@@ -236,6 +231,17 @@ def _run(client, path: str, calls: list[dict], *, callgrind=False) -> tuple[floa
         for extra in calls:
             one(extra)
     return time.perf_counter() - start, time.process_time() - cpu
+
+
+def _run(client, path: str, calls: list[dict], *, callgrind=False) -> tuple[float, float]:
+    """(wall, CPU) seconds for all ``calls`` of ``path``; every one must be a 200."""
+
+    def one(extra):
+        response = client.get(path, **extra)
+        if response.status_code != 200:
+            raise SystemExit(f"{response.status_code}: {response.content[:300]!r}")
+
+    return timed(one, calls, callgrind=callgrind)
 
 
 def main(argv: list[str] | None = None) -> int:

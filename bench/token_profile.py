@@ -37,7 +37,6 @@ import os
 import pstats
 import sys
 import time
-import zlib
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -132,26 +131,16 @@ def _der(cert_path: Path) -> bytes:
 
 
 def _run(client, calls: list[dict], *, callgrind: bool = False) -> tuple[float, float]:
-    """(wall, CPU) seconds for all ``calls``; every one must be a 200.
-
-    ``callgrind``: each request runs inside ``itertools.starmap`` (callgrind collects
-    only there), between two ``zlib.crc32`` calls (each starts a new dump part)."""
+    """(wall, CPU) seconds for all ``calls``; every one must be a 200
+    (``callgrind``: see :func:`bench.profile.timed`)."""
+    from bench.profile import timed
 
     def one(extra):
         response = client.post("/oauth/token", **extra)
         if response.status_code != 200:
             raise SystemExit(f"{response.status_code}: {response.content[:300]!r}")
 
-    start, cpu = time.perf_counter(), time.process_time()
-    if callgrind:
-        zlib.crc32(b"start")
-        for _ in itertools.starmap(one, ((extra,) for extra in calls)):
-            pass
-        zlib.crc32(b"end")
-    else:
-        for extra in calls:
-            one(extra)
-    return time.perf_counter() - start, time.process_time() - cpu
+    return timed(one, calls, callgrind=callgrind)
 
 
 def _steady_window_clock() -> None:
