@@ -42,13 +42,20 @@ class _Turns:
 
 _turns: dict[str, _Turns] = {}
 _turns_lock = threading.Lock()
-_pid = os.getpid()
+
+
+def _forget_after_fork() -> None:
+    """In a forked child (a gunicorn worker): open files of its own (a flock is per open
+    file) and fresh locks (another thread of the parent may have held one at the fork,
+    and would never release it here)."""
+    global _turns, _turns_lock
+    _turns, _turns_lock = {}, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def _for(database: str) -> _Turns:
-    global _turns, _pid
-    if _pid != os.getpid():  # a forked child opens its own file: flock is per open file
-        _turns, _pid = {}, os.getpid()
     turns = _turns.get(database)
     if turns is None:
         with _turns_lock:

@@ -4,6 +4,7 @@ until it is released (in the kernel, no sleep), and no turn is taken in a transa
 from __future__ import annotations
 
 import os
+import signal
 import threading
 from pathlib import Path
 
@@ -104,3 +105,28 @@ def test_no_turn_inside_a_transaction_or_in_memory(holder):
     entered.clear()
     write(_wrapper(":memory:"))
     assert entered.is_set()
+
+
+def test_a_forked_child_takes_turns_even_if_a_parent_thread_held_them(tmp_path):
+    """A lock held by another thread of the parent at the fork is not the child's."""
+    wrapper = _wrapper(tmp_path / "db.sqlite3")
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with sqlite_turns.turn(wrapper), sqlite_turns._turns_lock:
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(10)
+    pid = os.fork()
+    if pid == 0:  # the child: its own file and locks, so its turn comes at once
+        signal.alarm(5)  # a deadlocked child dies of SIGALRM: the test fails, not hangs
+        with sqlite_turns.turn(_wrapper(tmp_path / "db2.sqlite3")):
+            pass
+        os._exit(0)
+    release.set()
+    holder.join()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
