@@ -17,3 +17,15 @@ def _empty_principal_cache():
     principal_cache.clear()
     yield
     principal_cache.clear()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test that used a live server reports that server's log and stacks."""
+    report = yield
+    if report.failed and call.when == "call":
+        from tests.server_evidence import sections
+
+        for title, text in sections(getattr(item, "funcargs", {})):
+            report.sections.append((title, text))
+    return report

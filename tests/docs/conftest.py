@@ -95,7 +95,7 @@ def live(tmp_path_factory):
         sys.executable, "-m", "gunicorn", "-c", GUNICORN_CONF,
         "django.core.wsgi:get_wsgi_application()",
     ]  # fmt: skip
-    with live_server(argv, port=port, log=work / "gunicorn.log", env=server_env):
+    with live_server(argv, port=port, log=work / "gunicorn.log", env=server_env) as (proc, _):
         yield SimpleNamespace(
             url=url,
             pki=pki,
@@ -104,6 +104,7 @@ def live(tmp_path_factory):
             api_key=api_key,
             manage=run,
             log=work / "gunicorn.log",
+            pid=proc.pid,  # a failed test reports its stacks (tests/server_evidence.py)
         )
 
 
