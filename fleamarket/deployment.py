@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,6 +121,9 @@ class Deployment:
     #: Celery queue of the jobs (None: the settings' default, "fleamarket"); tests on
     #: a shared Redis give each deployment its own.
     jobs_queue: str | None = None
+    #: Called with the deployment when ``start`` fails, before its processes are
+    #: stopped (tests report their logs and stacks).
+    on_start_failure: Callable[[Deployment], None] | None = None
 
     @property
     def pki_dir(self) -> Path:
@@ -224,9 +228,21 @@ class Deployment:
                 self._spawn(service)
             for service, port in self.ports.items():
                 processes.wait_for_port(port, self.children[service])
+            for service in self.ports:
+                self._wait_until_answering(service)
         except BaseException:
+            if self.on_start_failure is not None:
+                self.on_start_failure(self)
             self.stop()
             raise
+
+    def _wait_until_answering(self, service: str) -> None:
+        """Until a worker of ``service`` answers, not just its master listens."""
+        if self.env(service).get("TLS_CERT"):
+            url, ca_file = self.url(service), self.pki_dir / "ca.pem"
+        else:  # a plain HTTP configuration (the bench's)
+            url, ca_file = f"http://127.0.0.1:{self.ports[service]}", None
+        processes.wait_until_answering(url, ca_file, self.children[service])
 
     def _spawn(self, service: str) -> None:
         # Every gunicorn worker counts into files here; /metrics sums them. Emptied

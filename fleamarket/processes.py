@@ -7,14 +7,17 @@ that the tests start services exactly the way the deployment does.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 #: s2s_auth's shipped gunicorn configuration (TLS_CERT, TLS_KEY, TLS_CA, GUNICORN_*).
@@ -81,6 +84,43 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30.0) -
             return
         time.sleep(0.05)
     raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within {timeout} s")
+
+
+def wait_until_answering(
+    url: str, ca_file: Path | None, process: subprocess.Popen, timeout: float = 60.0
+) -> None:
+    """Return once a gunicorn worker answers at ``url`` (any status will do): over
+    HTTPS trusting ``ca_file``, or plain HTTP when it is None.
+
+    A listening port only says the master is up: it binds before it forks the workers,
+    whose boot (Django, the app, the warm-ups) takes a while on a loaded machine. A
+    request sent meanwhile waits in the listen queue, and a client's own timeout may
+    end first.
+    """
+    parts = urlsplit(url)
+    context = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before answering")
+        wait = max(0.1, min(5.0, deadline - time.monotonic()))
+        if context is None:
+            connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=wait)
+        else:
+            connection = http.client.HTTPSConnection(
+                parts.hostname, parts.port, timeout=wait, context=context
+            )
+        try:
+            connection.request("GET", "/", headers={"Accept": "application/json"})
+            connection.getresponse().read()
+            return
+        except (OSError, http.client.HTTPException) as exc:
+            last_error = exc
+            time.sleep(0.1)
+        finally:
+            connection.close()
+    raise TimeoutError(f"nothing answered at {url} within {timeout} s (last: {last_error!r})")
 
 
 def manage(service: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:

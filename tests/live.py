@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from fleamarket.deployment import Deployment
 from fleamarket.processes import free_port
+from tests.server_evidence import sections
 
 __all__ = ["free_port", "fresh_database", "live_deployment"]
 
@@ -42,6 +44,13 @@ def fresh_database(service: str, workdir: Path) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _report_servers(deployment: Deployment) -> None:
+    """A start that failed (a service that never answered): its logs and stacks go to
+    stderr, which the failed test's report shows."""
+    for title, text in sections({"deployment": deployment}):
+        print(f"----- {title}\n{text}", file=sys.stderr)
+
+
 @contextlib.contextmanager
 def live_deployment(
     workdir: Path, services: tuple[str, ...] = ("users", "ads"), **options
@@ -54,6 +63,7 @@ def live_deployment(
             var=workdir,
             ports={s: free_port() for s in services},
             database_urls=urls,
+            on_start_failure=_report_servers,
             **options,
         )
         deployment.prepare()

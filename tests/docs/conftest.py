@@ -19,6 +19,7 @@ from types import SimpleNamespace
 import pytest
 from django.test import override_settings
 
+from fleamarket.processes import wait_until_answering
 from tests.s2s_auth.tls.test_gunicorn import GUNICORN_CONF, free_port, live_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,6 +97,7 @@ def live(tmp_path_factory):
         "django.core.wsgi:get_wsgi_application()",
     ]  # fmt: skip
     with live_server(argv, port=port, log=work / "gunicorn.log", env=server_env) as (proc, _):
+        wait_until_answering(url, pki / "ca.pem", proc)  # a worker, not just the master
         yield SimpleNamespace(
             url=url,
             pki=pki,
