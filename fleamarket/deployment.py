@@ -231,9 +231,11 @@ class Deployment:
             for service in self.ports:
                 self._wait_until_answering(service)
         except BaseException:
-            if self.on_start_failure is not None:
-                self.on_start_failure(self)
-            self.stop()
+            try:
+                if self.on_start_failure is not None:
+                    self.on_start_failure(self)
+            finally:
+                self.stop()
             raise
 
     def _wait_until_answering(self, service: str) -> None:

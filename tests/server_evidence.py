@@ -45,9 +45,13 @@ def _stacks(pid: int) -> str:
         return "(py-spy not installed: no stacks)"
     dumps = []
     for each in _process_tree(pid):
-        result = subprocess.run(
-            [spy, "dump", "--pid", str(each)], capture_output=True, text=True, timeout=30
-        )
+        try:
+            result = subprocess.run(
+                [spy, "dump", "--pid", str(each)], capture_output=True, text=True, timeout=30
+            )
+        except subprocess.TimeoutExpired:
+            dumps.append(f"--- pid {each}\n(py-spy took more than 30 s)")
+            continue
         dumps.append(f"--- pid {each}\n{result.stdout}{result.stderr}")
     return "\n".join(dumps)
 

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from fleamarket.deployment import Deployment
 from fleamarket.processes import free_port, wait_for_port, wait_until_answering
 
 # Binds and listens at once, like gunicorn's master; answers only after a while, like
@@ -75,3 +76,17 @@ def test_a_server_that_exits_is_reported_at_once():
     _stop(process)
     with pytest.raises(RuntimeError, match="exited"):
         wait_until_answering(f"http://127.0.0.1:{port}", None, process, timeout=30)
+
+
+def test_a_failed_start_is_reported_before_its_processes_are_stopped(tmp_path):
+    seen = []
+
+    def report(deployment):
+        seen.append({name: child.pid for name, child in deployment.children.items()})
+
+    # No PKI under tmp_path: gunicorn cannot load TLS_CERT and exits before answering.
+    deployment = Deployment(var=tmp_path, ports={"users": free_port()}, on_start_failure=report)
+    with pytest.raises(RuntimeError, match="exited"):
+        deployment.start()
+    assert [list(pids) for pids in seen] == [["users"]]  # called once, the process known
+    assert deployment.children == {}  # and stopped after
