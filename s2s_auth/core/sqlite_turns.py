@@ -47,9 +47,13 @@ _turns_lock = threading.Lock()
 def _forget_after_fork() -> None:
     """In a forked child (a gunicorn worker): open files of its own (a flock is per open
     file) and fresh locks (another thread of the parent may have held one at the fork,
-    and would never release it here)."""
+    and would never release it here). The parent's files are closed here, not leaked:
+    closing this copy leaves a flock the parent holds in place."""
     global _turns, _turns_lock
-    _turns, _turns_lock = {}, threading.Lock()
+    inherited, _turns, _turns_lock = _turns, {}, threading.Lock()
+    for turns in inherited.values():
+        with contextlib.suppress(OSError):
+            os.close(turns.fd)
 
 
 os.register_at_fork(after_in_child=_forget_after_fork)

@@ -120,12 +120,17 @@ def test_a_forked_child_takes_turns_even_if_a_parent_thread_held_them(tmp_path):
     holder = threading.Thread(target=hold)
     holder.start()
     assert held.wait(10)
+    inherited_fd = sqlite_turns._for(str(tmp_path / "db.sqlite3")).fd
     pid = os.fork()
     if pid == 0:  # the child: its own file and locks, so its turn comes at once
         signal.alarm(5)  # a deadlocked child dies of SIGALRM: the test fails, not hangs
         with sqlite_turns.turn(_wrapper(tmp_path / "db2.sqlite3")):
             pass
-        os._exit(0)
+        try:
+            os.fstat(inherited_fd)
+        except OSError:  # the parent's lock file is closed in the child, not leaked
+            os._exit(0)
+        os._exit(3)
     release.set()
     holder.join()
     _, status = os.waitpid(pid, 0)
